@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian bookworm machine: the Debian packages for
+# libvlc (and ffmpeg, which makes the demo and test media), then a virtual environment in
+# .venv with the project and its development tools. Safe to run again: it only does what
+# is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(libvlc5 vlc-plugin-base libvlc-bin ffmpeg)
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  echo "bootstrap: $PYTHON is older than 3.11" >&2; exit 1
+fi
+if ! "$PYTHON" -m venv --help >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' 2>/dev/null; then
+  echo "bootstrap: installing python3-venv"
+  DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq python3-venv >/dev/null
+fi
+
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: creating $VENV with the project and its dev tools"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  # pip's notes about unreachable extra index folders on some machines are noise here
+  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
+  "$VENV/bin/python" -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither" || true
+  "$VENV/bin/python" -c "import agent, player, sync, cloud, vlc, fastapi" # fail loudly if the install did not
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+fi
