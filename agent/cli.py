@@ -1,0 +1,176 @@
+"""`signage-agent`: run the daemon, show its status, print the effective config.
+
+    signage-agent run    [--config FILE] [--state-dir DIR] [--cloud URL] [--video-output NAME]
+    signage-agent status [--config FILE] [--state-dir DIR] [--json]
+    signage-agent config [--config FILE] [--state-dir DIR] [--cloud URL]
+
+At start-up an error is one log line and a non-zero exit; at run time errors are logged and
+the daemon carries on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.store import Store
+from sync.errors import SyncError
+
+log = logging.getLogger("agent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signage-agent", description="Digital signage player agent.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", type=Path, help="TOML config file (default /etc/signage-agent/agent.toml)")
+        p.add_argument("--state-dir", type=Path, help="state folder (env SIGNAGE_AGENT_STATE_DIR)")
+
+    run = sub.add_parser("run", help="run the agent: enroll if needed, then sync and play")
+    common(run)
+    run.add_argument("--cloud", help="cloud base URL (env SIGNAGE_AGENT_CLOUD_URL)")
+    run.add_argument("--video-output", help="auto | window | kms | dummy | a VLC vout name")
+
+    status = sub.add_parser("status", help="show enrollment, device, playlist and what is playing")
+    common(status)
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    config = sub.add_parser("config", help="print the effective configuration")
+    common(config)
+    config.add_argument("--cloud", help="cloud base URL")
+    return parser
+
+
+def _load(args: argparse.Namespace) -> AgentConfig:
+    overrides: dict[str, Any] = {
+        "state_dir": args.state_dir,
+        "cloud_url": getattr(args, "cloud", None),
+        "video_output": getattr(args, "video_output", None),
+    }
+    return load_config(config_file=args.config, environ=os.environ, overrides=overrides)
+
+
+def _setup_logging(level: str) -> None:
+    # stdout, one line per event: systemd's journal and a person running the demo both read it
+    logging.basicConfig(
+        level=level,
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def cmd_run(config: AgentConfig) -> int:
+    from agent.daemon import run_daemon  # imports libvlc: only the run command needs it
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_daemon(config)
+
+    try:
+        asyncio.run(main())
+    except (SyncError, OSError) as exc:
+        log.error("agent stopped: %s", exc)
+        return 1
+    log.info("agent stopped")
+    return 0
+
+
+def status_of(state_dir: Path) -> dict[str, Any]:
+    """What `signage-agent status` reports, read from the state folder."""
+    store = Store.open_read_only(state_dir)
+    if store is None:
+        return {"state_dir": str(state_dir), "enrolled": False, "device_id": None, "tenant_id": None,
+                "enrollment_code": None, "playlist": None, "items": [], "now_playing": None,
+                "cursor": None, "last_sync_at": None}
+    try:
+        meta = {row["key"]: row["value"] for row in store.db["meta"].rows}
+        items = store.playlist_items()
+        content_dir = state_dir / "content"
+        now_playing = json.loads(meta["now_playing"]) if "now_playing" in meta else None
+        return {
+            "state_dir": str(state_dir),
+            "enrolled": "access_token" in meta and "refresh_token" in meta,
+            "device_id": meta.get("device_id"),
+            "device_name": meta.get("device_name"),
+            "tenant_id": meta.get("tenant_id"),
+            "enrollment_code": meta.get("enrollment_code"),
+            "enrollment_uri": meta.get("enrollment_uri"),
+            "playlist": store.playlist_name(),
+            "items": [
+                {
+                    "position": item.position,
+                    "name": item.name,
+                    "sha256": item.sha256,
+                    "media_type": item.media_type,
+                    "duration_ms": item.duration_ms,
+                    "cached": (content_dir / item.sha256).exists(),
+                }
+                for item in items
+            ],
+            "now_playing": now_playing,
+            "cursor": meta.get("cursor"),
+            "last_sync_at": meta.get("last_sync_at"),
+        }
+    finally:
+        store.close()
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    if status["enrolled"]:
+        print(f"enrolled:     yes, device {status['device_id']} ({status.get('device_name') or 'unnamed'}) "
+              f"of tenant {status['tenant_id']}")
+    elif status["enrollment_code"]:
+        print(f"enrolled:     no; enrollment code {status['enrollment_code']} is on screen")
+    else:
+        print("enrolled:     no")
+    print(f"playlist:     {status['playlist'] or '(none)'}")
+    for item in status["items"]:
+        cached = "cached" if item["cached"] else "not cached yet"
+        print(f"  {item['position']:>3}  {item['name']}  ({item['media_type']}, {cached})")
+    playing = status["now_playing"]
+    print(f"now playing:  {playing['name']} since {playing['since']}" if playing else "now playing:  nothing")
+    print(f"last sync:    {status['last_sync_at'] or 'never'} (cursor {status['cursor'] or '-'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"signage-agent: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        for key, value in config.display().items():
+            print(f"{key} = {value}")
+        return 0
+    if args.command == "status":
+        status = status_of(config.state_dir)
+        if args.json:
+            print(json.dumps(status, indent=2))
+        else:
+            _print_status(status)
+        return 0
+    _setup_logging(config.log_level)
+    return cmd_run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The agent's configuration: defaults < TOML file < environment < command line.
+
+Validated against one schema that reports every problem at once and names the key, so an
+installer fixing a config file fixes it in one go. Unknown keys are errors (a typo must not
+be silently ignored on a screen nobody watches).
+
+Keys (all optional):
+
+    cloud_url        base URL of the cloud                 env SIGNAGE_AGENT_CLOUD_URL
+    state_dir        SQLite store, device key, content     env SIGNAGE_AGENT_STATE_DIR
+    video_output     auto | window | kms | dummy | <vout>  env SIGNAGE_AGENT_VIDEO_OUTPUT
+    sync_interval_s  seconds between state polls           env SIGNAGE_AGENT_SYNC_INTERVAL
+    log_level        DEBUG | INFO | WARNING | ERROR        env SIGNAGE_AGENT_LOG_LEVEL
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_FILE = Path("/etc/signage-agent/agent.toml")
+DEFAULT_STATE_DIR = Path("/var/lib/signage-agent")
+
+ENV_KEYS: dict[str, str] = {
+    "cloud_url": "SIGNAGE_AGENT_CLOUD_URL",
+    "state_dir": "SIGNAGE_AGENT_STATE_DIR",
+    "video_output": "SIGNAGE_AGENT_VIDEO_OUTPUT",
+    "sync_interval_s": "SIGNAGE_AGENT_SYNC_INTERVAL",
+    "log_level": "SIGNAGE_AGENT_LOG_LEVEL",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message lists every problem, one per line."""
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cloud_url: str = "http://127.0.0.1:8080"
+    state_dir: Path = DEFAULT_STATE_DIR
+    video_output: str = "auto"
+    sync_interval_s: float = Field(default=10.0, ge=0.2, le=3600)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("cloud_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def cloud_is_plain_http_remote(self) -> bool:
+        """True when tokens would cross a network unencrypted (plain http to a non-loopback host)."""
+        parts = urlsplit(self.cloud_url)
+        loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+        return parts.scheme == "http" and not loopback
+
+    def display(self) -> dict[str, Any]:
+        """The effective config as printable values (no secrets live here yet)."""
+        return {key: str(value) for key, value in self.model_dump().items()}
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{source}: {key}: {message}")
+    return "\n".join(lines)
+
+
+def load_config(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> AgentConfig:
+    """Build the effective config. `config_file` None means the default path, if it exists."""
+    values: dict[str, Any] = {}
+    source = "config"
+    path = config_file if config_file is not None else DEFAULT_CONFIG_FILE
+    if config_file is not None or path.exists():
+        source = str(path)
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: no such config file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read it ({exc})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    env = environ if environ is not None else {}
+    for key, name in ENV_KEYS.items():
+        if env.get(name):
+            values[key] = env[name]
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    try:
+        return AgentConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, source)) from exc
+
+
+__all__ = ["DEFAULT_CONFIG_FILE", "ENV_KEYS", "AgentConfig", "ConfigError", "load_config"]

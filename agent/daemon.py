@@ -1,0 +1,235 @@
+"""The daemon: the one place that builds the system and runs it.
+
+config → store → device key → HTTP client → renderer → player, started in that order and
+stopped in reverse. Then: show what the cache already holds (the screen plays offline from
+the first second), enroll if the device holds no tokens, and keep the local state in step
+with the cloud. The player reads only local state, so a cloud that vanishes for weeks never
+stops the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from agent.config import AgentConfig
+from agent.enrollment import Enrollment, backoff
+from agent.store import CachedItem, Store
+from player import (
+    PlayableItem,
+    Player,
+    ScreenMessage,
+    VlcRenderer,
+    choose_video_output,
+)
+from sync.client import DeviceClient, DeviceTokens
+from sync.downloads import blob_path, download_blob
+from sync.errors import CloudResponseError, CloudUnreachable, DownloadError, Unauthorized
+from sync.identity import DeviceKey
+from sync.models import DeviceAuthorization
+
+log = logging.getLogger(__name__)
+
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def cache_dir(state_dir: Path) -> Path:
+    return state_dir / "content"
+
+
+def enrollment_message(grant: DeviceAuthorization) -> ScreenMessage:
+    return ScreenMessage(
+        title="Enroll this screen",
+        headline=grant.user_code,
+        lines=("Enter this code in the admin portal", grant.verification_uri),
+    )
+
+
+def no_content_message(device_name: str | None) -> ScreenMessage:
+    return ScreenMessage(
+        title=device_name or "This screen",
+        headline="No content yet",
+        lines=("Assign a playlist to this screen in the admin portal",),
+    )
+
+
+def playable_items(items: Sequence[CachedItem], content_dir: Path) -> list[PlayableItem]:
+    """The playlist entries whose verified blob is on disk; the others are skipped, never shown broken."""
+    playable = []
+    for item in items:
+        path = blob_path(content_dir, item.sha256)
+        if path.exists() and item.media_type in ("video", "image"):
+            playable.append(
+                PlayableItem(
+                    key=f"{item.playlist_id}:{item.position}",
+                    name=item.name,
+                    sha256=item.sha256,
+                    media_type=item.media_type,  # type: ignore[arg-type]
+                    path=path,
+                    duration_ms=item.duration_ms,
+                )
+            )
+    return playable
+
+
+class PlayLog:
+    """Writes what the player reports into the store (the play log, and now-playing for status)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def item_started(self, item: PlayableItem, started_at: datetime) -> None:
+        self._store.record_play_event(
+            "started", item_key=item.key, name=item.name, sha256=item.sha256, at=started_at
+        )
+
+    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
+        self._store.record_play_event(
+            "ended", item_key=item.key, name=item.name, sha256=item.sha256, at=ended_at,
+            played_ms=played_ms,
+        )
+
+    def item_failed(self, item: PlayableItem, reason: str) -> None:
+        self._store.record_play_event(
+            "failed", item_key=item.key, name=item.name, sha256=item.sha256,
+            at=datetime.now().astimezone(), detail=reason,
+        )
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        config: AgentConfig,
+        store: Store,
+        client: DeviceClient,
+        player: Player,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._client = client
+        self._player = player
+        self._content_dir = cache_dir(config.state_dir)
+        self._shown: tuple[PlayableItem, ...] | None = None
+
+    async def run(self) -> None:
+        player_task = asyncio.create_task(self._player.run(), name="player")
+        try:
+            self._refresh_player()
+            while True:
+                if self._client.tokens is None:
+                    await self._enroll()
+                try:
+                    await self._sync_forever()
+                except Unauthorized as exc:
+                    log.error("%s; the device will enroll again (cached content keeps playing)", exc)
+                    self._store.forget_tokens()
+                    self._client.tokens = None
+        finally:
+            player_task.cancel()
+            await asyncio.gather(player_task, return_exceptions=True)
+
+    async def _enroll(self) -> None:
+        def show_code(grant: DeviceAuthorization) -> None:
+            log.info(
+                "enrollment code %s: enter it in the admin portal (%s); valid %d min",
+                grant.user_code, grant.verification_uri, grant.expires_in // 60,
+            )
+            self._store.set_many(
+                {"enrollment_code": grant.user_code, "enrollment_uri": grant.verification_uri}
+            )
+            if not self._shown:
+                self._player.show_message(enrollment_message(grant))
+
+        await Enrollment(client=self._client, show_code=show_code).run()
+
+    async def _sync_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.sync_once()
+                failures = 0
+                await asyncio.sleep(self._config.sync_interval_s)
+            except Unauthorized:
+                raise
+            except (CloudUnreachable, CloudResponseError) as exc:
+                failures += 1
+                wait = max(self._config.sync_interval_s, backoff(failures))
+                log.warning("sync failed: %s; playing what is cached, retrying in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
+
+    async def sync_once(self) -> None:
+        """One round: fetch the state if it changed, fetch missing blobs, update the player."""
+        snapshot = await self._client.get_state(self._store.get("cursor"))
+        if snapshot is not None:
+            self._store.apply_snapshot(snapshot)
+            playlist = snapshot.playlist
+            log.info(
+                "synced state %s: playlist %s with %d items, %d assets",
+                snapshot.cursor,
+                f'"{playlist.name}"' if playlist else "(none)",
+                len(playlist.items) if playlist else 0,
+                len(snapshot.assets),
+            )
+        await self._download_missing()
+        self._refresh_player()
+
+    async def _download_missing(self) -> None:
+        for sha256 in sorted(self._store.referenced_sha256s()):
+            if blob_path(self._content_dir, sha256).exists():
+                continue
+            try:
+                path = await download_blob(self._client, sha256, self._content_dir)
+            except DownloadError as exc:
+                log.warning("%s; items using it are skipped until then", exc)
+                continue
+            log.info("downloaded blob %s (%d bytes)", sha256[:12], path.stat().st_size)
+
+    def _refresh_player(self) -> None:
+        items = tuple(playable_items(self._store.playlist_items(), self._content_dir))
+        if items == self._shown:
+            return
+        self._shown = items
+        if not items and self._client.tokens is not None:
+            self._player.show_message(no_content_message(self._store.get("device_name")))
+        self._player.set_playlist(items)
+
+
+async def run_daemon(config: AgentConfig) -> None:
+    """Build the agent from `config`, run it until cancelled, then take it down in reverse."""
+    if config.cloud_is_plain_http_remote:
+        log.warning("cloud_url %s is plain http to a remote host: tokens cross the network unencrypted",
+                    config.cloud_url)
+    store = Store.open(config.state_dir)
+    try:
+        key = DeviceKey.load_or_create(config.state_dir)
+        output = choose_video_output(config.video_output, environ=os.environ)
+        log.info("video output: %s (%s)", output.name, output.reason)
+        renderer = VlcRenderer(video_output=output, messages_dir=config.state_dir / "messages")
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
+            client = DeviceClient(
+                http=http,
+                base_url=config.cloud_url,
+                key=key,
+                tokens=store.tokens(),
+                on_tokens=store.save_tokens,
+            )
+            player = Player(renderer=renderer, listener=PlayLog(store))
+            tokens: DeviceTokens | None = client.tokens
+            log.info(
+                "agent starting: state %s, cloud %s, %s",
+                config.state_dir, config.cloud_url,
+                f"device {tokens.device_id}" if tokens else "not enrolled yet",
+            )
+            await Daemon(config=config, store=store, client=client, player=player).run()
+    finally:
+        store.close()
+
+
+__all__ = ["Daemon", "PlayLog", "cache_dir", "playable_items", "run_daemon"]

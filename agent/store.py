@@ -1,0 +1,254 @@
+"""The agent's local state in SQLite: identity, tokens, the synced content and the play log.
+
+One writer: the daemon owns the read-write connection (WAL, short `BEGIN IMMEDIATE`
+transactions). `signage-agent status` opens the same file read-only, so it works while the
+daemon runs. A snapshot is applied in one transaction together with its cursor, so a crash
+leaves either the old state and cursor or the new ones, never half of each.
+
+The file holds the device's tokens, so it is created 0600 inside a 0700 state folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from sync.client import DeviceTokens
+from sync.models import StateSnapshot
+
+DB_FILE_NAME = "agent.db"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["assets"].create(
+        {"id": str, "name": str, "sha256": str, "media_type": str, "size": int}, pk="id"
+    )
+    db["playlist"].create({"id": str, "name": str}, pk="id")
+    db["playlist_items"].create(
+        {"playlist_id": str, "position": int, "asset_id": str, "duration_ms": int},
+        pk=("playlist_id", "position"),
+    )
+    db["play_events"].create(
+        {
+            "id": int,
+            "event": str,  # started | ended | failed
+            "item_key": str,
+            "name": str,
+            "sha256": str,
+            "at": str,
+            "played_ms": int,
+            "detail": str,
+        },
+        pk="id",
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_initial", _m001_initial),
+]
+
+
+@dataclass(frozen=True)
+class CachedItem:
+    """A playlist entry joined with its asset, as the player needs it."""
+
+    playlist_id: str
+    position: int
+    asset_id: str
+    name: str
+    sha256: str
+    media_type: str
+    duration_ms: int | None
+
+
+class Store:
+    """The single owner of the agent database's write connection."""
+
+    def __init__(self, db: sqlite_utils.Database, *, read_only: bool) -> None:
+        self.db = db
+        self.read_only = read_only
+        self._closed = False
+
+    @classmethod
+    def open(cls, state_dir: Path) -> Store:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = state_dir / DB_FILE_NAME
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        store = cls(sqlite_utils.Database(conn), read_only=False)
+        store._migrate()
+        return store
+
+    @classmethod
+    def open_read_only(cls, state_dir: Path) -> Store | None:
+        """The store for inspection, or None when the agent has never run with this folder."""
+        path = state_dir / DB_FILE_NAME
+        if not path.exists():
+            return None
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        return cls(sqlite_utils.Database(conn), read_only=True)
+
+    def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.db.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        if "_migrations" not in self.db.table_names():
+            self.db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+        applied = {row["name"] for row in self.db["_migrations"].rows}
+        for name, migration in MIGRATIONS:
+            if name in applied:
+                continue
+            with self.transaction() as db:
+                migration(db)
+                db["_migrations"].insert({"name": name, "applied_at": _now()})
+
+    # --- key/value ----------------------------------------------------------------------
+
+    def get(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_many(self, values: dict[str, str | None]) -> None:
+        with self.transaction() as db:
+            self._set_many(db, values)
+
+    @staticmethod
+    def _set_many(db: sqlite_utils.Database, values: dict[str, str | None]) -> None:
+        for key, value in values.items():
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", [key])
+            else:
+                db["meta"].upsert({"key": key, "value": value}, pk="key")
+
+    # --- identity -------------------------------------------------------------------------
+
+    def tokens(self) -> DeviceTokens | None:
+        values = {key: self.get(key) for key in ("access_token", "refresh_token", "device_id", "tenant_id")}
+        if any(value is None for value in values.values()):
+            return None
+        return DeviceTokens(**values)  # type: ignore[arg-type]
+
+    def save_tokens(self, tokens: DeviceTokens) -> None:
+        self.set_many(
+            {
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "device_id": tokens.device_id,
+                "tenant_id": tokens.tenant_id,
+                "enrollment_code": None,
+                "enrollment_uri": None,
+            }
+        )
+
+    def forget_tokens(self) -> None:
+        """Drop the tokens (device revoked); content and cursor stay until the cloud says otherwise."""
+        self.set_many({"access_token": None, "refresh_token": None})
+
+    # --- content --------------------------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: StateSnapshot) -> None:
+        """Replace the synced content with `snapshot` and store its cursor, atomically."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM playlist_items")
+            db.execute("DELETE FROM playlist")
+            db.execute("DELETE FROM assets")
+            db["assets"].insert_all(asset.model_dump() for asset in snapshot.assets)
+            if snapshot.playlist is not None:
+                playlist = snapshot.playlist
+                db["playlist"].insert({"id": playlist.id, "name": playlist.name})
+                db["playlist_items"].insert_all(
+                    {"playlist_id": playlist.id, **item.model_dump()} for item in playlist.items
+                )
+            self._set_many(
+                db,
+                {
+                    "cursor": snapshot.cursor,
+                    "device_name": snapshot.device.name,
+                    "last_sync_at": _now(),
+                },
+            )
+
+    def playlist_name(self) -> str | None:
+        row = self.db.execute("SELECT name FROM playlist LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def playlist_items(self) -> list[CachedItem]:
+        rows = self.db.execute(
+            """SELECT i.playlist_id, i.position, a.id, a.name, a.sha256, a.media_type, i.duration_ms
+               FROM playlist_items i JOIN assets a ON a.id = i.asset_id
+               ORDER BY i.position"""
+        ).fetchall()
+        return [CachedItem(*row) for row in rows]
+
+    def referenced_sha256s(self) -> set[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT a.sha256 FROM playlist_items i JOIN assets a ON a.id = i.asset_id"
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    # --- play log -------------------------------------------------------------------------
+
+    def record_play_event(
+        self,
+        event: str,
+        *,
+        item_key: str,
+        name: str,
+        sha256: str,
+        at: datetime,
+        played_ms: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        with self.transaction() as db:
+            db["play_events"].insert(
+                {
+                    "event": event,
+                    "item_key": item_key,
+                    "name": name,
+                    "sha256": sha256,
+                    "at": at.isoformat(timespec="milliseconds"),
+                    "played_ms": played_ms,
+                    "detail": detail,
+                }
+            )
+            if event == "started":
+                now_playing = {"name": name, "sha256": sha256, "since": at.isoformat()}
+                self._set_many(db, {"now_playing": json.dumps(now_playing)})
+
+    def play_events(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return list(self.db["play_events"].rows_where(order_by="id", limit=limit))
+
+
+__all__ = ["DB_FILE_NAME", "MIGRATIONS", "CachedItem", "Store"]

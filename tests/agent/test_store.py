@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from agent.store import DB_FILE_NAME, Store
+from sync.client import DeviceTokens
+from sync.models import Asset, DeviceInfo, Playlist, PlaylistItem, StateSnapshot
+
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+def snapshot(cursor: str, *, assets: list[Asset], items: list[PlaylistItem]) -> StateSnapshot:
+    return StateSnapshot(
+        cursor=cursor,
+        device=DeviceInfo(id="dev-1", name="Lobby", tenant_id="t-1"),
+        playlist=Playlist(id="pl-1", name="Main", items=items),
+        assets=assets,
+    )
+
+
+ASSET_A = Asset(id="as-a", name="a.mp4", sha256=SHA_A, media_type="video", size=10)
+ASSET_B = Asset(id="as-b", name="b.png", sha256=SHA_B, media_type="image", size=20)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    store = Store.open(tmp_path)
+    yield store
+    store.close()
+
+
+def test_database_is_private_and_migrations_are_recorded_once(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    store = Store.open(tmp_path)
+    names = [row["name"] for row in store.db["_migrations"].rows]
+    store.close()
+    store.close()  # safe twice
+    assert names == ["001_initial"]
+    assert stat.S_IMODE((tmp_path / DB_FILE_NAME).stat().st_mode) == 0o600
+
+
+def test_snapshot_replaces_content_and_cursor(store: Store) -> None:
+    store.apply_snapshot(snapshot("1", assets=[ASSET_A, ASSET_B], items=[
+        PlaylistItem(asset_id="as-b", position=0, duration_ms=5000),
+        PlaylistItem(asset_id="as-a", position=1),
+    ]))
+    assert [(i.name, i.duration_ms) for i in store.playlist_items()] == [("b.png", 5000), ("a.mp4", None)]
+    store.apply_snapshot(snapshot("2", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)]))
+    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert store.referenced_sha256s() == {SHA_A}
+    assert store.get("cursor") == "2"
+
+
+def test_a_snapshot_that_fails_midway_leaves_the_old_state_and_cursor(store: Store) -> None:
+    store.apply_snapshot(snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)]))
+    broken = snapshot("2", assets=[ASSET_B, ASSET_B], items=[PlaylistItem(asset_id="as-b", position=0)])
+    with pytest.raises(sqlite3.IntegrityError):
+        store.apply_snapshot(broken)  # duplicate asset id: the insert fails inside the transaction
+    assert store.get("cursor") == "1"
+    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+
+
+def test_tokens_round_trip_and_are_forgotten_without_losing_content(store: Store) -> None:
+    assert store.tokens() is None
+    tokens = DeviceTokens(access_token="at", refresh_token="rt", device_id="d", tenant_id="t")
+    store.set_many({"enrollment_code": "BCDF-GHJK"})
+    store.save_tokens(tokens)
+    assert store.tokens() == tokens
+    assert store.get("enrollment_code") is None
+    store.apply_snapshot(snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)]))
+    store.forget_tokens()
+    assert store.tokens() is None
+    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+
+
+def test_a_reader_sees_what_the_writer_committed(tmp_path: Path, store: Store) -> None:
+    at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    store.record_play_event("started", item_key="pl-1:0", name="a.mp4", sha256=SHA_A, at=at)
+    reader = Store.open_read_only(tmp_path)
+    assert reader is not None
+    try:
+        assert [e["event"] for e in reader.play_events()] == ["started"]
+        assert '"name": "a.mp4"' in (reader.get("now_playing") or "")
+        with pytest.raises(sqlite3.OperationalError):
+            reader.set_many({"cursor": "x"})
+    finally:
+        reader.close()
+
+
+def test_read_only_open_of_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
+    assert Store.open_read_only(tmp_path / "never-ran") is None
+    assert not (tmp_path / "never-ran").exists()
