@@ -59,6 +59,14 @@ def no_content_message(device_name: str | None) -> ScreenMessage:
     )
 
 
+def connecting_message(cloud_url: str) -> ScreenMessage:
+    return ScreenMessage(
+        title="Setting up this screen",
+        headline="Connecting…",
+        lines=(f"Reaching {cloud_url} to get an enrollment code",),
+    )
+
+
 def playable_items(items: Sequence[CachedItem], content_dir: Path) -> list[PlayableItem]:
     """The playlist entries whose verified blob is on disk; the others are skipped, never shown broken."""
     playable = []
@@ -196,8 +204,12 @@ class Daemon:
         if items == self._shown:
             return
         self._shown = items
-        if not items and self._client.tokens is not None:
-            self._player.show_message(no_content_message(self._store.get("device_name")))
+        if not items:
+            self._player.show_message(
+                no_content_message(self._store.get("device_name"))
+                if self._client.tokens is not None
+                else connecting_message(self._config.cloud_url)
+            )
         self._player.set_playlist(items)
 
 
