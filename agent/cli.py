@@ -29,11 +29,15 @@ log = logging.getLogger("agent")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="signage-agent", description="Digital signage player agent.")
+    parser = argparse.ArgumentParser(
+        prog="signage-agent", description="Digital signage player agent."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, help="TOML config file (default /etc/signage-agent/agent.toml)")
+        p.add_argument(
+            "--config", type=Path, help="TOML config file (default /etc/signage-agent/agent.toml)"
+        )
         p.add_argument("--state-dir", type=Path, help="state folder (env SIGNAGE_AGENT_STATE_DIR)")
 
     run = sub.add_parser("run", help="run the agent: enroll if needed, then sync and play")
@@ -97,9 +101,18 @@ def status_of(state_dir: Path) -> dict[str, Any]:
     """What `signage-agent status` reports, read from the state folder."""
     store = Store.open_read_only(state_dir)
     if store is None:
-        return {"state_dir": str(state_dir), "enrolled": False, "device_id": None, "tenant_id": None,
-                "enrollment_code": None, "playlist": None, "items": [], "now_playing": None,
-                "cursor": None, "last_sync_at": None}
+        return {
+            "state_dir": str(state_dir),
+            "enrolled": False,
+            "device_id": None,
+            "tenant_id": None,
+            "enrollment_code": None,
+            "playlist": None,
+            "items": [],
+            "now_playing": None,
+            "cursor": None,
+            "last_sync_at": None,
+        }
     try:
         meta = {row["key"]: row["value"] for row in store.db["meta"].rows}
         items = store.playlist_items()
@@ -135,8 +148,9 @@ def status_of(state_dir: Path) -> dict[str, Any]:
 
 def _print_status(status: dict[str, Any]) -> None:
     if status["enrolled"]:
-        print(f"enrolled:     yes, device {status['device_id']} ({status.get('device_name') or 'unnamed'}) "
-              f"of tenant {status['tenant_id']}")
+        name = status.get("device_name") or "unnamed"
+        device, tenant = status["device_id"], status["tenant_id"]
+        print(f"enrolled:     yes, device {device} ({name}) of tenant {tenant}")
     elif status["enrollment_code"]:
         print(f"enrolled:     no; enrollment code {status['enrollment_code']} is on screen")
     else:
@@ -146,7 +160,11 @@ def _print_status(status: dict[str, Any]) -> None:
         cached = "cached" if item["cached"] else "not cached yet"
         print(f"  {item['position']:>3}  {item['name']}  ({item['media_type']}, {cached})")
     playing = status["now_playing"]
-    print(f"now playing:  {playing['name']} since {playing['since']}" if playing else "now playing:  nothing")
+    print(
+        f"now playing:  {playing['name']} since {playing['since']}"
+        if playing
+        else "now playing:  nothing"
+    )
     print(f"last sync:    {status['last_sync_at'] or 'never'} (cursor {status['cursor'] or '-'})")
 
 

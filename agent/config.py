@@ -65,9 +65,11 @@ class AgentConfig(BaseModel):
 
     @property
     def cloud_is_plain_http_remote(self) -> bool:
-        """True when tokens would cross a network unencrypted (plain http to a non-loopback host)."""
+        """True when tokens would cross a network unencrypted (plain http, non-loopback host)."""
         parts = urlsplit(self.cloud_url)
-        loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith("127.")
+        loopback = parts.hostname in ("localhost", "::1") or (parts.hostname or "").startswith(
+            "127."
+        )
         return parts.scheme == "http" and not loopback
 
     def display(self) -> dict[str, Any]:

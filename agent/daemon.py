@@ -68,7 +68,7 @@ def connecting_message(cloud_url: str) -> ScreenMessage:
 
 
 def playable_items(items: Sequence[CachedItem], content_dir: Path) -> list[PlayableItem]:
-    """The playlist entries whose verified blob is on disk; the others are skipped, never shown broken."""
+    """The entries whose verified blob is on disk; the others are skipped, never shown broken."""
     playable = []
     for item in items:
         path = blob_path(content_dir, item.sha256)
@@ -99,14 +99,22 @@ class PlayLog:
 
     def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
         self._store.record_play_event(
-            "ended", item_key=item.key, name=item.name, sha256=item.sha256, at=ended_at,
+            "ended",
+            item_key=item.key,
+            name=item.name,
+            sha256=item.sha256,
+            at=ended_at,
             played_ms=played_ms,
         )
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:
         self._store.record_play_event(
-            "failed", item_key=item.key, name=item.name, sha256=item.sha256,
-            at=datetime.now().astimezone(), detail=reason,
+            "failed",
+            item_key=item.key,
+            name=item.name,
+            sha256=item.sha256,
+            at=datetime.now().astimezone(),
+            detail=reason,
         )
 
 
@@ -136,7 +144,9 @@ class Daemon:
                 try:
                     await self._sync_forever()
                 except Unauthorized as exc:
-                    log.error("%s; the device will enroll again (cached content keeps playing)", exc)
+                    log.error(
+                        "%s; the device will enroll again (cached content keeps playing)", exc
+                    )
                     self._store.forget_tokens()
                     self._client.tokens = None
         finally:
@@ -147,7 +157,9 @@ class Daemon:
         def show_code(grant: DeviceAuthorization) -> None:
             log.info(
                 "enrollment code %s: enter it in the admin portal (%s); valid %d min",
-                grant.user_code, grant.verification_uri, grant.expires_in // 60,
+                grant.user_code,
+                grant.verification_uri,
+                grant.expires_in // 60,
             )
             self._store.set_many(
                 {"enrollment_code": grant.user_code, "enrollment_uri": grant.verification_uri}
@@ -169,7 +181,9 @@ class Daemon:
             except (CloudUnreachable, CloudResponseError) as exc:
                 failures += 1
                 wait = max(self._config.sync_interval_s, backoff(failures))
-                log.warning("sync failed: %s; playing what is cached, retrying in %.0f s", exc, wait)
+                log.warning(
+                    "sync failed: %s; playing what is cached, retrying in %.0f s", exc, wait
+                )
                 await asyncio.sleep(wait)
 
     async def sync_once(self) -> None:
@@ -216,8 +230,10 @@ class Daemon:
 async def run_daemon(config: AgentConfig) -> None:
     """Build the agent from `config`, run it until cancelled, then take it down in reverse."""
     if config.cloud_is_plain_http_remote:
-        log.warning("cloud_url %s is plain http to a remote host: tokens cross the network unencrypted",
-                    config.cloud_url)
+        log.warning(
+            "cloud_url %s is plain http to a remote host: tokens cross the network unencrypted",
+            config.cloud_url,
+        )
     store = Store.open(config.state_dir)
     try:
         key = DeviceKey.load_or_create(config.state_dir)
@@ -236,7 +252,8 @@ async def run_daemon(config: AgentConfig) -> None:
             tokens: DeviceTokens | None = client.tokens
             log.info(
                 "agent starting: state %s, cloud %s, %s",
-                config.state_dir, config.cloud_url,
+                config.state_dir,
+                config.cloud_url,
                 f"device {tokens.device_id}" if tokens else "not enrolled yet",
             )
             await Daemon(config=config, store=store, client=client, player=player).run()

@@ -45,7 +45,11 @@ TRANSITIONS: dict[EnrollmentState, frozenset[EnrollmentState]] = {
         {EnrollmentState.REQUESTING_CODE, EnrollmentState.AWAITING_APPROVAL}
     ),
     EnrollmentState.AWAITING_APPROVAL: frozenset(
-        {EnrollmentState.AWAITING_APPROVAL, EnrollmentState.REQUESTING_CODE, EnrollmentState.ENROLLED}
+        {
+            EnrollmentState.AWAITING_APPROVAL,
+            EnrollmentState.REQUESTING_CODE,
+            EnrollmentState.ENROLLED,
+        }
     ),
     EnrollmentState.ENROLLED: frozenset({EnrollmentState.UNENROLLED}),
 }
@@ -124,7 +128,9 @@ class Enrollment:
                 grant = await self._client.authorize()
             except (CloudUnreachable, CloudResponseError) as exc:
                 failures += 1
-                log.warning("cannot get an enrollment code: %s; retrying in %.0f s", exc, backoff(failures))
+                log.warning(
+                    "cannot get an enrollment code: %s; retrying in %.0f s", exc, backoff(failures)
+                )
                 await self._sleep(backoff(failures))
                 self.set_state(EnrollmentState.REQUESTING_CODE)
                 continue
@@ -165,8 +171,11 @@ class Enrollment:
                 )
                 return self._client.tokens
             if decision.action is Action.NEW_CODE:
-                log.warning("enrollment code %s is no longer valid: %s; asking for a new one",
-                            grant.user_code, decision.reason)
+                log.warning(
+                    "enrollment code %s is no longer valid: %s; asking for a new one",
+                    grant.user_code,
+                    decision.reason,
+                )
                 return None
             if isinstance(answer, OAuthError) and answer.error == "slow_down":
                 log.info("%s: now polling every %.0f s", decision.reason, interval)

@@ -155,7 +155,10 @@ class Store:
     # --- identity -------------------------------------------------------------------------
 
     def tokens(self) -> DeviceTokens | None:
-        values = {key: self.get(key) for key in ("access_token", "refresh_token", "device_id", "tenant_id")}
+        values = {
+            key: self.get(key)
+            for key in ("access_token", "refresh_token", "device_id", "tenant_id")
+        }
         if any(value is None for value in values.values()):
             return None
         return DeviceTokens(**values)  # type: ignore[arg-type]
@@ -173,7 +176,7 @@ class Store:
         )
 
     def forget_tokens(self) -> None:
-        """Drop the tokens (device revoked); content and cursor stay until the cloud says otherwise."""
+        """Drop the tokens (device revoked); content and cursor stay until the cloud says so."""
         self.set_many({"access_token": None, "refresh_token": None})
 
     # --- content --------------------------------------------------------------------------

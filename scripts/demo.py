@@ -4,7 +4,7 @@ What an installer and an admin would do, scripted:
   1. generate demo media (a video with a visible counter, two images),
   2. start the reference cloud on 127.0.0.1 with a demo tenant, upload the media, make a playlist,
   3. start the agent with a fresh state folder: it shows an enrollment code,
-  4. read the code the agent shows and approve it through the cloud's admin CLI, assign the playlist,
+  4. read the code the agent shows, approve it through the cloud's admin CLI, assign the playlist,
   5. watch the agent sync, download and play the items in a loop.
 
 Runs until Ctrl-C, or for DEMO_SECONDS seconds. Everything lives in ./demo-data, made afresh on
@@ -80,7 +80,9 @@ def wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-d
 def agent_status(state_dir: Path) -> dict:
     out = subprocess.run(
         [str(BIN / "signage-agent"), "status", "--state-dir", str(state_dir), "--json"],
-        check=False, capture_output=True, text=True,
+        check=False,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout) if out.returncode == 0 and out.stdout else {}
 
@@ -99,10 +101,20 @@ def main() -> int:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    key = run(str(BIN / "signage-cloud"), "tenant", "create", "Demo tenant", "--data", str(cloud_data))
+    key = run(
+        str(BIN / "signage-cloud"), "tenant", "create", "Demo tenant", "--data", str(cloud_data)
+    )
     admin_env = {**os.environ, "SIGNAGE_CLOUD_URL": url, "SIGNAGE_ADMIN_KEY": key}
-    cloud_cmd = [str(BIN / "signage-cloud"), "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--data", str(cloud_data)]
+    cloud_cmd = [
+        str(BIN / "signage-cloud"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data",
+        str(cloud_data),
+    ]
     cloud = subprocess.Popen(cloud_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     relay(cloud, "cloud")
     agent: subprocess.Popen[str] | None = None
@@ -118,25 +130,45 @@ def main() -> int:
         welcome = admin("asset", "add", str(media / "welcome.png"), "--name", "welcome.png")
         counter = admin("asset", "add", str(media / "counter.mp4"), "--name", "counter.mp4")
         specials = admin("asset", "add", str(media / "specials.png"), "--name", "specials.png")
-        playlist = admin("playlist", "create", "Demo loop",
-                         "--item", f"{welcome}:4", "--item", counter, "--item", f"{specials}:4")
+        playlist = admin(
+            "playlist",
+            "create",
+            "Demo loop",
+            "--item",
+            f"{welcome}:4",
+            "--item",
+            counter,
+            "--item",
+            f"{specials}:4",
+        )
 
         say("starting the agent with a fresh state folder")
         agent_env = {**os.environ, "SIGNAGE_AGENT_SYNC_INTERVAL": "1", "PYTHONUNBUFFERED": "1"}
         agent = subprocess.Popen(
             [str(BIN / "signage-agent"), "run", "--state-dir", str(agent_state), "--cloud", url],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=agent_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=agent_env,
         )
         relay(agent, "agent")
-        code = wait_for(lambda: agent_status(agent_state).get("enrollment_code"), 30,
-                        "the agent to show an enrollment code")
-        say(f"the installer reads the code {code} off the screen and types it into the admin portal")
+        code = wait_for(
+            lambda: agent_status(agent_state).get("enrollment_code"),
+            30,
+            "the agent to show an enrollment code",
+        )
+        say(
+            f"the installer reads the code {code} off the screen and types it into the admin portal"
+        )
         device = admin("enroll", "approve", code, "--name", "Demo screen")
         say(f"approved: device {device}; assigning the playlist 'Demo loop'")
         admin("device", "assign", device, "--playlist", playlist)
 
-        first = wait_for(lambda: agent_status(agent_state).get("now_playing"), 60, "the first item to play")
-        say(f"first item ({first['name']}) playing {time.monotonic() - started:.1f} s after the demo started")
+        first = wait_for(
+            lambda: agent_status(agent_state).get("now_playing"), 60, "the first item to play"
+        )
+        elapsed = time.monotonic() - started
+        say(f"first item ({first['name']}) playing {elapsed:.1f} s after the demo started")
         say("running until Ctrl-C" if not seconds else f"running for {seconds:.0f} s in all")
         while not seconds or time.monotonic() - started < seconds:
             if agent.poll() is not None:

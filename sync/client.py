@@ -147,7 +147,10 @@ class DeviceClient:
         url = self.url(path)
         refreshed = nonce_retried = False
         while True:
-            request_headers = {**(headers or {}), **self._headers(method, url, authorized=authorized)}
+            request_headers = {
+                **(headers or {}),
+                **self._headers(method, url, authorized=authorized),
+            }
             try:
                 async with self._http.stream(
                     method, url, headers=request_headers, params=params, data=data
@@ -184,7 +187,11 @@ class DeviceClient:
     def _describe(response: httpx.Response) -> str:
         error = _oauth_error(response)
         if error is not None:
-            return f"{error.error}: {error.error_description}" if error.error_description else error.error
+            return (
+                f"{error.error}: {error.error_description}"
+                if error.error_description
+                else error.error
+            )
         return f"HTTP {response.status_code}"
 
     def _unexpected(self, response: httpx.Response) -> CloudResponseError:
@@ -211,7 +218,11 @@ class DeviceClient:
             "POST",
             "/token",
             authorized=False,
-            data={"grant_type": DEVICE_CODE_GRANT, "device_code": device_code, "client_id": CLIENT_ID},
+            data={
+                "grant_type": DEVICE_CODE_GRANT,
+                "device_code": device_code,
+                "client_id": CLIENT_ID,
+            },
         )
         if response.status_code == 200:
             token = _parse(TokenResponse, response)

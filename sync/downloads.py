@@ -34,14 +34,25 @@ def _hash_file(path: Path) -> hashlib._Hash:
     return digest
 
 
+def _resume_offset(final: Path, part: Path) -> int | None:
+    """None when the blob is already in place, else how many bytes a previous attempt kept.
+
+    Local file work in this module blocks the loop for at most milliseconds per chunk; libvlc
+    plays in its own threads, so playback does not stall meanwhile.
+    """
+    if final.exists():
+        return None
+    part.parent.mkdir(parents=True, exist_ok=True)
+    return part.stat().st_size if part.exists() else 0
+
+
 async def download_blob(client: DeviceClient, sha256: str, cache_dir: Path) -> Path:
     """Make sure `<cache_dir>/<sha256>` holds the verified blob; return its path."""
     final = blob_path(cache_dir, sha256)
-    if final.exists():
-        return final
-    cache_dir.mkdir(parents=True, exist_ok=True)
     part = cache_dir / f"{sha256}.part"
-    offset = part.stat().st_size if part.exists() else 0
+    offset = _resume_offset(final, part)
+    if offset is None:
+        return final
     headers = {"Range": f"bytes={offset}-", "If-Range": f'"{sha256}"'} if offset else None
 
     try:

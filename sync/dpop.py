@@ -115,8 +115,13 @@ def verify_proof(
             proof,
             public_key,
             algorithms=[ALGORITHM],
-            options={"verify_iat": False, "verify_exp": False, "verify_aud": False,
-                     "verify_nbf": False, "require": ["jti", "htm", "htu", "iat"]},
+            options={
+                "verify_iat": False,
+                "verify_exp": False,
+                "verify_aud": False,
+                "verify_nbf": False,
+                "require": ["jti", "htm", "htu", "iat"],
+            },
         )
     except jwt.PyJWTError as exc:
         raise DPoPError(f"DPoP proof does not verify: {exc}") from exc
@@ -127,9 +132,8 @@ def verify_proof(
         raise DPoPError(f"DPoP proof is for {claims['htu']}, not {normalize_htu(url)}")
     if not isinstance(claims["iat"], int | float):
         raise DPoPError("DPoP proof iat is not a number")
-    if access_token is not None:
-        if claims.get("ath") != access_token_hash(access_token):
-            raise DPoPError("DPoP proof ath does not match the access token")
+    if access_token is not None and claims.get("ath") != access_token_hash(access_token):
+        raise DPoPError("DPoP proof ath does not match the access token")
     nonce = claims.get("nonce")
     if nonce_is_valid is not None:
         if not nonce_is_valid(nonce):

@@ -1,4 +1,4 @@
-"""Crash-safe file replacement: write a temp file beside the target, fsync, rename, fsync the folder.
+"""Crash-safe file replacement: temp file beside the target, fsync, rename, fsync the folder.
 
 A Pi loses power without warning; after a reboot a file is either the old version or the
 new one, never half of each.

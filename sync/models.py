@@ -21,7 +21,7 @@ DEVICE_PREFIX = f"{API_PREFIX}/device"
 ADMIN_PREFIX = f"{API_PREFIX}/admin"
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-REFRESH_TOKEN_GRANT = "refresh_token"
+REFRESH_TOKEN_GRANT = "refresh_token"  # noqa: S105 (a grant type name, not a secret)
 CLIENT_ID = "signage-agent"
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"

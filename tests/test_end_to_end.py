@@ -1,4 +1,4 @@
-"""The walking skeleton, end to end: real cloud process, real agent process, real SQLite, real libvlc.
+"""The walking skeleton end to end: real cloud and agent processes, real SQLite, real libvlc.
 
 enroll with a code → an admin approves it → the agent syncs the playlist, downloads the blobs
 and plays the items in order, in a loop; restarted with the cloud gone, it plays from its cache.
@@ -19,7 +19,9 @@ from tests.support.media import make_image, make_video
 def upload(cloud: RunningCloud, path: Path, content_type: str) -> str:
     with cloud.admin() as admin:
         response = admin.post(
-            "/api/v3/admin/assets", params={"name": path.name}, content=path.read_bytes(),
+            "/api/v3/admin/assets",
+            params={"name": path.name},
+            content=path.read_bytes(),
             headers={"Content-Type": content_type},
         )
     assert response.status_code == 200, response.text
@@ -44,9 +46,17 @@ def test_enroll_sync_and_play_in_order_then_play_offline_from_cache(
     clip = upload(cloud, media["clip.mp4"], "video/mp4")
     last = upload(cloud, media["last.png"], "image/png")
     with cloud.admin() as admin:
-        response = admin.post("/api/v3/admin/playlists", json={"name": "Loop", "items": [
-            {"asset_id": first, "duration_s": 1}, {"asset_id": clip}, {"asset_id": last, "duration_s": 1},
-        ]})
+        response = admin.post(
+            "/api/v3/admin/playlists",
+            json={
+                "name": "Loop",
+                "items": [
+                    {"asset_id": first, "duration_s": 1},
+                    {"asset_id": clip},
+                    {"asset_id": last, "duration_s": 1},
+                ],
+            },
+        )
         assert response.status_code == 200, response.text
         playlist_id = response.json()["id"]
 
@@ -57,11 +67,14 @@ def test_enroll_sync_and_play_in_order_then_play_offline_from_cache(
         assert code in agent.log()  # the code is also in the log, for an installer with a console
 
         with cloud.admin() as admin:
-            approved = admin.post(f"/api/v3/admin/enrollments/{code}/approve", json={"name": "Lobby"})
+            approved = admin.post(
+                f"/api/v3/admin/enrollments/{code}/approve", json={"name": "Lobby"}
+            )
             assert approved.status_code == 200, approved.text
             device_id = approved.json()["device_id"]
-            assigned = admin.put(f"/api/v3/admin/devices/{device_id}/playlist",
-                                 json={"playlist_id": playlist_id})
+            assigned = admin.put(
+                f"/api/v3/admin/devices/{device_id}/playlist", json={"playlist_id": playlist_id}
+            )
             assert assigned.status_code == 200, assigned.text
 
         wait_until(lambda: len(agent.started_names()) >= 7, 60, "two loops of the playlist")
@@ -89,8 +102,10 @@ def test_enroll_sync_and_play_in_order_then_play_offline_from_cache(
     cloud.stop()
     before = len(agent.started_names())
     with running_agent(state_dir, cloud.url) as offline:
-        wait_until(lambda: len(offline.started_names()) >= before + 3, 60, "playback from the cache")
+        wait_until(
+            lambda: len(offline.started_names()) >= before + 3, 60, "playback from the cache"
+        )
         assert offline.status()["enrolled"] is True
         assert offline.stop() == 0
     assert "sync failed" in offline.log()
-    assert offline.started_names()[before:before + 3] == ["first.png", "clip.mp4", "last.png"]
+    assert offline.started_names()[before : before + 3] == ["first.png", "clip.mp4", "last.png"]

@@ -21,7 +21,9 @@ def test_defaults_when_there_is_no_file(tmp_path: Path) -> None:
 
 
 def test_file_then_environment_then_command_line(tmp_path: Path) -> None:
-    path = write(tmp_path, 'cloud_url = "https://file.example"\nvideo_output = "kms"\nsync_interval_s = 3\n')
+    path = write(
+        tmp_path, 'cloud_url = "https://file.example"\nvideo_output = "kms"\nsync_interval_s = 3\n'
+    )
     env = {"SIGNAGE_AGENT_CLOUD_URL": "https://env.example/", "SIGNAGE_AGENT_VIDEO_OUTPUT": "dummy"}
     config = load_config(config_file=path, environ=env, overrides={"video_output": "window"})
     assert config.cloud_url == "https://env.example"  # env beats file; trailing slash dropped
@@ -54,8 +56,12 @@ def test_a_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("url", "plain_remote"),
-    [("http://127.0.0.1:8080", False), ("http://localhost", False),
-     ("http://cloud.example", True), ("https://cloud.example", False)],
+    [
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost", False),
+        ("http://cloud.example", True),
+        ("https://cloud.example", False),
+    ],
 )
 def test_plain_http_to_a_remote_host_is_flagged(url: str, plain_remote: bool) -> None:
     assert AgentConfig(cloud_url=url).cloud_is_plain_http_remote is plain_remote

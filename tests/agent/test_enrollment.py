@@ -15,8 +15,14 @@ from agent.enrollment import (
 )
 from sync.models import OAuthError, TokenResponse
 
-TOKENS = TokenResponse(access_token="a", token_type="DPoP", expires_in=60, refresh_token="r",
-                       device_id="d", tenant_id="t")
+TOKENS = TokenResponse(
+    access_token="a",
+    token_type="DPoP",
+    expires_in=60,
+    refresh_token="r",
+    device_id="d",
+    tenant_id="t",
+)
 
 
 @pytest.mark.parametrize(

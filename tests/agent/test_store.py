@@ -46,20 +46,35 @@ def test_database_is_private_and_migrations_are_recorded_once(tmp_path: Path) ->
 
 
 def test_snapshot_replaces_content_and_cursor(store: Store) -> None:
-    store.apply_snapshot(snapshot("1", assets=[ASSET_A, ASSET_B], items=[
-        PlaylistItem(asset_id="as-b", position=0, duration_ms=5000),
-        PlaylistItem(asset_id="as-a", position=1),
-    ]))
-    assert [(i.name, i.duration_ms) for i in store.playlist_items()] == [("b.png", 5000), ("a.mp4", None)]
-    store.apply_snapshot(snapshot("2", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)]))
+    store.apply_snapshot(
+        snapshot(
+            "1",
+            assets=[ASSET_A, ASSET_B],
+            items=[
+                PlaylistItem(asset_id="as-b", position=0, duration_ms=5000),
+                PlaylistItem(asset_id="as-a", position=1),
+            ],
+        )
+    )
+    assert [(i.name, i.duration_ms) for i in store.playlist_items()] == [
+        ("b.png", 5000),
+        ("a.mp4", None),
+    ]
+    store.apply_snapshot(
+        snapshot("2", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    )
     assert [i.name for i in store.playlist_items()] == ["a.mp4"]
     assert store.referenced_sha256s() == {SHA_A}
     assert store.get("cursor") == "2"
 
 
 def test_a_snapshot_that_fails_midway_leaves_the_old_state_and_cursor(store: Store) -> None:
-    store.apply_snapshot(snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)]))
-    broken = snapshot("2", assets=[ASSET_B, ASSET_B], items=[PlaylistItem(asset_id="as-b", position=0)])
+    store.apply_snapshot(
+        snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    )
+    broken = snapshot(
+        "2", assets=[ASSET_B, ASSET_B], items=[PlaylistItem(asset_id="as-b", position=0)]
+    )
     with pytest.raises(sqlite3.IntegrityError):
         store.apply_snapshot(broken)  # duplicate asset id: the insert fails inside the transaction
     assert store.get("cursor") == "1"
@@ -73,7 +88,9 @@ def test_tokens_round_trip_and_are_forgotten_without_losing_content(store: Store
     store.save_tokens(tokens)
     assert store.tokens() == tokens
     assert store.get("enrollment_code") is None
-    store.apply_snapshot(snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)]))
+    store.apply_snapshot(
+        snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    )
     store.forget_tokens()
     assert store.tokens() is None
     assert [i.name for i in store.playlist_items()] == ["a.mp4"]

@@ -63,12 +63,16 @@ class RunningAgent:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"the agent ignored SIGTERM for {timeout} s:\n{self.log()}") from None
+                raise AssertionError(
+                    f"the agent ignored SIGTERM for {timeout} s:\n{self.log()}"
+                ) from None
         return self.process.returncode
 
 
 @contextmanager
-def running_agent(state_dir: Path, cloud_url: str, *, sync_interval: float = 0.5) -> Iterator[RunningAgent]:
+def running_agent(
+    state_dir: Path, cloud_url: str, *, sync_interval: float = 0.5
+) -> Iterator[RunningAgent]:
     log_path = state_dir.parent / f"{state_dir.name}.log"
     env = {
         **os.environ,
@@ -78,8 +82,19 @@ def running_agent(state_dir: Path, cloud_url: str, *, sync_interval: float = 0.5
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--state-dir", str(state_dir), "--cloud", cloud_url],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "run",
+                "--state-dir",
+                str(state_dir),
+                "--cloud",
+                cloud_url,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     agent = RunningAgent(process=process, state_dir=state_dir, log_path=log_path)
     try:

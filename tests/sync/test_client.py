@@ -38,7 +38,9 @@ async def test_enroll_then_state_is_fetched_once_per_change(cloud: RunningCloud)
         assert [(i.asset_id, i.duration_ms) for i in changed.playlist.items] == [(asset, 3000)]
 
 
-async def test_an_expired_access_token_is_refreshed_and_the_new_tokens_are_kept(tmp_path: Path) -> None:
+async def test_an_expired_access_token_is_refreshed_and_the_new_tokens_are_kept(
+    tmp_path: Path,
+) -> None:
     saved: list[DeviceTokens] = []
     with running_cloud(tmp_path / "cloud", access_token_ttl=1) as cloud:
         async with httpx.AsyncClient() as http:
@@ -56,9 +58,15 @@ async def test_an_expired_access_token_is_refreshed_and_the_new_tokens_are_kept(
 async def test_tokens_the_cloud_does_not_know_raise_unauthorized(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
         enrolled = await enroll(cloud, http)
-        forged = DeviceTokens(access_token="not.a.jwt", refresh_token="nope",
-                              device_id=tokens_of(enrolled).device_id, tenant_id=cloud.tenant_id)
-        client = DeviceClient(http=http, base_url=cloud.url, key=DeviceKey.generate(), tokens=forged)
+        forged = DeviceTokens(
+            access_token="not.a.jwt",
+            refresh_token="nope",
+            device_id=tokens_of(enrolled).device_id,
+            tenant_id=cloud.tenant_id,
+        )
+        client = DeviceClient(
+            http=http, base_url=cloud.url, key=DeviceKey.generate(), tokens=forged
+        )
         with pytest.raises(Unauthorized, match="refresh token"):
             await client.get_state(None)
 
@@ -66,8 +74,9 @@ async def test_tokens_the_cloud_does_not_know_raise_unauthorized(cloud: RunningC
 async def test_stolen_tokens_are_useless_without_the_device_key(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
         victim = await enroll(cloud, http)
-        thief = DeviceClient(http=http, base_url=cloud.url, key=DeviceKey.generate(),
-                             tokens=tokens_of(victim))
+        thief = DeviceClient(
+            http=http, base_url=cloud.url, key=DeviceKey.generate(), tokens=tokens_of(victim)
+        )
         with pytest.raises(Unauthorized):
             await thief.get_state(None)
         assert await victim.get_state(None) is not None  # the real device is unaffected
@@ -88,6 +97,8 @@ async def test_a_malformed_state_body_is_a_clear_error() -> None:
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         tokens = DeviceTokens(access_token="a", refresh_token="r", device_id="d", tenant_id="t")
-        client = DeviceClient(http=http, base_url="http://cloud.test", key=DeviceKey.generate(), tokens=tokens)
+        client = DeviceClient(
+            http=http, base_url="http://cloud.test", key=DeviceKey.generate(), tokens=tokens
+        )
         with pytest.raises(CloudResponseError, match="not a StateSnapshot"):
             await client.get_state(None)

@@ -42,7 +42,9 @@ def cache(tmp_path: Path) -> Path:
     return tmp_path / "content"
 
 
-async def test_a_blob_is_downloaded_verified_and_kept_once(cloud: RunningCloud, cache: Path) -> None:
+async def test_a_blob_is_downloaded_verified_and_kept_once(
+    cloud: RunningCloud, cache: Path
+) -> None:
     upload(cloud, "blob.mp4", BLOB, "video/mp4")
     async with httpx.AsyncClient() as http:
         client = await enroll(cloud, http)
@@ -84,7 +86,9 @@ async def test_a_corrupt_partial_file_is_discarded_and_the_next_attempt_succeeds
         assert (await download_blob(client, SHA, cache)).read_bytes() == BLOB
 
 
-async def test_bytes_altered_in_transit_never_reach_the_cache(cloud: RunningCloud, cache: Path) -> None:
+async def test_bytes_altered_in_transit_never_reach_the_cache(
+    cloud: RunningCloud, cache: Path
+) -> None:
     upload(cloud, "blob.mp4", BLOB, "video/mp4")
     async with httpx.AsyncClient(transport=CorruptingTransport()) as http:
         client = await enroll(cloud, http)

@@ -73,11 +73,19 @@ def test_a_proof_signed_by_another_key_than_its_jwk_is_refused(key: DeviceKey) -
 @pytest.mark.parametrize("header", [{"typ": "JWT"}, {"alg": "HS256"}])
 def test_wrong_typ_or_alg_is_refused(key: DeviceKey, header: dict) -> None:
     if header.get("alg") == "HS256":
-        proof = jwt.encode({"jti": "x"}, "secret-of-32-bytes-at-the-least!", algorithm="HS256",
-                           headers={"typ": "dpop+jwt", "jwk": key.public_jwk})
+        proof = jwt.encode(
+            {"jti": "x"},
+            "secret-of-32-bytes-at-the-least!",
+            algorithm="HS256",
+            headers={"typ": "dpop+jwt", "jwk": key.public_jwk},
+        )
     else:
-        proof = jwt.encode({"jti": "x"}, key.private_key, algorithm="ES256",
-                           headers={"typ": "JWT", "jwk": key.public_jwk})
+        proof = jwt.encode(
+            {"jti": "x"},
+            key.private_key,
+            algorithm="ES256",
+            headers={"typ": "JWT", "jwk": key.public_jwk},
+        )
     with pytest.raises(DPoPError):
         verify_proof(proof, method="GET", url=URL, nonce_is_valid=accept)
 

@@ -23,7 +23,13 @@ def test_thumbprint_matches_the_rfc_9449_example() -> None:
 
 
 def test_thumbprint_ignores_member_order_and_extra_members() -> None:
-    shuffled = {"y": RFC9449_JWK["y"], "crv": "P-256", "x": RFC9449_JWK["x"], "kty": "EC", "use": "sig"}
+    shuffled = {
+        "y": RFC9449_JWK["y"],
+        "crv": "P-256",
+        "x": RFC9449_JWK["x"],
+        "kty": "EC",
+        "use": "sig",
+    }
     assert jwk_thumbprint(shuffled) == RFC9449_JKT
 
 
