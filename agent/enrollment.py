@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from sync.client import DeviceClient, DeviceTokens
 from sync.errors import CloudResponseError, CloudUnreachable
-from sync.models import DeviceAuthorization, OAuthError, TokenResponse
+from sync.models import DeviceAuthorization, ErrorCode, OAuthError, TokenResponse
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,15 @@ def decide(answer: TokenResponse | OAuthError, interval: float) -> Decision:
     if isinstance(answer, TokenResponse):
         return Decision(Action.DONE, interval, "approved")
     match answer.error:
-        case "authorization_pending":
+        case ErrorCode.AUTHORIZATION_PENDING:
             return Decision(Action.POLL_AGAIN, interval, "waiting for an admin to enter the code")
-        case "slow_down":
+        case ErrorCode.SLOW_DOWN:
             return Decision(
                 Action.POLL_AGAIN, interval + SLOW_DOWN_STEP_S, "the cloud asked to poll less often"
             )
-        case "expired_token":
+        case ErrorCode.EXPIRED_TOKEN:
             return Decision(Action.NEW_CODE, interval, "the code expired before it was entered")
-        case "access_denied":
+        case ErrorCode.ACCESS_DENIED:
             return Decision(Action.NEW_CODE, interval, "an admin denied the code")
         case _:
             return Decision(
@@ -177,7 +177,7 @@ class Enrollment:
                     decision.reason,
                 )
                 return None
-            if isinstance(answer, OAuthError) and answer.error == "slow_down":
+            if isinstance(answer, OAuthError) and answer.error == ErrorCode.SLOW_DOWN:
                 log.info("%s: now polling every %.0f s", decision.reason, interval)
         log.warning("enrollment code %s expired; asking for a new one", grant.user_code)
         return None

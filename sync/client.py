@@ -30,6 +30,7 @@ from sync.models import (
     DEVICE_PREFIX,
     REFRESH_TOKEN_GRANT,
     DeviceAuthorization,
+    ErrorCode,
     OAuthError,
     StateSnapshot,
     TokenResponse,
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
 
 # RFC 8628 §3.5 answers that mean "keep polling" rather than failure.
-PENDING_ERRORS = frozenset({"authorization_pending", "slow_down"})
+PENDING_ERRORS = frozenset({ErrorCode.AUTHORIZATION_PENDING, ErrorCode.SLOW_DOWN})
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,10 @@ def _oauth_error(response: httpx.Response) -> OAuthError | None:
 def _asks_for_nonce(response: httpx.Response) -> bool:
     if response.status_code not in (400, 401) or "DPoP-Nonce" not in response.headers:
         return False
-    if 'error="use_dpop_nonce"' in response.headers.get("WWW-Authenticate", ""):
+    if f'error="{ErrorCode.USE_DPOP_NONCE}"' in response.headers.get("WWW-Authenticate", ""):
         return True
     error = _oauth_error(response)
-    return error is not None and error.error == "use_dpop_nonce"
+    return error is not None and error.error == ErrorCode.USE_DPOP_NONCE
 
 
 class DeviceClient:

@@ -9,6 +9,7 @@ turns into one log line.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,19 @@ CLIENT_ID = "signage-agent"
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
 MediaType = Literal["video", "image"]
+
+
+class ErrorCode(StrEnum):
+    """OAuth error codes both sides use (RFC 6749 §5.2, RFC 8628 §3.5, RFC 9449 §§5, 7, 8)."""
+
+    AUTHORIZATION_PENDING = "authorization_pending"
+    SLOW_DOWN = "slow_down"
+    EXPIRED_TOKEN = "expired_token"  # noqa: S105 (an error code, not a secret)
+    ACCESS_DENIED = "access_denied"
+    INVALID_GRANT = "invalid_grant"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105
+    INVALID_DPOP_PROOF = "invalid_dpop_proof"
+    USE_DPOP_NONCE = "use_dpop_nonce"
 
 
 class WireModel(BaseModel):
@@ -163,6 +177,7 @@ __all__ = [
     "DEVICE_CODE_GRANT",
     "DEVICE_PREFIX",
     "REFRESH_TOKEN_GRANT",
+    "SHA256_PATTERN",
     "ApproveEnrollment",
     "ApprovedDevice",
     "Asset",
@@ -172,6 +187,7 @@ __all__ = [
     "DeviceInfo",
     "DeviceSummary",
     "DurationMs",
+    "ErrorCode",
     "MediaType",
     "NewPlaylist",
     "NewPlaylistItem",

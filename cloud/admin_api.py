@@ -1,0 +1,139 @@
+"""The admin API (`/api/v3/admin`): what a tenant's admin key may do.
+
+Every endpoint resolves the caller's tenant from `Authorization: Bearer <admin key>` first
+and passes it to every query, so one tenant can neither see nor touch another's devices,
+assets, playlists or blobs: a foreign id answers exactly like an id that does not exist.
+The one thing that crosses tenants is an enrollment code, which belongs to no tenant until
+an admin approves it (see `cloud.enrollment`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+
+from cloud.content import classify_media
+from cloud.errors import Unprocessable
+from cloud.services import ServicesDep
+from cloud.tenants import Tenant, tenant_for_admin_key
+from sync.models import (
+    ADMIN_PREFIX,
+    ApprovedDevice,
+    ApproveEnrollment,
+    AssetCreated,
+    AssignPlaylist,
+    DeviceSummary,
+    NewPlaylist,
+    PlaylistCreated,
+)
+
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or unknown admin key"},
+}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+async def admin_tenant(
+    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
+) -> Tenant:
+    """The tenant whose admin key the request carries."""
+    return tenant_for_admin_key(services.db, authorization)
+
+
+AdminTenant = Annotated[Tenant, Depends(admin_tenant)]
+
+router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"], responses=ADMIN_ERRORS)
+
+
+@router.post(
+    "/enrollments/{user_code}/approve",
+    response_model=ApprovedDevice,
+    responses={
+        404: {"description": "No enrollment with that code"},
+        409: {"description": "The code was already approved"},
+        410: {"description": "The code expired"},
+    },
+    summary="Approve the code a screen shows; the screen joins the caller's tenant",
+)
+async def approve_enrollment(
+    user_code: str, body: ApproveEnrollment, tenant: AdminTenant, services: ServicesDep
+) -> ApprovedDevice:
+    return services.enrollments.approve(
+        tenant_id=tenant.id, typed_code=user_code, name=body.name, now=services.clock()
+    )
+
+
+@router.post(
+    "/assets",
+    response_model=AssetCreated,
+    responses={415: {"description": "Neither a video nor an image"}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"video/*": BINARY, "image/*": BINARY}}
+    },
+    summary="Upload a file (raw bytes as the body); the media type comes from Content-Type",
+)
+async def add_asset(
+    request: Request,
+    tenant: AdminTenant,
+    services: ServicesDep,
+    name: Annotated[str, Query(min_length=1, max_length=200)],
+) -> AssetCreated:
+    media_type, content_type = classify_media(request.headers.get("content-type"), name)
+    writer = services.blobs.writer()
+    try:
+        # Chunks are written inline: each is small and a local write is short. A production
+        # backend would stream to object storage instead.
+        async for chunk in request.stream():
+            writer.write(chunk)
+        if writer.size == 0:
+            raise Unprocessable("the upload is empty: send the file's bytes as the body")
+        blob = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return services.content.add_asset(
+        tenant_id=tenant.id,
+        name=name,
+        blob=blob,
+        media_type=media_type,
+        content_type=content_type,
+    )
+
+
+@router.post(
+    "/playlists",
+    response_model=PlaylistCreated,
+    responses={422: {"description": "An asset id is not one of the tenant's"}},
+    summary="Create a playlist of the tenant's assets, played in the order given",
+)
+async def create_playlist(
+    body: NewPlaylist, tenant: AdminTenant, services: ServicesDep
+) -> PlaylistCreated:
+    return services.content.create_playlist(tenant_id=tenant.id, playlist=body)
+
+
+@router.put(
+    "/devices/{device_id}/playlist",
+    response_model=DeviceSummary,
+    responses={404: {"description": "No such device or playlist in the tenant"}},
+    summary="Make a device play a playlist (null: nothing)",
+)
+async def assign_playlist(
+    device_id: str, body: AssignPlaylist, tenant: AdminTenant, services: ServicesDep
+) -> DeviceSummary:
+    return services.devices.assign_playlist(
+        tenant_id=tenant.id, device_id=device_id, playlist_id=body.playlist_id
+    )
+
+
+@router.get(
+    "/devices",
+    response_model=list[DeviceSummary],
+    summary="The tenant's devices, oldest first",
+)
+async def list_devices(tenant: AdminTenant, services: ServicesDep) -> list[DeviceSummary]:
+    return services.devices.list(tenant.id)
+
+
+__all__ = ["AdminTenant", "admin_tenant", "router"]

@@ -1,0 +1,150 @@
+"""A small synchronous client of the admin API, for the CLI and for scripts.
+
+Every failure becomes an `AdminClientError` whose message is one line a person can act on:
+the server's own `detail` when it answered, or what to check when it did not.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from cloud.errors import AdminClientError, CloudUnreachable
+from sync.models import (
+    ADMIN_PREFIX,
+    ApprovedDevice,
+    AssetCreated,
+    DeviceSummary,
+    NewPlaylist,
+    NewPlaylistItem,
+    PlaylistCreated,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+_DEVICE_LIST = TypeAdapter(list[DeviceSummary])
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The one-line reason a request was refused."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list) and detail:  # FastAPI's validation errors
+        first = detail[0]
+        where = ".".join(str(part) for part in first.get("loc", []) if part != "body")
+        return f"the cloud refused the request: {where}: {first.get('msg')}"
+    return f"the cloud answered {response.status_code} {response.reason_phrase}"
+
+
+class AdminClient:
+    def __init__(
+        self,
+        url: str,
+        admin_key: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.url + ADMIN_PREFIX,
+            headers={"Authorization": f"Bearer {admin_key}"},
+            timeout=TIMEOUT,
+            transport=transport,
+        )
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise CloudUnreachable(
+                f"cannot reach the cloud at {self.url}: is `signage-cloud serve` running?"
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise AdminClientError(
+                f"the cloud at {self.url} did not answer in time: try again"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise AdminClientError(f"talking to the cloud at {self.url} failed: {exc}") from exc
+        if response.is_error:
+            raise AdminClientError(error_message(response))
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AdminClientError(
+                f"the cloud at {self.url} answered something that is not JSON: "
+                "is that URL a signage-cloud?"
+            ) from exc
+
+    def _parse(self, model: type[Model], data: Any) -> Model:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise AdminClientError(
+                f"unexpected answer from the cloud at {self.url}: {exc.errors()[0]['msg']}"
+            ) from exc
+
+    def approve_enrollment(self, user_code: str, *, name: str) -> ApprovedDevice:
+        data = self._request(
+            "POST", f"/enrollments/{quote(user_code, safe='')}/approve", json={"name": name}
+        )
+        return self._parse(ApprovedDevice, data)
+
+    def add_asset(self, path: Path, *, name: str | None = None) -> AssetCreated:
+        """Upload a file; its Content-Type is guessed from its name (or `name`)."""
+        name = name or path.name
+        content_type = mimetypes.guess_type(name)[0] or mimetypes.guess_type(path.name)[0]
+        try:
+            file = path.open("rb")
+        except OSError as exc:
+            raise AdminClientError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        with file:
+            data = self._request(
+                "POST",
+                "/assets",
+                params={"name": name},
+                content=file,
+                headers={"Content-Type": content_type or "application/octet-stream"},
+            )
+        return self._parse(AssetCreated, data)
+
+    def create_playlist(self, name: str, items: list[NewPlaylistItem]) -> PlaylistCreated:
+        body = NewPlaylist(name=name, items=items).model_dump(mode="json")
+        return self._parse(PlaylistCreated, self._request("POST", "/playlists", json=body))
+
+    def assign_playlist(self, device_id: str, playlist_id: str | None) -> DeviceSummary:
+        data = self._request(
+            "PUT",
+            f"/devices/{quote(device_id, safe='')}/playlist",
+            json={"playlist_id": playlist_id},
+        )
+        return self._parse(DeviceSummary, data)
+
+    def list_devices(self) -> list[DeviceSummary]:
+        data = self._request("GET", "/devices")
+        try:
+            return _DEVICE_LIST.validate_python(data)
+        except ValidationError as exc:
+            raise AdminClientError(f"unexpected answer from the cloud at {self.url}") from exc
+
+
+__all__ = ["DEFAULT_URL", "AdminClient", "error_message"]

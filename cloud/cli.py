@@ -1,0 +1,207 @@
+"""`signage-cloud`: run the reference cloud and administer it from a shell.
+
+    signage-cloud serve [--host H] [--port P] [--data DIR]
+    signage-cloud tenant create NAME [--data DIR]       prints only the admin key
+    signage-cloud enroll approve CODE --name NAME        prints the device id
+    signage-cloud asset add FILE [--name NAME]           prints the asset id
+    signage-cloud playlist create NAME --item ASSET_ID[:SECONDS] ...   prints the playlist id
+    signage-cloud device assign DEVICE_ID --playlist PLAYLIST_ID
+    signage-cloud devices [--json]
+
+`serve` and `tenant create` work on the data dir (`--data`, else $SIGNAGE_CLOUD_DATA, else
+./signage-cloud-data). The other commands talk to a running cloud: `--url` (else
+$SIGNAGE_CLOUD_URL, else http://127.0.0.1:8080) with `--key` (else $SIGNAGE_ADMIN_KEY).
+
+Output meant for scripts goes to stdout, everything else to stderr. An expected failure
+is one line on stderr and exit status 1; a usage mistake exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cloud.admin_client import DEFAULT_URL, AdminClient
+from cloud.errors import CloudError
+from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
+from sync.models import DeviceSummary, NewPlaylistItem
+
+PROG = "signage-cloud"
+
+
+def parse_item(text: str) -> NewPlaylistItem:
+    """`ASSET_ID` or `ASSET_ID:SECONDS`, as given to `playlist create --item`."""
+    asset_id, sep, seconds = text.partition(":")
+    if not asset_id:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected ASSET_ID or ASSET_ID:SECONDS")
+    if not sep:
+        return NewPlaylistItem(asset_id=asset_id)
+    try:
+        duration_s = float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: {seconds!r} is not a number of seconds"
+        ) from None
+    if not duration_s > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the duration must be more than 0 seconds")
+    return NewPlaylistItem(asset_id=asset_id, duration_s=duration_s)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="The reference signage cloud: serve it, or administer it."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="data dir (default: $SIGNAGE_CLOUD_DATA or ./signage-cloud-data)",
+    )
+    remote = argparse.ArgumentParser(add_help=False)
+    remote.add_argument(
+        "--url", default=None, help=f"the cloud (default: $SIGNAGE_CLOUD_URL or {DEFAULT_URL})"
+    )
+    remote.add_argument(
+        "--key", default=None, help="tenant admin key (default: $SIGNAGE_ADMIN_KEY)"
+    )
+
+    serve = commands.add_parser("serve", parents=[data], help="run the cloud")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+
+    tenant = commands.add_parser("tenant", help="manage tenants (on the data dir)")
+    tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True, metavar="COMMAND")
+    tenant_create = tenant_commands.add_parser(
+        "create", parents=[data], help="create a tenant; prints its admin key"
+    )
+    tenant_create.add_argument("name", help="the tenant's name")
+
+    enroll = commands.add_parser("enroll", help="approve a screen's enrollment code")
+    enroll_commands = enroll.add_subparsers(dest="enroll_command", required=True, metavar="COMMAND")
+    approve = enroll_commands.add_parser(
+        "approve", parents=[remote], help="approve a code; prints the device id"
+    )
+    approve.add_argument("code", help="the code shown on the screen, e.g. KXRT-9MBD")
+    approve.add_argument("--name", required=True, help="a name for the screen")
+
+    asset = commands.add_parser("asset", help="manage assets")
+    asset_commands = asset.add_subparsers(dest="asset_command", required=True, metavar="COMMAND")
+    asset_add = asset_commands.add_parser(
+        "add", parents=[remote], help="upload a video or an image; prints the asset id"
+    )
+    asset_add.add_argument("file", type=Path, help="the file to upload")
+    asset_add.add_argument("--name", default=None, help="asset name (default: the file name)")
+
+    playlist = commands.add_parser("playlist", help="manage playlists")
+    playlist_commands = playlist.add_subparsers(
+        dest="playlist_command", required=True, metavar="COMMAND"
+    )
+    playlist_create = playlist_commands.add_parser(
+        "create", parents=[remote], help="create a playlist; prints its id"
+    )
+    playlist_create.add_argument("name", help="the playlist's name")
+    playlist_create.add_argument(
+        "--item",
+        dest="items",
+        action="append",
+        type=parse_item,
+        required=True,
+        metavar="ASSET_ID[:SECONDS]",
+        help="an item, in play order; SECONDS for images (default 10), videos play to the end",
+    )
+
+    device = commands.add_parser("device", help="manage a device")
+    device_commands = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
+    assign = device_commands.add_parser(
+        "assign", parents=[remote], help="make a device play a playlist"
+    )
+    assign.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
+    assign.add_argument("--playlist", required=True, help="the playlist's id")
+
+    devices = commands.add_parser("devices", parents=[remote], help="list the tenant's devices")
+    devices.add_argument("--json", action="store_true", help="print a JSON list")
+    return parser
+
+
+def _admin_client(parser: argparse.ArgumentParser, args: argparse.Namespace) -> AdminClient:
+    url = args.url or os.environ.get("SIGNAGE_CLOUD_URL") or DEFAULT_URL
+    key = args.key or os.environ.get("SIGNAGE_ADMIN_KEY")
+    if not key:
+        parser.error("no admin key: pass --key or set SIGNAGE_ADMIN_KEY")
+    return AdminClient(url, key)
+
+
+def format_devices(devices: Sequence[DeviceSummary]) -> str:
+    """The devices as an aligned table with a header line."""
+    rows = [("ID", "NAME", "PLAYLIST", "LAST SEEN")]
+    rows += [(d.id, d.name, d.playlist_id or "-", d.last_seen_at or "never") for d in devices]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.command == "serve":
+        from cloud.server import serve  # imports FastAPI and uvicorn: only when serving
+
+        settings = Settings.from_env(data_dir=args.data, host=args.host, port=args.port)
+        return serve(settings)
+    if args.command == "tenant":
+        from cloud.tenants import create_tenant_in
+
+        data_dir = args.data if args.data is not None else default_data_dir()
+        tenant, admin_key = create_tenant_in(data_dir, args.name)
+        print(admin_key)
+        print(
+            f"created tenant {tenant.id} ({tenant.name}) in {data_dir}; its admin key is "
+            "printed above, only this once: keep it",
+            file=sys.stderr,
+        )
+        return 0
+    with _admin_client(parser, args) as client:
+        if args.command == "enroll":
+            print(client.approve_enrollment(args.code, name=args.name).device_id)
+        elif args.command == "asset":
+            print(client.add_asset(args.file, name=args.name).id)
+        elif args.command == "playlist":
+            print(client.create_playlist(args.name, args.items).id)
+        elif args.command == "device":
+            summary = client.assign_playlist(args.device_id, args.playlist)
+            print(f"device {summary.id} ({summary.name}) now plays {summary.playlist_id}")
+        elif args.command == "devices":
+            listed = client.list_devices()
+            if args.json:
+                print(json.dumps([d.model_dump(mode="json") for d in listed], indent=2))
+            else:
+                print(format_devices(listed))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except CloudError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # e.g. an empty tenant name
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["build_parser", "format_devices", "main", "parse_item"]

@@ -1,0 +1,228 @@
+"""The device API (`/api/v3/device`): enrollment, tokens, state and blobs, all with DPoP.
+
+The authorize and token endpoints take form bodies (RFC 6749 §3.2) and answer errors as
+400 with an OAuth error body. The resource endpoints (`/state`, `/blobs/...`) need
+`Authorization: DPoP <access token>` plus a proof by the key the token is bound to, and
+answer refusals as 401 with `WWW-Authenticate: DPoP error="..."`. Every answer carries a
+fresh `DPoP-Nonce` header (added by `cloud.app`), so a device always has a nonce to use.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+
+from cloud.errors import DeviceUnauthorized, NotFound, OAuthFailure, ProofRejected, TokenRejected
+from cloud.services import Services, ServicesDep
+from sync.dpop import VerifiedProof
+from sync.models import (
+    CLIENT_ID,
+    DEVICE_CODE_GRANT,
+    DEVICE_PREFIX,
+    REFRESH_TOKEN_GRANT,
+    SHA256_PATTERN,
+    DeviceAuthorization,
+    ErrorCode,
+    OAuthError,
+    StateSnapshot,
+    TokenResponse,
+)
+
+log = logging.getLogger(__name__)
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthError, "description": "OAuth error (RFC 6749 §5.2, RFC 8628 §3.5)"}
+}
+DEVICE_AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": OAuthError, "description": 'Refused; see `WWW-Authenticate: DPoP error="..."`'}
+}
+
+
+def _form_body(**fields: bool) -> dict[str, Any]:
+    """OpenAPI for a form body whose fields are strings (True: required)."""
+    schema = {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in fields},
+        "required": [name for name, required in fields.items() if required],
+    }
+    return {"requestBody": {"required": True, "content": {FORM_CONTENT_TYPE: {"schema": schema}}}}
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of a urlencoded body; a repeated field is refused (RFC 6749 §3.2)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_CONTENT_TYPE:
+        raise OAuthFailure("invalid_request", f"send the parameters as {FORM_CONTENT_TYPE}")
+    try:
+        parsed = parse_qs(
+            (await request.body()).decode(), keep_blank_values=True, strict_parsing=False
+        )
+    except UnicodeDecodeError as exc:
+        raise OAuthFailure("invalid_request", "the form body is not UTF-8") from exc
+    repeated = sorted(name for name, values in parsed.items() if len(values) > 1)
+    if repeated:
+        raise OAuthFailure("invalid_request", f"parameter {repeated[0]} is given twice")
+    return {name: values[0] for name, values in parsed.items()}
+
+
+@dataclass(frozen=True)
+class AuthenticatedDevice:
+    tenant_id: str
+    device_id: str
+
+
+def _token_endpoint_proof(services: Services, request: Request, dpop: str | None) -> VerifiedProof:
+    try:
+        return services.proofs.check(dpop, method=request.method, url=str(request.url))
+    except ProofRejected as exc:
+        raise OAuthFailure(exc.error, exc.description) from exc
+
+
+async def authenticated_device(
+    request: Request,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+    dpop: Annotated[str | None, Header(alias="DPoP")] = None,
+) -> AuthenticatedDevice:
+    """The device making a request with a DPoP-bound access token (RFC 9449 §7)."""
+    scheme, _, access_token = (authorization or "").partition(" ")
+    access_token = access_token.strip()
+    if scheme.lower() != "dpop" or not access_token:
+        raise DeviceUnauthorized(
+            ErrorCode.INVALID_TOKEN, "send `Authorization: DPoP <access token>`"
+        )
+    try:
+        proof = services.proofs.check(
+            dpop, method=request.method, url=str(request.url), access_token=access_token
+        )
+    except ProofRejected as exc:
+        raise DeviceUnauthorized(exc.error, exc.description) from exc
+    try:
+        claims = services.access_tokens.verify(access_token)
+    except TokenRejected as exc:
+        raise DeviceUnauthorized(ErrorCode.INVALID_TOKEN, exc.description) from exc
+    if claims.jkt != proof.jkt:
+        raise DeviceUnauthorized(
+            ErrorCode.INVALID_TOKEN, "the access token is bound to another key than the proof's"
+        )
+    devices = services.devices
+    if devices.active(tenant_id=claims.tenant_id, device_id=claims.device_id) is None:
+        log.info("refused a token of device %s: it was removed", claims.device_id)
+        raise DeviceUnauthorized(
+            ErrorCode.INVALID_TOKEN, "this device was removed from the cloud: enroll again"
+        )
+    devices.touch(tenant_id=claims.tenant_id, device_id=claims.device_id)
+    return AuthenticatedDevice(tenant_id=claims.tenant_id, device_id=claims.device_id)
+
+
+Device = Annotated[AuthenticatedDevice, Depends(authenticated_device)]
+DPoPHeader = Annotated[str | None, Header(alias="DPoP", description="The DPoP proof (RFC 9449)")]
+
+router = APIRouter(prefix=DEVICE_PREFIX, tags=["device"])
+
+
+@router.post(
+    "/authorize",
+    response_model=DeviceAuthorization,
+    responses=OAUTH_ERRORS,
+    openapi_extra=_form_body(client_id=True),
+    summary="Start enrollment (RFC 8628 §3.1), bound to the DPoP proof's key",
+)
+async def authorize(
+    request: Request, services: ServicesDep, dpop: DPoPHeader = None
+) -> DeviceAuthorization:
+    form = await read_form(request)
+    proof = _token_endpoint_proof(services, request, dpop)
+    if form.get("client_id") != CLIENT_ID:
+        raise OAuthFailure("invalid_client", f"client_id must be {CLIENT_ID}")
+    return services.enrollments.authorize(jkt=proof.jkt, now=services.clock())
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    responses=OAUTH_ERRORS,
+    openapi_extra=_form_body(
+        grant_type=True, device_code=False, client_id=False, refresh_token=False
+    ),
+    summary="Poll an enrollment (RFC 8628 §3.4) or refresh tokens (RFC 6749 §6)",
+)
+async def token(
+    request: Request, response: Response, services: ServicesDep, dpop: DPoPHeader = None
+) -> TokenResponse:
+    form = await read_form(request)
+    proof = _token_endpoint_proof(services, request, dpop)
+    response.headers["Cache-Control"] = "no-store"
+    grant_type = form.get("grant_type")
+    if grant_type == DEVICE_CODE_GRANT:
+        if form.get("client_id") != CLIENT_ID:
+            raise OAuthFailure("invalid_client", f"client_id must be {CLIENT_ID}")
+        device_code = form.get("device_code")
+        if not device_code:
+            raise OAuthFailure("invalid_request", "device_code is missing")
+        return services.enrollments.poll(device_code, jkt=proof.jkt, now=services.clock())
+    if grant_type == REFRESH_TOKEN_GRANT:
+        refresh_token = form.get("refresh_token")
+        if not refresh_token:
+            raise OAuthFailure("invalid_request", "refresh_token is missing")
+        return services.sessions.refresh(refresh_token, jkt=proof.jkt, now=services.clock())
+    raise OAuthFailure(
+        "unsupported_grant_type",
+        f"grant_type must be {DEVICE_CODE_GRANT} or {REFRESH_TOKEN_GRANT}",
+    )
+
+
+@router.get(
+    "/state",
+    response_model=StateSnapshot,
+    responses={204: {"description": "The cursor sent is current"}, **DEVICE_AUTH_ERRORS},
+    summary="The device's whole state, or 204 when `cursor` is current",
+)
+async def get_state(device: Device, services: ServicesDep, cursor: str | None = None) -> Any:
+    state = services.state
+    if cursor is not None and cursor == state.current_cursor(device.tenant_id):
+        return Response(status_code=204)
+    return state.snapshot(tenant_id=device.tenant_id, device_id=device.device_id)
+
+
+@router.get(
+    "/blobs/{sha256}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"video/*": {}, "image/*": {}}, "description": "The bytes"},
+        206: {"description": "Part of the bytes (Range request)"},
+        404: {"description": "No asset with that sha256 in the device's tenant"},
+        **DEVICE_AUTH_ERRORS,
+    },
+    summary="The bytes of an asset, by sha256; supports Range and If-Range",
+)
+async def get_blob(
+    device: Device,
+    services: ServicesDep,
+    sha256: Annotated[str, PathParam(pattern=SHA256_PATTERN)],
+) -> FileResponse:
+    sha256, content_type = services.content.blob_of_tenant(
+        tenant_id=device.tenant_id, sha256=sha256
+    )
+    blobs = services.blobs
+    if not blobs.has(sha256):
+        log.error("blob %s of an asset is missing from %s: re-upload the asset", sha256, blobs.root)
+        raise NotFound(f"the bytes of {sha256} are missing on the server")
+    return FileResponse(
+        blobs.path_for(sha256),
+        media_type=content_type,
+        headers={
+            "ETag": f'"{sha256}"',
+            "Cache-Control": "private, max-age=31536000, immutable",
+        },
+    )
+
+
+__all__ = ["AuthenticatedDevice", "authenticated_device", "read_form", "router"]

@@ -1,0 +1,182 @@
+"""Enrollment of a screen: the OAuth 2.0 Device Authorization Grant (RFC 8628) with DPoP.
+
+    device                         cloud                          installer / admin
+    POST /authorize  (DPoP) ──▶   grant: pending, bound to jkt
+                     ◀── device_code, user_code KXRT-9MBD, interval
+    POST /token      (DPoP) ──▶   authorization_pending
+                                                       ◀── approve KXRT-9MBD (admin key)
+                                  grant: approved, device row in the admin's tenant
+    POST /token      (DPoP) ──▶   grant: consumed
+                     ◀── access token (cnf.jkt) + refresh token
+
+A grant moves pending → approved → consumed (or pending → denied); a pending grant past
+its `expires_at` answers `expired_token`. While pending, its `tenant_id` is NULL: the code is
+not tied to any tenant until an admin of some tenant approves it. Only the device code's
+SHA-256 is stored; the user code is stored without its dash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import sqlite3
+
+from cloud.devices import Devices
+from cloud.errors import Conflict, Gone, NotFound, OAuthFailure
+from cloud.sessions import DeviceSessions
+from cloud.settings import POLL_TOLERANCE, SLOW_DOWN_STEP_S, Settings
+from cloud.store import Database, new_id, utc_now_iso
+from sync.models import ApprovedDevice, DeviceAuthorization, ErrorCode, TokenResponse
+
+log = logging.getLogger(__name__)
+
+# RFC 8628 §6.1: no vowels (no words), no look-alike digits.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+
+
+def normalize_user_code(typed: str) -> str:
+    """What an installer typed, as stored: upper case, without dashes or spaces."""
+    return re.sub(r"[\s\-]", "", typed).upper()
+
+
+def display_user_code(code: str) -> str:
+    """`KXRT9MBD` shown as `KXRT-9MBD`."""
+    half = USER_CODE_LENGTH // 2
+    return f"{code[:half]}-{code[half:]}" if len(code) == USER_CODE_LENGTH else code
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Enrollments:
+    def __init__(
+        self, db: Database, *, devices: Devices, sessions: DeviceSessions, settings: Settings
+    ) -> None:
+        self._db = db
+        self._devices = devices
+        self._sessions = sessions
+        self._settings = settings
+
+    def authorize(self, *, jkt: str, now: float) -> DeviceAuthorization:
+        """Start a grant bound to the key `jkt` (RFC 8628 §3.1, §3.2)."""
+        device_code = secrets.token_urlsafe(32)
+        for _attempt in range(5):
+            user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+            try:
+                with self._db.write():
+                    self._db.insert(
+                        "enrollments",
+                        {
+                            "id": new_id("enr"),
+                            "tenant_id": None,
+                            "device_code_sha256": _sha256(device_code),
+                            "user_code": user_code,
+                            "jkt": jkt,
+                            "status": "pending",
+                            "interval_s": self._settings.poll_interval_s,
+                            "expires_at": now + self._settings.code_ttl_s,
+                            "last_polled_at": None,
+                            "device_id": None,
+                            "created_at": utc_now_iso(),
+                        },
+                    )
+                break
+            except sqlite3.IntegrityError:
+                continue  # the user code is taken (1 in 25 billion): draw another
+        else:
+            raise RuntimeError("could not draw a free user code in 5 attempts")
+        shown = display_user_code(user_code)
+        verification_uri = f"{self._settings.public_url}/activate"
+        log.info("new enrollment code %s for key %s", shown, jkt)
+        return DeviceAuthorization(
+            device_code=device_code,
+            user_code=shown,
+            verification_uri=verification_uri,
+            verification_uri_complete=f"{verification_uri}?user_code={shown}",
+            expires_in=self._settings.code_ttl_s,
+            interval=self._settings.poll_interval_s,
+        )
+
+    def poll(self, device_code: str, *, jkt: str, now: float) -> TokenResponse:
+        """Answer a token request for `device_code` (RFC 8628 §3.4, §3.5)."""
+        with self._db.write():
+            outcome = self._poll(device_code, jkt=jkt, now=now)
+        if isinstance(outcome, OAuthFailure):
+            # Raised after the commit, so that last_polled_at and interval are kept.
+            raise outcome
+        return outcome
+
+    def _poll(self, device_code: str, *, jkt: str, now: float) -> TokenResponse | OAuthFailure:
+        row = self._db.one(
+            "SELECT * FROM enrollments WHERE device_code_sha256 = ?", (_sha256(device_code),)
+        )
+        if row is None:
+            return OAuthFailure(ErrorCode.INVALID_GRANT, "unknown device_code: ask for a new code")
+        if row["jkt"] != jkt:
+            return OAuthFailure(
+                ErrorCode.INVALID_DPOP_PROOF, "the proof is signed by another key than at authorize"
+            )
+        status = row["status"]
+        if status == "consumed":
+            return OAuthFailure(ErrorCode.INVALID_GRANT, "this device_code was already used")
+        if status == "denied":
+            return OAuthFailure(ErrorCode.ACCESS_DENIED, "the enrollment was denied")
+        if status == "approved":
+            self._db.execute(
+                "UPDATE enrollments SET status = 'consumed' WHERE id = ?", (row["id"],)
+            )
+            log.info("device %s collected its tokens", row["device_id"])
+            return self._sessions.start(
+                tenant_id=row["tenant_id"], device_id=row["device_id"], jkt=jkt, now=now
+            )
+        if now > row["expires_at"]:
+            return OAuthFailure(ErrorCode.EXPIRED_TOKEN, "the code expired: ask for a new one")
+        last, interval = row["last_polled_at"], row["interval_s"]
+        if last is not None and now - last < interval * (1 - POLL_TOLERANCE):
+            interval += SLOW_DOWN_STEP_S
+            self._db.execute(
+                "UPDATE enrollments SET last_polled_at = ?, interval_s = ? WHERE id = ?",
+                (now, interval, row["id"]),
+            )
+            return OAuthFailure(ErrorCode.SLOW_DOWN, f"poll at most every {interval} seconds")
+        self._db.execute("UPDATE enrollments SET last_polled_at = ? WHERE id = ?", (now, row["id"]))
+        return OAuthFailure(
+            ErrorCode.AUTHORIZATION_PENDING, "waiting for an admin to approve the code"
+        )
+
+    def approve(self, *, tenant_id: str, typed_code: str, name: str, now: float) -> ApprovedDevice:
+        """Approve a pending code into the admin's tenant, creating the device."""
+        code = normalize_user_code(typed_code)
+        shown = display_user_code(code)
+        with self._db.write():
+            row = self._db.one("SELECT * FROM enrollments WHERE user_code = ?", (code,))
+            if row is None:
+                raise NotFound(
+                    f"no pending enrollment with code {shown}: check the code on the screen"
+                )
+            if row["status"] in ("approved", "consumed"):
+                raise Conflict(f"the code {shown} was already approved: the screen is enrolled")
+            if row["status"] != "pending":
+                raise Conflict(f"the code {shown} was denied: the screen must ask for a new one")
+            if now > row["expires_at"]:
+                raise Gone(
+                    f"the code {shown} expired: the screen shows a new code by now, type that one"
+                )
+            device_id = self._devices.create(tenant_id=tenant_id, name=name, jkt=row["jkt"])
+            self._db.execute(
+                "UPDATE enrollments SET status = 'approved', tenant_id = ?, device_id = ?"
+                " WHERE id = ?",
+                (tenant_id, device_id, row["id"]),
+            )
+            self._db.bump_revision(tenant_id)
+        log.info(
+            "code %s approved as device %s (%r) of tenant %s", shown, device_id, name, tenant_id
+        )
+        return ApprovedDevice(device_id=device_id, name=name)
+
+
+__all__ = ["Enrollments", "display_user_code", "normalize_user_code"]

@@ -1,0 +1,139 @@
+"""Errors of the reference cloud.
+
+    CloudError                    base of every error raised by `cloud`
+    ├── ConfigError               a setting, the data dir or a key file is unusable: exit 1
+    ├── ProofRejected             a DPoP proof is missing, stale (use_dpop_nonce) or invalid
+    ├── TokenRejected             an access token is missing, expired, forged or not bound
+    ├── ApiError                  an HTTP answer other than success, rendered by `cloud.app`
+    │   ├── OAuthFailure          400 with an OAuth error body (authorize and token endpoints)
+    │   ├── DeviceUnauthorized    401 + `WWW-Authenticate: DPoP error=...` (device resources)
+    │   ├── AdminUnauthorized     401 + `WWW-Authenticate: Bearer` (admin API)
+    │   ├── NotFound              404
+    │   ├── Conflict              409
+    │   ├── Gone                  410
+    │   ├── UnsupportedMediaType  415
+    │   └── Unprocessable         422
+    └── AdminClientError          the CLI could not do what it was asked
+        └── CloudUnreachable      no cloud answers at the URL given
+
+`ProofRejected` and `TokenRejected` are raised by checks shared by the token endpoint (which
+answers 400) and the resource endpoints (which answer 401); the device router converts them.
+The `detail` of an admin error says what went wrong and what to do, because the CLI prints
+it to a person as it is.
+"""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base of every error raised by `cloud`."""
+
+
+class ConfigError(CloudError):
+    pass
+
+
+class ProofRejected(CloudError):
+    """`error` is the OAuth error code: `use_dpop_nonce` or `invalid_dpop_proof`."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+class TokenRejected(CloudError):
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class ApiError(CloudError):
+    status_code = 500
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class OAuthFailure(ApiError):
+    """An RFC 6749 §5.2 error: `error` is the code, `detail` the description."""
+
+    status_code = 400
+
+    def __init__(self, error: str, description: str | None = None) -> None:
+        super().__init__(description or error)
+        self.error = error
+        self.description = description
+
+
+class DeviceUnauthorized(ApiError):
+    """A refused device request (RFC 9449 §7.1): the code also goes in `WWW-Authenticate`."""
+
+    status_code = 401
+
+    def __init__(self, error: str, description: str) -> None:
+        challenge = f'DPoP error="{error}", error_description="{_quoted(description)}"'
+        super().__init__(description, headers={"WWW-Authenticate": f'{challenge}, algs="ES256"'})
+        self.error = error
+        self.description = description
+
+
+class AdminUnauthorized(ApiError):
+    status_code = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="signage-cloud"'})
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class Gone(ApiError):
+    status_code = 410
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+
+
+class AdminClientError(CloudError):
+    pass
+
+
+class CloudUnreachable(AdminClientError):
+    pass
+
+
+def _quoted(text: str) -> str:
+    """`text` made safe inside a quoted-string of an HTTP header."""
+    return text.replace("\\", "\\\\").replace('"', "'").replace("\r", " ").replace("\n", " ")
+
+
+__all__ = [
+    "AdminClientError",
+    "AdminUnauthorized",
+    "ApiError",
+    "CloudError",
+    "CloudUnreachable",
+    "ConfigError",
+    "Conflict",
+    "DeviceUnauthorized",
+    "Gone",
+    "NotFound",
+    "OAuthFailure",
+    "ProofRejected",
+    "TokenRejected",
+    "Unprocessable",
+    "UnsupportedMediaType",
+]

@@ -1,0 +1,99 @@
+"""Running the cloud under uvicorn: bind, log one line when ready, stop cleanly on SIGTERM.
+
+The listening socket is bound here rather than by uvicorn, so that a taken port is one
+clear log line, and so that `--port 0` works (the ready line names the port the system
+picked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import sys
+
+import uvicorn
+
+from cloud.app import create_app
+from cloud.errors import ConfigError
+from cloud.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port`; `ConfigError` saying what to do if that fails."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}: check --host") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}: "
+            "stop what uses that port or pick another with --port"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, logging the cloud's own ready line once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, *, settings: Settings) -> None:
+        super().__init__(config)
+        self._settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.should_exit or not self.started:
+            return
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        log.info(
+            "signage-cloud ready at http://%s:%d (data in %s; installers type codes at %s)",
+            host,
+            port,
+            self._settings.data_dir,
+            f"{self._settings.public_url}/activate",
+        )
+
+
+def serve(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM; the exit status of the process."""
+    configure_logging()
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 1
+    try:
+        if settings.port == 0:
+            settings = dataclasses.replace(settings, port=sock.getsockname()[1])
+        try:
+            app = create_app(settings)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return 1
+        config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=True)
+        # The ready line replaces uvicorn's start-up chatter; its errors still show.
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        _Server(config, settings=settings).run(sockets=[sock])
+    except SystemExit as exc:
+        return 1 if exc.code else 0
+    finally:
+        sock.close()
+    return 0
+
+
+__all__ = ["bind_socket", "configure_logging", "serve"]

@@ -1,0 +1,51 @@
+"""The parts of a running cloud, as the routes receive them.
+
+`cloud.app.create_app` builds one `Services` and keeps it on `app.state`; endpoints ask
+for it with the `ServicesDep` dependency instead of importing anything global, so two apps
+over two data dirs can live in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cloud.blobs import BlobStore
+from cloud.content import Content
+from cloud.devices import Devices
+from cloud.enrollment import Enrollments
+from cloud.keys import AccessTokens
+from cloud.proofs import ProofChecker
+from cloud.sessions import DeviceSessions
+from cloud.settings import Settings
+from cloud.state import DeviceState
+from cloud.store import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    db: Database
+    proofs: ProofChecker
+    access_tokens: AccessTokens
+    sessions: DeviceSessions
+    enrollments: Enrollments
+    devices: Devices
+    content: Content
+    state: DeviceState
+    blobs: BlobStore
+    clock: Callable[[], float]
+
+
+async def services_of(request: Request) -> Services:
+    """The `Services` of the app serving `request`."""
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]
+
+__all__ = ["Services", "ServicesDep", "services_of"]

@@ -1,0 +1,124 @@
+"""Settings of the reference cloud: the data dir, the address it serves on, and lifetimes.
+
+Lifetimes come from the environment so that tests can shorten them without touching code:
+
+    SIGNAGE_CLOUD_DATA               data dir when --data is not given (./signage-cloud-data)
+    SIGNAGE_CLOUD_PUBLIC_URL         base URL shown to installers (http://HOST:PORT)
+    SIGNAGE_CLOUD_POLL_INTERVAL      seconds a device waits between token polls (5)
+    SIGNAGE_CLOUD_CODE_TTL           seconds an enrollment code stays valid (900)
+    SIGNAGE_CLOUD_ACCESS_TOKEN_TTL   seconds an access token is accepted (3600)
+    SIGNAGE_CLOUD_REFRESH_GRACE      seconds the previous refresh token stays usable (60)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloud.errors import ConfigError
+
+DEFAULT_DATA_DIR = "signage-cloud-data"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+DB_FILE_NAME = "cloud.db"
+SIGNING_KEY_FILE_NAME = "signing-key.pem"
+BLOBS_DIR_NAME = "blobs"
+
+# How long a DPoP nonce is accepted, by the server's clock (RFC 9449 §8).
+NONCE_TTL_S = 300
+# What `slow_down` adds to a grant's polling interval (RFC 8628 §3.5).
+SLOW_DOWN_STEP_S = 5
+# A poll this fraction of the interval early still counts as on time.
+POLL_TOLERANCE = 0.2
+# An image item without a duration stays this long on screen.
+DEFAULT_IMAGE_DURATION_MS = 10_000
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(env.get("SIGNAGE_CLOUD_DATA") or DEFAULT_DATA_DIR)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    # None: http://HOST:PORT, the address the server listens on.
+    configured_public_url: str | None = None
+    poll_interval_s: int = 5
+    code_ttl_s: int = 900
+    access_token_ttl_s: int = 3600
+    refresh_grace_s: int = 60
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        data_dir: Path | None = None,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Settings for a cloud on `host:port`; raises `ConfigError` naming a bad variable."""
+        env = os.environ if environ is None else environ
+        public_url = env.get("SIGNAGE_CLOUD_PUBLIC_URL") or None
+        return cls(
+            data_dir=data_dir if data_dir is not None else default_data_dir(env),
+            host=host,
+            port=port,
+            configured_public_url=public_url.rstrip("/") if public_url else None,
+            poll_interval_s=_positive_int(env, "SIGNAGE_CLOUD_POLL_INTERVAL", 5),
+            code_ttl_s=_positive_int(env, "SIGNAGE_CLOUD_CODE_TTL", 900),
+            access_token_ttl_s=_positive_int(env, "SIGNAGE_CLOUD_ACCESS_TOKEN_TTL", 3600),
+            refresh_grace_s=_positive_int(env, "SIGNAGE_CLOUD_REFRESH_GRACE", 60),
+        )
+
+    @property
+    def public_url(self) -> str:
+        """The base URL people and devices use to reach this cloud."""
+        if self.configured_public_url:
+            return self.configured_public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILE_NAME
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.data_dir / SIGNING_KEY_FILE_NAME
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / BLOBS_DIR_NAME
+
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_HOST",
+    "DEFAULT_IMAGE_DURATION_MS",
+    "DEFAULT_PORT",
+    "NONCE_TTL_S",
+    "POLL_TOLERANCE",
+    "SLOW_DOWN_STEP_S",
+    "Settings",
+    "default_data_dir",
+]

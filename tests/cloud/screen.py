@@ -1,0 +1,197 @@
+"""A scripted screen for the cloud's tests: a real device key, real DPoP proofs, real HTTP.
+
+It does what the agent does on the wire (nonce dance, enrollment, token use) with every
+step exposed, so that tests can also send what a well-behaved agent never would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import httpx
+
+from sync.dpop import create_proof
+from sync.identity import DeviceKey
+from sync.models import (
+    CLIENT_ID,
+    DEVICE_CODE_GRANT,
+    DEVICE_PREFIX,
+    REFRESH_TOKEN_GRANT,
+    DeviceAuthorization,
+    TokenResponse,
+)
+from tests.support.cloud import RunningCloud
+
+
+def oauth_error(response: httpx.Response) -> str | None:
+    """The OAuth `error` code of a refusal, if the body has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
+
+
+def challenge(response: httpx.Response) -> str:
+    return response.headers.get("WWW-Authenticate", "")
+
+
+def needs_nonce(response: httpx.Response) -> bool:
+    return response.status_code in (400, 401) and oauth_error(response) == "use_dpop_nonce"
+
+
+class Screen:
+    """One device: its key, the cloud's latest nonce, and its tokens once enrolled."""
+
+    def __init__(self, base_url: str, key: DeviceKey | None = None) -> None:
+        self.base_url = base_url
+        self.key = key or DeviceKey.generate()
+        self.http = httpx.Client(base_url=base_url, timeout=10.0)
+        self.nonce: str | None = None
+        self.tokens: TokenResponse | None = None
+
+    def __enter__(self) -> Screen:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.http.close()
+
+    @property
+    def access_token(self) -> str:
+        assert self.tokens is not None, "enroll first"
+        return self.tokens.access_token
+
+    @property
+    def device_id(self) -> str:
+        assert self.tokens is not None, "enroll first"
+        return self.tokens.device_id
+
+    def proof(
+        self,
+        method: str,
+        path: str,
+        *,
+        access_token: str | None = None,
+        key: DeviceKey | None = None,
+        nonce: str | None = None,
+    ) -> str:
+        """A proof for `method path`, by this screen's key and with the latest nonce."""
+        return create_proof(
+            key or self.key,
+            method,
+            self.base_url + path,
+            access_token=access_token,
+            nonce=nonce or self.nonce,
+        )
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send exactly what the caller built; remember the nonce of the answer."""
+        response = self.http.request(method, path, **kwargs)
+        self.nonce = response.headers.get("DPoP-Nonce", self.nonce)
+        return response
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        access_token: str | None = None,
+        data: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """A request with a fresh proof, retried once if the cloud asks for its nonce."""
+        for attempt in range(2):
+            proof_headers = {"DPoP": self.proof(method, path, access_token=access_token)}
+            if access_token is not None:
+                proof_headers["Authorization"] = f"DPoP {access_token}"
+            response = self.raw(
+                method, path, data=data, params=params, headers={**proof_headers, **(headers or {})}
+            )
+            if attempt == 0 and needs_nonce(response):
+                continue
+            return response
+        return response
+
+    # --- enrollment and tokens ---------------------------------------------------------
+
+    def authorize(self) -> DeviceAuthorization:
+        response = self.send("POST", f"{DEVICE_PREFIX}/authorize", data={"client_id": CLIENT_ID})
+        assert response.status_code == 200, response.text
+        return DeviceAuthorization.model_validate(response.json())
+
+    def poll(self, device_code: str) -> httpx.Response:
+        form = {"grant_type": DEVICE_CODE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}
+        return self.send("POST", f"{DEVICE_PREFIX}/token", data=form)
+
+    def refresh(self, refresh_token: str) -> httpx.Response:
+        form = {"grant_type": REFRESH_TOKEN_GRANT, "refresh_token": refresh_token}
+        return self.send("POST", f"{DEVICE_PREFIX}/token", data=form)
+
+    def enroll(
+        self, cloud: RunningCloud, *, name: str = "Lobby", admin_key: str | None = None
+    ) -> TokenResponse:
+        """Enroll the way an installer would: show a code, an admin approves it, collect."""
+        grant = self.authorize()
+        key = admin_key or cloud.admin_key
+        with httpx.Client(base_url=cloud.url, headers={"Authorization": f"Bearer {key}"}) as admin:
+            approved = admin.post(
+                f"/api/v3/admin/enrollments/{grant.user_code}/approve", json={"name": name}
+            )
+        assert approved.status_code == 200, approved.text
+        response = self.poll(grant.device_code)
+        assert response.status_code == 200, response.text
+        self.tokens = TokenResponse.model_validate(response.json())
+        return self.tokens
+
+    # --- resources ---------------------------------------------------------------------
+
+    def get_state(self, cursor: str | None = None) -> httpx.Response:
+        params = {"cursor": cursor} if cursor is not None else None
+        return self.send(
+            "GET", f"{DEVICE_PREFIX}/state", access_token=self.access_token, params=params
+        )
+
+    def get_blob(self, sha256: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.send(
+            "GET",
+            f"{DEVICE_PREFIX}/blobs/{sha256}",
+            access_token=self.access_token,
+            headers=headers,
+        )
+
+
+def upload(
+    admin: httpx.Client, name: str, data: bytes, content_type: str | None = None
+) -> dict[str, Any]:
+    """Upload an asset through the admin API; its AssetCreated body."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = admin.post(
+        "/api/v3/admin/assets", params={"name": name}, content=data, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert body["sha256"] == hashlib.sha256(data).hexdigest()
+    return body
+
+
+def create_playlist(admin: httpx.Client, name: str, items: list[dict[str, Any]]) -> str:
+    response = admin.post("/api/v3/admin/playlists", json={"name": name, "items": items})
+    assert response.status_code == 200, response.text
+    playlist_id: str = response.json()["id"]
+    return playlist_id
+
+
+def assign(admin: httpx.Client, device_id: str, playlist_id: str | None) -> httpx.Response:
+    return admin.put(
+        f"/api/v3/admin/devices/{device_id}/playlist", json={"playlist_id": playlist_id}
+    )
+
+
+# Small but real media: a 1x1 PNG and a few bytes labelled as video.
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+VIDEO_BYTES = bytes(range(256)) * 64  # 16 KiB, distinct at every offset modulo 256

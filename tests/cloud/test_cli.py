@@ -1,0 +1,148 @@
+"""`signage-cloud` end to end, as a script or a person would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sync.models import TokenResponse
+from tests.cloud.screen import PNG_1X1, VIDEO_BYTES, Screen
+from tests.support.cloud import ROOT, RunningCloud, free_port
+
+
+def signage_cloud(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cloud", *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int = 1) -> str:
+    assert result.returncode == status, result
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def admin_env(cloud: RunningCloud) -> dict[str, str]:
+    return {"SIGNAGE_CLOUD_URL": cloud.url, "SIGNAGE_ADMIN_KEY": cloud.admin_key}
+
+
+def test_tenant_create_prints_only_the_admin_key(tmp_path: Path) -> None:
+    result = signage_cloud("tenant", "create", "Acme Retail", "--data", str(tmp_path / "data"))
+    key = ok(result)
+    assert key.startswith("sk_")
+    assert "\n" not in key
+    assert "created tenant ten_" in result.stderr
+    assert "Acme Retail" in result.stderr
+    assert (tmp_path / "data" / "cloud.db").exists()
+
+
+def test_a_tenant_created_beside_a_running_cloud_can_use_it(cloud: RunningCloud) -> None:
+    key = ok(signage_cloud("tenant", "create", "Late", "--data", str(cloud.data_dir)))
+    devices = signage_cloud("devices", "--json", "--url", cloud.url, "--key", key)
+    assert json.loads(ok(devices)) == []
+
+
+def test_an_admin_sets_up_a_screen_from_the_shell(
+    cloud: RunningCloud, admin_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "welcome.png").write_bytes(PNG_1X1)
+    (tmp_path / "clip.mp4").write_bytes(VIDEO_BYTES)
+    image = ok(signage_cloud("asset", "add", str(tmp_path / "welcome.png"), env=admin_env))
+    video = ok(
+        signage_cloud("asset", "add", str(tmp_path / "clip.mp4"), "--name", "Intro", env=admin_env)
+    )
+    items = ["--item", f"{image}:4", "--item", video]
+    playlist = ok(signage_cloud("playlist", "create", "Lobby loop", *items, env=admin_env))
+    with Screen(cloud.url) as screen:
+        grant = screen.authorize()
+        device_id = ok(
+            signage_cloud("enroll", "approve", grant.user_code, "--name", "Lobby", env=admin_env)
+        )
+        collected = screen.poll(grant.device_code)
+        assert collected.status_code == 200, collected.text
+        screen.tokens = TokenResponse.model_validate(collected.json())
+        assigned = signage_cloud(
+            "device", "assign", device_id, "--playlist", playlist, env=admin_env
+        )
+        assert playlist in ok(assigned)
+
+        listed = json.loads(ok(signage_cloud("devices", "--json", env=admin_env)))
+        assert [(d["id"], d["name"], d["playlist_id"]) for d in listed] == [
+            (device_id, "Lobby", playlist)
+        ]
+        table = ok(signage_cloud("devices", env=admin_env)).splitlines()
+        assert table[0].split() == ["ID", "NAME", "PLAYLIST", "LAST", "SEEN"]
+        assert table[1].split()[:3] == [device_id, "Lobby", playlist]
+        state = screen.get_state().json()
+    items = state["playlist"]["items"]
+    assert [(i["asset_id"], i["duration_ms"]) for i in items] == [(image, 4000), (video, None)]
+    assert {a["id"]: a["name"] for a in state["assets"]} == {image: "welcome.png", video: "Intro"}
+
+
+def test_a_mistyped_code_says_to_check_the_screen(admin_env: dict[str, str]) -> None:
+    result = signage_cloud("enroll", "approve", "kxrt-9mbd", "--name", "Lobby", env=admin_env)
+    line = assert_one_line_error(result)
+    assert line == (
+        "signage-cloud: error: no pending enrollment with code KXRT-9MBD: "
+        "check the code on the screen"
+    )
+
+
+def test_a_cloud_that_is_not_running_is_named(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = signage_cloud("devices", "--url", url, "--key", "sk_whatever")
+    line = assert_one_line_error(result)
+    assert line == (
+        f"signage-cloud: error: cannot reach the cloud at {url}: is `signage-cloud serve` running?"
+    )
+
+
+def test_usage_mistakes_exit_with_2(cloud: RunningCloud, tmp_path: Path) -> None:
+    no_key = signage_cloud("devices", "--url", cloud.url)
+    assert no_key.returncode == 2
+    assert "pass --key or set SIGNAGE_ADMIN_KEY" in no_key.stderr
+    bad_item = signage_cloud(
+        "playlist", "create", "X", "--item", "ast_1:soon", "--key", "k", "--url", cloud.url
+    )
+    assert bad_item.returncode == 2
+    assert "'soon' is not a number of seconds" in bad_item.stderr
+
+
+def test_a_missing_file_or_a_wrong_key_is_one_line(
+    cloud: RunningCloud, admin_env: dict[str, str], tmp_path: Path
+) -> None:
+    missing = signage_cloud("asset", "add", str(tmp_path / "nope.mp4"), env=admin_env)
+    assert "cannot read" in assert_one_line_error(missing)
+    wrong_key = signage_cloud("devices", "--url", cloud.url, "--key", "sk_wrong")
+    assert "admin key not recognised" in assert_one_line_error(wrong_key)
+
+
+def test_serve_on_a_taken_port_says_so(cloud: RunningCloud, tmp_path: Path) -> None:
+    port = cloud.url.rsplit(":", 1)[1]
+    result = signage_cloud("serve", "--port", port, "--data", str(tmp_path / "other"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "pick another with --port" in result.stderr
