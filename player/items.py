@@ -1,0 +1,120 @@
+"""What the player plays and shows: items, on-screen messages, and the listener interface.
+
+These are plain frozen dataclasses so the engine's decisions can be tested without
+libvlc, and so the agent can build them straight from its store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+MediaKind = Literal["video", "image"]
+
+# An image whose playlist entry has no duration stays this long on screen.
+DEFAULT_IMAGE_DURATION_MS = 10_000
+
+
+@dataclass(frozen=True)
+class PlayableItem:
+    """One entry of the playlist, resolved to a verified local file."""
+
+    key: str  # stable id of the playlist entry, e.g. f"{playlist_id}:{position}"
+    name: str  # asset name shown in logs and status
+    sha256: str
+    media_type: MediaKind
+    path: Path  # local, verified file
+    # Images: time on screen (None: DEFAULT_IMAGE_DURATION_MS).
+    # Videos: None plays to the end, else the video is cut at this time.
+    duration_ms: int | None
+
+    def __post_init__(self) -> None:
+        if self.media_type not in ("video", "image"):
+            raise ValueError(f"media_type must be 'video' or 'image', not {self.media_type!r}")
+        if self.duration_ms is not None and self.duration_ms <= 0:
+            raise ValueError(f"duration_ms must be positive or None, not {self.duration_ms}")
+
+    @property
+    def planned_ms(self) -> int | None:
+        """How long the item should stay on screen, when that is known before it plays."""
+        if self.media_type == "image":
+            return self.duration_ms or DEFAULT_IMAGE_DURATION_MS
+        return self.duration_ms
+
+    def same_content(self, other: PlayableItem) -> bool:
+        """True when `other` is the same playlist entry showing the same bytes."""
+        return self.key == other.key and self.sha256 == other.sha256
+
+
+@dataclass(frozen=True)
+class ScreenMessage:
+    """Drawn on screen when there is nothing to play (enrollment code, "no content yet")."""
+
+    title: str  # e.g. "Enroll this screen"
+    headline: str  # big text, e.g. the code "KXRT-9MBD"
+    lines: tuple[str, ...] = ()  # smaller text under the headline
+
+
+DEFAULT_MESSAGE = ScreenMessage(
+    title="Signage screen",
+    headline="No content yet",
+    lines=("Assign a playlist to this screen in the admin portal.",),
+)
+
+FAILING_MESSAGE = ScreenMessage(
+    title="Playback problem",
+    headline="Content cannot be played",
+    lines=(
+        "None of the files in this playlist could be played.",
+        "The screen tries again on its own.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class NowPlaying:
+    """The item on screen and when its first picture appeared (aware UTC datetime)."""
+
+    item: PlayableItem
+    started_at: datetime
+
+
+class PlayerListener(Protocol):
+    """Told about every item the player starts, ends or gives up on.
+
+    Every `item_started` is followed by exactly one `item_ended` (played to its end, for
+    its duration, or cut off by a playlist change or shutdown) or `item_failed` (it broke
+    while playing). An item that never showed a picture gets `item_failed` alone, so
+    proof of play never counts a broken file as played.
+
+    Called on the asyncio loop thread. Implementations must not block: the player
+    waits for them before it moves on, so a slow listener delays the next switch.
+    """
+
+    def item_started(self, item: PlayableItem, started_at: datetime) -> None: ...
+
+    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None: ...
+
+    def item_failed(self, item: PlayableItem, reason: str) -> None: ...
+
+
+def describe(item: PlayableItem, length_ms: int | None = None) -> str:
+    """`"counter.mp4" (video, 5.0 s)` for log lines; `length_ms` is what the renderer measured."""
+    shown_ms = item.planned_ms if item.planned_ms is not None else length_ms
+    length = f"{shown_ms / 1000:.1f} s" if shown_ms else "to the end"
+    return f'"{item.name}" ({item.media_type}, {length})'
+
+
+__all__ = [
+    "DEFAULT_IMAGE_DURATION_MS",
+    "DEFAULT_MESSAGE",
+    "FAILING_MESSAGE",
+    "MediaKind",
+    "NowPlaying",
+    "PlayableItem",
+    "PlayerListener",
+    "ScreenMessage",
+    "describe",
+]
