@@ -20,6 +20,7 @@ import httpx
 
 from agent.config import AgentConfig
 from agent.enrollment import Enrollment, backoff
+from agent.memory import resident_mib, trim_heap
 from agent.store import CachedItem, Store
 from player import (
     PlayableItem,
@@ -37,6 +38,7 @@ from sync.models import DeviceAuthorization
 log = logging.getLogger(__name__)
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+HEAP_TRIM_INTERVAL_S = 5.0
 
 
 def cache_dir(state_dir: Path) -> Path:
@@ -136,6 +138,7 @@ class Daemon:
 
     async def run(self) -> None:
         player_task = asyncio.create_task(self._player.run(), name="player")
+        trim_task = asyncio.create_task(self._trim_heap_forever(), name="heap-trim")
         try:
             self._refresh_player()
             while True:
@@ -150,8 +153,19 @@ class Daemon:
                     self._store.forget_tokens()
                     self._client.tokens = None
         finally:
+            trim_task.cancel()
             player_task.cancel()
-            await asyncio.gather(player_task, return_exceptions=True)
+            await asyncio.gather(trim_task, player_task, return_exceptions=True)
+
+    @staticmethod
+    async def _trim_heap_forever() -> None:
+        """Give the picture buffers libvlc freed back to the system (see agent.memory)."""
+        while True:
+            await asyncio.sleep(HEAP_TRIM_INTERVAL_S)
+            before = resident_mib()
+            if await asyncio.to_thread(trim_heap) is None:
+                return  # not glibc: nothing to trim
+            log.debug("heap trimmed: resident %.0f -> %.0f MiB", before or 0, resident_mib() or 0)
 
     async def _enroll(self) -> None:
         def show_code(grant: DeviceAuthorization) -> None:
