@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.agent import running_agent, wait_until  # noqa: E402
 from tests.support.cloud import running_cloud  # noqa: E402
-from tests.support.device import upload  # noqa: E402
+from tests.support.device import approve, assign_playlist, upload  # noqa: E402
 from tests.support.media import make_image, make_video  # noqa: E402
 
 
@@ -52,23 +52,9 @@ def main() -> int:
             with running_agent(base / "agent", cloud.url, sync_interval=1.0) as agent:
                 code = wait_until(lambda: agent.status()["enrollment_code"], 30, "a code")
                 t_code = time.monotonic()
-                with cloud.admin() as admin:
-                    device = admin.post(
-                        f"/api/v3/admin/enrollments/{code}/approve", json={"name": "bench"}
-                    ).json()["device_id"]
-                    playlist = admin.post(
-                        "/api/v3/admin/playlists",
-                        json={
-                            "name": "bench",
-                            "items": [
-                                {"asset_id": image_id, "duration_s": 2},
-                                {"asset_id": video_id},
-                            ],
-                        },
-                    ).json()["id"]
-                    admin.put(
-                        f"/api/v3/admin/devices/{device}/playlist", json={"playlist_id": playlist}
-                    )
+                device = approve(cloud, code, "bench")
+                items = [{"asset_id": image_id, "duration_s": 2}, {"asset_id": video_id}]
+                assign_playlist(cloud, device, items)
                 t_approved = time.monotonic()
                 wait_until(lambda: agent.started_names(), 60, "the first item")
                 t_first = time.monotonic()

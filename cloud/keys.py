@@ -11,21 +11,19 @@ An access token is a JWT (RFC 9068 shape) bound to the device key by `cnf.jkt`
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cloud.errors import ConfigError, TokenRejected
-from sync.files import atomic_write_bytes
-from sync.identity import jwk_thumbprint, public_jwk
+from sync.errors import IdentityError
+from sync.identity import jwk_thumbprint, load_or_create_p256_key, public_jwk
 
 log = logging.getLogger(__name__)
 
@@ -44,33 +42,17 @@ class SigningKey:
 
     @classmethod
     def load_or_create(cls, path: Path) -> SigningKey:
-        if not path.exists():
-            key = ec.generate_private_key(ec.SECP256R1())
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            atomic_write_bytes(path, pem, mode=0o600)
-            signing_key = cls(key)
-            log.info("created the cloud signing key %s (kid %s)", path, signing_key.kid)
-            return signing_key
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            log.warning("signing key %s had mode %o; narrowing it to 0600", path, mode)
-            os.chmod(path, 0o600)
         try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (ValueError, TypeError) as exc:
+            key, created = load_or_create_p256_key(path, what="the signing key")
+        except IdentityError as exc:
             raise ConfigError(
-                f"the signing key {path} is unreadable ({exc}): restore it from a backup, "
+                f"{exc}: restore it from a backup, "
                 "or move it away to start afresh (every device will have to enroll again)"
             ) from exc
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-            key.curve, ec.SECP256R1
-        ):
-            raise ConfigError(f"the signing key {path} is not a P-256 EC key")
-        return cls(key)
+        signing_key = cls(key)
+        if created:
+            log.info("created the cloud signing key %s (kid %s)", path, signing_key.kid)
+        return signing_key
 
     def derive_secret(self, purpose: str) -> bytes:
         """A 32-byte secret for `purpose`, stable for as long as the key is."""

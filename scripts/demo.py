@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support.cloud import free_port  # noqa: E402
 from tests.support.media import make_image, make_video  # noqa: E402
 
 DATA = ROOT / "demo-data"
@@ -35,12 +35,6 @@ BIN = Path(sys.executable).parent
 
 def say(message: str) -> None:
     print(f"demo  | {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> str:

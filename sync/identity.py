@@ -72,6 +72,34 @@ def public_key_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
         raise IdentityError(f"invalid EC JWK: {exc}") from exc
 
 
+def load_or_create_p256_key(path: Path, *, what: str) -> tuple[ec.EllipticCurvePrivateKey, bool]:
+    """The P-256 private key in `path` and whether it was just created.
+
+    A new key is written with mode 0600 from its first byte; an existing file readable by
+    others is narrowed to 0600. Raises `IdentityError` naming `what` when the file is unusable.
+    """
+    if not path.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        atomic_write_bytes(path, pem, mode=0o600)
+        return key, True
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        log.warning("%s %s had mode %o; narrowing it to 0600", what, path, mode)
+        os.chmod(path, 0o600)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise IdentityError(f"{what} {path} is unreadable ({exc})") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise IdentityError(f"{what} {path} is not a P-256 EC key")
+    return key, False
+
+
 @dataclass(frozen=True)
 class DeviceKey:
     """The device's signing key. `repr` never shows the private part."""
@@ -86,33 +114,14 @@ class DeviceKey:
     def load_or_create(cls, state_dir: Path) -> DeviceKey:
         """Load the key from `state_dir`, creating it (mode 0600) on first start."""
         path = state_dir / KEY_FILE_NAME
-        if path.exists():
-            return cls.load(path)
-        key = cls.generate()
-        pem = key.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        atomic_write_bytes(path, pem, mode=0o600)
-        log.info("created a new device key %s (thumbprint %s)", path, key.thumbprint)
-        return key
-
-    @classmethod
-    def load(cls, path: Path) -> DeviceKey:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        if mode & 0o077:
-            log.warning("device key %s had mode %o; narrowing it to 0600", path, mode)
-            os.chmod(path, 0o600)
         try:
-            private_key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (ValueError, TypeError) as exc:
-            raise IdentityError(
-                f"device key {path} is unreadable ({exc}); move it away to enroll afresh"
-            ) from exc
-        if not isinstance(private_key, ec.EllipticCurvePrivateKey):
-            raise IdentityError(f"device key {path} is not an EC key")
-        return cls(private_key)
+            private_key, created = load_or_create_p256_key(path, what="device key")
+        except IdentityError as exc:
+            raise IdentityError(f"{exc}; move it away to enroll afresh") from exc
+        key = cls(private_key)
+        if created:
+            log.info("created a new device key %s (thumbprint %s)", path, key.thumbprint)
+        return key
 
     @property
     def public_jwk(self) -> dict[str, str]:

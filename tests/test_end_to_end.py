@@ -13,19 +13,8 @@ import pytest
 
 from tests.support.agent import running_agent, wait_until
 from tests.support.cloud import RunningCloud
+from tests.support.device import approve, assign, create_playlist, upload
 from tests.support.media import make_image, make_video
-
-
-def upload(cloud: RunningCloud, path: Path, content_type: str) -> str:
-    with cloud.admin() as admin:
-        response = admin.post(
-            "/api/v3/admin/assets",
-            params={"name": path.name},
-            content=path.read_bytes(),
-            headers={"Content-Type": content_type},
-        )
-    assert response.status_code == 200, response.text
-    return response.json()["id"]
 
 
 @pytest.fixture
@@ -42,23 +31,21 @@ def media(tmp_path: Path) -> dict[str, Path]:
 def test_enroll_sync_and_play_in_order_then_play_offline_from_cache(
     tmp_path: Path, cloud: RunningCloud, media: dict[str, Path]
 ) -> None:
-    first = upload(cloud, media["first.png"], "image/png")
-    clip = upload(cloud, media["clip.mp4"], "video/mp4")
-    last = upload(cloud, media["last.png"], "image/png")
-    with cloud.admin() as admin:
-        response = admin.post(
-            "/api/v3/admin/playlists",
-            json={
-                "name": "Loop",
-                "items": [
-                    {"asset_id": first, "duration_s": 1},
-                    {"asset_id": clip},
-                    {"asset_id": last, "duration_s": 1},
-                ],
-            },
+    first, clip, last = (
+        upload(cloud, name, media[name].read_bytes(), content_type)
+        for name, content_type in (
+            ("first.png", "image/png"), ("clip.mp4", "video/mp4"), ("last.png", "image/png")
         )
-        assert response.status_code == 200, response.text
-        playlist_id = response.json()["id"]
+    )  # fmt: skip
+    playlist_id = create_playlist(
+        cloud,
+        [
+            {"asset_id": first, "duration_s": 1},
+            {"asset_id": clip},
+            {"asset_id": last, "duration_s": 1},
+        ],
+        name="Loop",
+    )
 
     state_dir = tmp_path / "agent"
     with running_agent(state_dir, cloud.url) as agent:
@@ -66,16 +53,8 @@ def test_enroll_sync_and_play_in_order_then_play_offline_from_cache(
         assert agent.status()["enrolled"] is False
         assert code in agent.log()  # the code is also in the log, for an installer with a console
 
-        with cloud.admin() as admin:
-            approved = admin.post(
-                f"/api/v3/admin/enrollments/{code}/approve", json={"name": "Lobby"}
-            )
-            assert approved.status_code == 200, approved.text
-            device_id = approved.json()["device_id"]
-            assigned = admin.put(
-                f"/api/v3/admin/devices/{device_id}/playlist", json={"playlist_id": playlist_id}
-            )
-            assert assigned.status_code == 200, assigned.text
+        device_id = approve(cloud, code, "Lobby")
+        assign(cloud, device_id, playlist_id)
 
         wait_until(lambda: len(agent.started_names()) >= 7, 60, "two loops of the playlist")
         status = agent.status()

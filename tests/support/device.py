@@ -10,6 +10,29 @@ from sync.models import TokenResponse
 from tests.support.cloud import RunningCloud
 
 
+def approve(cloud: RunningCloud, user_code: str, name: str = "Test screen") -> str:
+    """Approve a code as the test tenant's admin; the new device's id."""
+    with cloud.admin() as admin:
+        response = admin.post(f"/api/v3/admin/enrollments/{user_code}/approve", json={"name": name})
+        assert response.status_code == 200, response.text
+        return response.json()["device_id"]
+
+
+def create_playlist(cloud: RunningCloud, items: list[dict], name: str = "Test list") -> str:
+    with cloud.admin() as admin:
+        response = admin.post("/api/v3/admin/playlists", json={"name": name, "items": items})
+        assert response.status_code == 200, response.text
+        return response.json()["id"]
+
+
+def assign(cloud: RunningCloud, device_id: str, playlist_id: str) -> None:
+    with cloud.admin() as admin:
+        response = admin.put(
+            f"/api/v3/admin/devices/{device_id}/playlist", json={"playlist_id": playlist_id}
+        )
+        assert response.status_code == 200, response.text
+
+
 async def enroll(
     cloud: RunningCloud,
     http: httpx.AsyncClient,
@@ -20,25 +43,16 @@ async def enroll(
     """Enroll a fresh device key through the real RFC 8628 flow, approved by the test's admin."""
     client = DeviceClient(http=http, base_url=cloud.url, key=key or DeviceKey.generate())
     grant = await client.authorize()
-    with cloud.admin() as admin:
-        response = admin.post(
-            f"/api/v3/admin/enrollments/{grant.user_code}/approve", json={"name": name}
-        )
-        assert response.status_code == 200, response.text
+    approve(cloud, grant.user_code, name)
     answer = await client.poll_token(grant.device_code)
     assert isinstance(answer, TokenResponse), answer
     return client
 
 
 def assign_playlist(cloud: RunningCloud, device_id: str, items: list[dict]) -> str:
-    with cloud.admin() as admin:
-        response = admin.post("/api/v3/admin/playlists", json={"name": "Test list", "items": items})
-        assert response.status_code == 200, response.text
-        playlist_id = response.json()["id"]
-        response = admin.put(
-            f"/api/v3/admin/devices/{device_id}/playlist", json={"playlist_id": playlist_id}
-        )
-        assert response.status_code == 200, response.text
+    """Make a playlist of `items` and assign it to `device_id`; the playlist's id."""
+    playlist_id = create_playlist(cloud, items)
+    assign(cloud, device_id, playlist_id)
     return playlist_id
 
 
