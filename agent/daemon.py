@@ -251,8 +251,8 @@ async def run_daemon(config: AgentConfig) -> None:
     store = Store.open(config.state_dir)
     try:
         key = DeviceKey.load_or_create(config.state_dir)
+        # the renderer logs the choice and its reason in one line
         output = choose_video_output(config.video_output, environ=os.environ)
-        log.info("video output: %s (%s)", output.name, output.reason)
         renderer = VlcRenderer(video_output=output, messages_dir=config.state_dir / "messages")
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
             client = DeviceClient(

@@ -21,8 +21,12 @@ if ((${#missing[@]})); then
     command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install ${missing[*]}" >&2; exit 1; }
     SUDO=sudo
   fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log=$(mktemp)
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+         --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2; echo "bootstrap: apt-get failed (full log: $log)" >&2; exit 1
+  fi
+  rm -f "$log"
 fi
 
 if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
@@ -37,9 +41,12 @@ stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "bootstrap: creating $VENV with the project and its dev tools"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  # pip's notes about unreachable extra index folders on some machines are noise here
+  # pip's notes about unreachable extra index folders on some machines, and setuptools' banner
+  # about editable installs, are noise here; a failed install still fails the import check below.
+  export PYTHONWARNINGS=ignore
   "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored: it is neither" || true
   "$VENV/bin/python" -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither" || true
+  unset PYTHONWARNINGS
   "$VENV/bin/python" -c "import agent, player, sync, cloud, vlc, fastapi" # fail loudly if the install did not
   rm -f "$VENV"/.installed-*
   touch "$stamp"
