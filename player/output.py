@@ -37,6 +37,10 @@ NO_AUDIO_ARGS: tuple[str, ...] = ("--aout=dummy",)
 
 # VLC's kms output opens /dev/dri/card0 unless told otherwise with --kms=<device>.
 KMS_DEFAULT_CARD = "card0"
+# Drawing without a display server, in order of preference: VLC's own KMS output, the DRM
+# output of Raspberry Pi OS's VLC build, then the Linux framebuffer (Debian's VLC has only
+# this last one). VLC takes the first module in the list that loads.
+KMS_VOUTS = "kms,drm_vout,fb"
 
 _MODULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -116,7 +120,7 @@ def choose_video_output(
     if choice == "window":
         video_args: tuple[str, ...] = WINDOW_ARGS
     elif choice == "kms":
-        video_args = ("--vout=kms", "--no-xlib")
+        video_args = (f"--vout={KMS_VOUTS}", "--no-xlib")
         if card is not None and card.name != KMS_DEFAULT_CARD:
             video_args += (f"--kms={card}",)
     else:

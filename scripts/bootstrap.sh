@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(libvlc5 vlc-plugin-base libvlc-bin ffmpeg)
+# libvlc-bin: its plugin cache makes vlc.Instance() start in ms; vlc-plugin-video-output: the
+# window (X11/Wayland) outputs used where DISPLAY is set; ffmpeg: makes demo and test media.
+DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 

@@ -53,7 +53,7 @@ def test_wayland_session_gets_a_window(dri_with_card: Path, sound: Path) -> None
 def test_pi_without_desktop_draws_with_kms(dri_with_card: Path, sound: Path) -> None:
     output = choose_video_output(None, environ={}, dri_dir=dri_with_card, snd_dir=sound)
     assert output.name == "kms"
-    assert "--vout=kms" in output.vlc_args and "--no-xlib" in output.vlc_args
+    assert "--vout=kms,drm_vout,fb" in output.vlc_args and "--no-xlib" in output.vlc_args
     assert not any(arg.startswith("--kms=") for arg in output.vlc_args)  # card0 is VLC's default
     assert str(dri_with_card / "card0") in output.reason
 
@@ -107,7 +107,7 @@ def test_explicit_dummy_wins_over_a_display(
 def test_explicit_kms_without_a_usable_card_is_still_kms(no_dri: Path, sound: Path) -> None:
     output = choose_video_output("kms", environ={}, dri_dir=no_dri, snd_dir=sound)
     assert output.name == "kms"
-    assert "--vout=kms" in output.vlc_args
+    assert "--vout=kms,drm_vout,fb" in output.vlc_args
 
 
 def test_explicit_window_without_display(no_dri: Path, sound: Path) -> None:
