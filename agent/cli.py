@@ -23,6 +23,7 @@ from typing import Any
 
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.store import Store
+from player.errors import PlayerError
 from sync.errors import SyncError
 
 log = logging.getLogger("agent")
@@ -90,7 +91,7 @@ def cmd_run(config: AgentConfig) -> int:
 
     try:
         asyncio.run(main())
-    except (SyncError, OSError) as exc:
+    except (SyncError, PlayerError, OSError, RuntimeError) as exc:
         log.error("agent stopped: %s", exc)
         return 1
     log.info("agent stopped")

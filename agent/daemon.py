@@ -137,25 +137,34 @@ class Daemon:
         self._shown: tuple[PlayableItem, ...] | None = None
 
     async def run(self) -> None:
-        player_task = asyncio.create_task(self._player.run(), name="player")
-        trim_task = asyncio.create_task(self._trim_heap_forever(), name="heap-trim")
+        """Run until cancelled; raise if the player stops on its own (the screen would be dead)."""
+        self._refresh_player()
+        tasks = [
+            asyncio.create_task(self._player.run(), name="player"),
+            asyncio.create_task(self._keep_in_sync(), name="sync"),
+            asyncio.create_task(self._trim_heap_forever(), name="heap-trim"),
+        ]
         try:
-            self._refresh_player()
-            while True:
-                if self._client.tokens is None:
-                    await self._enroll()
-                try:
-                    await self._sync_forever()
-                except Unauthorized as exc:
-                    log.error(
-                        "%s; the device will enroll again (cached content keeps playing)", exc
-                    )
-                    self._store.forget_tokens()
-                    self._client.tokens = None
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raises what ended it
+            names = ", ".join(task.get_name() for task in done)
+            raise RuntimeError(f"the agent's {names} task ended by itself")
         finally:
-            trim_task.cancel()
-            player_task.cancel()
-            await asyncio.gather(trim_task, player_task, return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _keep_in_sync(self) -> None:
+        while True:
+            if self._client.tokens is None:
+                await self._enroll()
+            try:
+                await self._sync_forever()
+            except Unauthorized as exc:
+                log.error("%s; the device will enroll again (cached content keeps playing)", exc)
+                self._store.forget_tokens()
+                self._client.tokens = None
 
     @staticmethod
     async def _trim_heap_forever() -> None:

@@ -40,10 +40,19 @@ def load_vlc() -> ModuleType:
     """The python-vlc module, with libvlc loaded."""
     try:
         import vlc
-    except (ImportError, OSError, NotImplementedError) as exc:
+    except (ImportError, OSError, NotImplementedError, SystemExit) as exc:
+        # python-vlc calls sys.exit() when PYTHON_VLC_LIB_PATH names no loadable library
+        reason = (
+            "PYTHON_VLC_LIB_PATH names no usable library" if isinstance(exc, SystemExit) else exc
+        )
         raise VlcUnavailable(
-            f"cannot load libvlc ({exc}): install it with `{INSTALL_HINT}`"
+            f"cannot load libvlc ({reason}): install it with `{INSTALL_HINT}`"
         ) from exc
+    # Where no libvlc is found at all, python-vlc still imports, with a handle without libvlc.
+    if not hasattr(getattr(vlc, "dll", None), "libvlc_new"):
+        raise VlcUnavailable(
+            f"cannot load libvlc (no libvlc found): install it with `{INSTALL_HINT}`"
+        )
     return vlc
 
 

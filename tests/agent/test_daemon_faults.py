@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.support.agent import running_agent, wait_until
@@ -41,3 +44,23 @@ def test_an_expired_code_is_replaced_by_a_new_one(tmp_path: Path) -> None:
     )
     assert f'showing message "Enroll this screen: {second}"' in log
     assert "Traceback" not in log
+
+
+def test_without_libvlc_the_agent_exits_with_one_line_saying_how_to_fix_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHON_VLC_LIB_PATH": str(tmp_path / "no-libvlc.so")}
+    url = f"http://127.0.0.1:{free_port()}"
+    command = [
+        sys.executable,
+        "-m",
+        "agent",
+        "run",
+        "--state-dir",
+        str(tmp_path / "a"),
+        "--cloud",
+        url,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1  # systemd restarts it; the journal says why
+    assert "agent stopped: cannot load libvlc" in result.stdout
+    assert "apt-get install libvlc5" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
