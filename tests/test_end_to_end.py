@@ -88,3 +88,31 @@ def test_enroll_sync_and_play_in_order_then_play_offline_from_cache(
         assert offline.stop() == 0
     assert "sync failed" in offline.log()
     assert offline.started_names()[before : before + 3] == ["first.png", "clip.mp4", "last.png"]
+
+
+def test_an_admins_new_playlist_reaches_a_playing_screen(
+    tmp_path: Path, cloud: RunningCloud, media: dict[str, Path]
+) -> None:
+    first = upload(cloud, "first.png", media["first.png"].read_bytes(), "image/png")
+    last = upload(cloud, "last.png", media["last.png"].read_bytes(), "image/png")
+    clip = upload(cloud, "clip.mp4", media["clip.mp4"].read_bytes(), "video/mp4")
+    before = create_playlist(cloud, [{"asset_id": first, "duration_s": 1}], name="Before")
+    after = create_playlist(
+        cloud, [{"asset_id": clip}, {"asset_id": last, "duration_s": 1}], name="After"
+    )
+    with running_agent(tmp_path / "agent", cloud.url, sync_interval=0.5) as agent:
+        code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
+        device_id = approve(cloud, code)
+        assign(cloud, device_id, before)
+        wait_until(lambda: agent.started_names().count("first.png") >= 2, 30, "the first playlist")
+
+        assign(cloud, device_id, after)
+        wait_until(lambda: "last.png" in agent.started_names(), 30, "the new playlist")
+        assert agent.status()["playlist"] == "After"
+        assert agent.stop() == 0
+
+    names = agent.started_names()
+    switched_at = names.index("clip.mp4")
+    assert set(names[:switched_at]) == {"first.png"}
+    assert names[switched_at : switched_at + 2] == ["clip.mp4", "last.png"]
+    assert "first.png" not in names[switched_at:]  # the old item is gone from the loop

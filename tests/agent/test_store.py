@@ -113,3 +113,11 @@ def test_a_reader_sees_what_the_writer_committed(tmp_path: Path, store: Store) -
 def test_read_only_open_of_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
     assert Store.open_read_only(tmp_path / "never-ran") is None
     assert not (tmp_path / "never-ran").exists()
+
+
+def test_the_play_log_keeps_only_the_newest_events(store: Store, monkeypatch) -> None:
+    monkeypatch.setattr("agent.store.PLAY_EVENTS_KEPT", 5)
+    at = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    for n in range(12):
+        store.record_play_event("ended", item_key=f"k{n}", name=f"n{n}", sha256=SHA_A, at=at)
+    assert [e["name"] for e in store.play_events()] == [f"n{n}" for n in range(7, 12)]
