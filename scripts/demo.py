@@ -166,7 +166,9 @@ def main() -> int:
         say("running until Ctrl-C" if not seconds else f"running for {seconds:.0f} s in all")
         while not seconds or time.monotonic() - started < seconds:
             if agent.poll() is not None:
-                raise SystemExit(f"demo: the agent exited with code {agent.returncode}")
+                if agent.returncode != 0:
+                    raise SystemExit(f"demo: the agent exited with code {agent.returncode}")
+                break  # Ctrl-C reaches the agent too (one process group): it stopped cleanly
             time.sleep(0.5)
     except KeyboardInterrupt:
         say("Ctrl-C: stopping")
