@@ -102,12 +102,23 @@ class Store:
 
     @classmethod
     def open_read_only(cls, state_dir: Path) -> Store | None:
-        """The store for inspection, or None when the agent has never run with this folder."""
+        """The store for inspection, or None until the agent has created it in this folder."""
         path = state_dir / DB_FILE_NAME
         if not path.exists():
             return None
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        return cls(sqlite_utils.Database(conn), read_only=True)
+        store = cls(sqlite_utils.Database(conn), read_only=True)
+        if not store._migrated():
+            store.close()  # the agent is creating it right now: nothing to read yet
+            return None
+        return store
+
+    def _migrated(self) -> bool:
+        """True once every migration this version knows has been applied."""
+        if "_migrations" not in self.db.table_names():
+            return False
+        applied = {row[0] for row in self.db.execute("SELECT name FROM _migrations").fetchall()}
+        return applied >= {name for name, _ in MIGRATIONS}
 
     def close(self) -> None:
         """Close the connection; safe to call twice."""

@@ -121,3 +121,19 @@ def test_the_play_log_keeps_only_the_newest_events(store: Store, monkeypatch) ->
     for n in range(12):
         store.record_play_event("ended", item_key=f"k{n}", name=f"n{n}", sha256=SHA_A, at=at)
     assert [e["name"] for e in store.play_events()] == [f"n{n}" for n in range(7, 12)]
+
+
+def test_a_database_still_being_created_reads_as_not_there_yet(tmp_path: Path) -> None:
+    # What `signage-agent status` sees when it runs while the agent creates its database:
+    # the file exists, the migrations have not run yet.
+    sqlite3.connect(tmp_path / DB_FILE_NAME).close()
+    assert Store.open_read_only(tmp_path) is None
+    conn = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    conn.commit()
+    conn.close()
+    assert Store.open_read_only(tmp_path) is None
+    Store.open(tmp_path).close()
+    reader = Store.open_read_only(tmp_path)
+    assert reader is not None
+    reader.close()
