@@ -10,6 +10,7 @@ Keys (all optional):
     state_dir        SQLite store, device key, content     env SIGNAGE_AGENT_STATE_DIR
     video_output     auto | window | kms | dummy | <vout>  env SIGNAGE_AGENT_VIDEO_OUTPUT
     sync_interval_s  seconds between state polls           env SIGNAGE_AGENT_SYNC_INTERVAL
+    long_poll_s      how long the cloud may hold a poll    env SIGNAGE_AGENT_LONG_POLL
     log_level        DEBUG | INFO | WARNING | ERROR        env SIGNAGE_AGENT_LOG_LEVEL
 """
 
@@ -31,6 +32,7 @@ ENV_KEYS: dict[str, str] = {
     "state_dir": "SIGNAGE_AGENT_STATE_DIR",
     "video_output": "SIGNAGE_AGENT_VIDEO_OUTPUT",
     "sync_interval_s": "SIGNAGE_AGENT_SYNC_INTERVAL",
+    "long_poll_s": "SIGNAGE_AGENT_LONG_POLL",
     "log_level": "SIGNAGE_AGENT_LOG_LEVEL",
 }
 
@@ -46,6 +48,9 @@ class AgentConfig(BaseModel):
     state_dir: Path = DEFAULT_STATE_DIR
     video_output: str = "auto"
     sync_interval_s: float = Field(default=10.0, ge=0.2, le=3600)
+    # The cloud holds a poll up to this long and answers the moment something changes, so
+    # an admin's change shows within about a second. 0: plain polling every sync_interval_s.
+    long_poll_s: int = Field(default=30, ge=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("cloud_url")

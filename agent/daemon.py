@@ -88,6 +88,16 @@ def playable_items(items: Sequence[CachedItem], content_dir: Path) -> list[Playa
     return playable
 
 
+def poll_again_now(changed: bool, held_s: float, long_poll_s: int) -> bool:
+    """Whether to ask the cloud again at once rather than after `sync_interval_s`.
+
+    At once after a change (more may follow) and after a long-poll the cloud really held;
+    not after a quick "nothing changed", which means long-poll is off or the cloud does not
+    support it: asking again at once would spin.
+    """
+    return changed or (long_poll_s > 0 and held_s >= long_poll_s / 2)
+
+
 class PlayLog:
     """Writes what the player reports into the store (the play log, and now-playing for status)."""
 
@@ -194,11 +204,14 @@ class Daemon:
 
     async def _sync_forever(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await self.sync_once()
+                asked_at = loop.time()
+                changed = await self.sync_once()
                 failures = 0
-                await asyncio.sleep(self._config.sync_interval_s)
+                if not poll_again_now(changed, loop.time() - asked_at, self._config.long_poll_s):
+                    await asyncio.sleep(self._config.sync_interval_s)
             except Unauthorized:
                 raise
             except (CloudUnreachable, CloudResponseError) as exc:
@@ -209,9 +222,15 @@ class Daemon:
                 )
                 await asyncio.sleep(wait)
 
-    async def sync_once(self) -> None:
-        """One round: fetch the state if it changed, fetch missing blobs, update the player."""
-        snapshot = await self._client.get_state(self._store.get("cursor"))
+    async def sync_once(self) -> bool:
+        """One round: fetch the state if it changed, fetch missing blobs, update the player.
+
+        With long-poll on, the cloud holds the request until something changes (or
+        `long_poll_s` passes). True when the state changed.
+        """
+        snapshot = await self._client.get_state(
+            self._store.get("cursor"), wait_s=self._config.long_poll_s
+        )
         if snapshot is not None:
             self._store.apply_snapshot(snapshot)
             playlist = snapshot.playlist
@@ -224,6 +243,7 @@ class Daemon:
             )
         await self._download_missing()
         self._refresh_player()
+        return snapshot is not None
 
     async def _download_missing(self) -> None:
         for sha256 in sorted(self._store.referenced_sha256s()):
@@ -284,4 +304,4 @@ async def run_daemon(config: AgentConfig) -> None:
         store.close()
 
 
-__all__ = ["Daemon", "PlayLog", "cache_dir", "playable_items", "run_daemon"]
+__all__ = ["Daemon", "PlayLog", "cache_dir", "playable_items", "poll_again_now", "run_daemon"]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloud import activate, admin_api, device_api
 from cloud.blobs import BlobStore
+from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments
@@ -99,6 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
         grace_s=settings.refresh_grace_s,
     )
     devices = Devices(db)
+    changes = ChangeFeed()
+    db.on_revision = changes.notify
     enrollments = Enrollments(db, devices=devices, sessions=sessions, settings=settings)
 
     app = FastAPI(
@@ -118,6 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
         content=Content(db),
         state=DeviceState(db),
         blobs=BlobStore(settings.blobs_dir),
+        changes=changes,
         clock=clock,
     )
     app.include_router(device_api.router)

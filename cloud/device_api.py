@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
@@ -35,6 +35,9 @@ from sync.models import (
 )
 
 log = logging.getLogger(__name__)
+
+# The longest a device may hold `GET /state` open waiting for a change (long-poll).
+MAX_WAIT_S = 60
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -183,11 +186,18 @@ async def token(
     "/state",
     response_model=StateSnapshot,
     responses={204: {"description": "The cursor sent is current"}, **DEVICE_AUTH_ERRORS},
-    summary="The device's whole state, or 204 when `cursor` is current",
+    summary="The device's whole state, or 204 when `cursor` is current (after `wait` s)",
 )
-async def get_state(device: Device, services: ServicesDep, cursor: str | None = None) -> Any:
+async def get_state(
+    device: Device,
+    services: ServicesDep,
+    cursor: str | None = None,
+    wait: Annotated[int, Query(ge=0, le=MAX_WAIT_S)] = 0,
+) -> Any:
+    """With `wait`, a current cursor holds the request until something changes (long-poll)."""
     state = services.state
-    if cursor is not None and cursor == state.current_cursor(device.tenant_id):
+    current = cursor is not None and cursor == state.current_cursor(device.tenant_id)
+    if current and not (wait and await services.changes.wait(device.tenant_id, wait)):
         return Response(status_code=204)
     return state.snapshot(tenant_id=device.tenant_id, device_id=device.device_id)
 

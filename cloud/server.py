@@ -11,10 +11,12 @@ import dataclasses
 import logging
 import socket
 import sys
+from types import FrameType
 
 import uvicorn
 
 from cloud.app import create_app
+from cloud.changes import ChangeFeed
 from cloud.errors import ConfigError
 from cloud.settings import Settings
 
@@ -50,9 +52,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
 class _Server(uvicorn.Server):
     """uvicorn's server, logging the cloud's own ready line once it accepts connections."""
 
-    def __init__(self, config: uvicorn.Config, *, settings: Settings) -> None:
+    def __init__(self, config: uvicorn.Config, *, settings: Settings, changes: ChangeFeed) -> None:
         super().__init__(config)
         self._settings = settings
+        self._changes = changes
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # uvicorn lets open requests finish before it stops: end the long-polls now.
+        self._changes.close()
+        super().handle_exit(sig, frame)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -88,7 +96,7 @@ def serve(settings: Settings) -> int:
         config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=True)
         # The ready line replaces uvicorn's start-up chatter; its errors still show.
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-        _Server(config, settings=settings).run(sockets=[sock])
+        _Server(config, settings=settings, changes=app.state.services.changes).run(sockets=[sock])
     except SystemExit as exc:
         return 1 if exc.code else 0
     finally:

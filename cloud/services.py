@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cloud.blobs import BlobStore
+from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments
@@ -37,6 +38,7 @@ class Services:
     content: Content
     state: DeviceState
     blobs: BlobStore
+    changes: ChangeFeed
     clock: Callable[[], float]
 
 

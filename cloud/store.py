@@ -150,6 +150,9 @@ class Database:
         conn.execute("PRAGMA synchronous=NORMAL")
         self.path = path
         self._db: sqlite_utils.Database | None = sqlite_utils.Database(conn, execute_plugins=False)
+        # Called with each tenant whose revision a committed transaction moved (long-poll).
+        self.on_revision: Callable[[str], None] | None = None
+        self._bumped: set[str] = set()
         self.migrate()
 
     @property
@@ -166,10 +169,15 @@ class Database:
         try:
             yield self
         except BaseException:
+            self._bumped.clear()
             if conn.in_transaction:  # some SQLite errors have rolled back already
                 conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        bumped, self._bumped = self._bumped, set()
+        if self.on_revision is not None:
+            for tenant_id in bumped:
+                self.on_revision(tenant_id)
 
     @contextmanager
     def read(self) -> Iterator[Database]:
@@ -198,6 +206,7 @@ class Database:
     def bump_revision(self, tenant_id: str) -> None:
         """Note that what the tenant's devices see may have changed (their cursor moves)."""
         self.execute("UPDATE tenants SET revision = revision + 1 WHERE id = ?", (tenant_id,))
+        self._bumped.add(tenant_id)
 
     def migrate(self) -> None:
         """Apply the migrations not yet recorded, each in the transaction that records it."""

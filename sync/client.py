@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 Model = TypeVar("Model", bound=BaseModel)
 
+# A held request is given this much longer than the hold before the client gives up on it.
+LONG_POLL_MARGIN_S = 15
+
 # RFC 8628 §3.5 answers that mean "keep polling" rather than failure.
 PENDING_ERRORS = frozenset({ErrorCode.AUTHORIZATION_PENDING, ErrorCode.SLOW_DOWN})
 
@@ -143,6 +146,7 @@ class DeviceClient:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         data: dict[str, str] | None = None,
+        http_timeout: httpx.Timeout | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """Send a request with a fresh proof; retry once for a nonce, once after a refresh."""
         url = self.url(path)
@@ -154,7 +158,12 @@ class DeviceClient:
             }
             try:
                 async with self._http.stream(
-                    method, url, headers=request_headers, params=params, data=data
+                    method,
+                    url,
+                    headers=request_headers,
+                    params=params,
+                    data=data,
+                    timeout=http_timeout or self._http.timeout,
                 ) as response:
                     self._remember_nonce(response)
                     if response.status_code in (400, 401):
@@ -266,10 +275,21 @@ class DeviceClient:
 
     # --- device state -------------------------------------------------------------------
 
-    async def get_state(self, cursor: str | None) -> StateSnapshot | None:
-        """The device's state, or None when `cursor` is already current (204)."""
-        params = {"cursor": cursor} if cursor else None
-        response = await self._request("GET", "/state", authorized=True, params=params)
+    async def get_state(self, cursor: str | None, *, wait_s: int = 0) -> StateSnapshot | None:
+        """The device's state, or None when `cursor` is current (204).
+
+        With `wait_s`, the cloud holds the request while `cursor` is current, for up to that
+        many seconds, and answers as soon as something changes (long-poll).
+        """
+        params: dict[str, Any] = {"cursor": cursor} if cursor else {}
+        timeout = None
+        if wait_s and cursor:
+            params["wait"] = wait_s
+            read_s = wait_s + LONG_POLL_MARGIN_S
+            timeout = httpx.Timeout(read_s, connect=self._http.timeout.connect)
+        response = await self._request(
+            "GET", "/state", authorized=True, params=params or None, http_timeout=timeout
+        )
         if response.status_code == 204:
             return None
         if response.status_code != 200:

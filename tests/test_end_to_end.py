@@ -100,7 +100,8 @@ def test_an_admins_new_playlist_reaches_a_playing_screen(
     after = create_playlist(
         cloud, [{"asset_id": clip}, {"asset_id": last, "duration_s": 1}], name="After"
     )
-    with running_agent(tmp_path / "agent", cloud.url, sync_interval=0.5) as agent:
+    # Polls every 60 s: the change can only arrive in time through long-poll.
+    with running_agent(tmp_path / "agent", cloud.url, sync_interval=60) as agent:
         code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
         device_id = approve(cloud, code)
         assign(cloud, device_id, before)

@@ -66,3 +66,19 @@ def test_the_state_machine_refuses_a_skipped_step() -> None:
     enrollment.set_state(EnrollmentState.AWAITING_APPROVAL)
     enrollment.set_state(EnrollmentState.ENROLLED)
     assert enrollment.state is EnrollmentState.ENROLLED
+
+
+@pytest.mark.parametrize(
+    ("changed", "held_s", "long_poll_s", "at_once"),
+    [
+        (True, 0.1, 0, True),  # a change: more may follow
+        (True, 0.1, 30, True),
+        (False, 29.9, 30, True),  # the cloud held the poll: ask again now
+        (False, 0.05, 30, False),  # answered at once: long-poll unsupported, wait instead of spin
+        (False, 0.05, 0, False),  # long-poll off: plain polling
+    ],
+)
+def test_when_to_ask_the_cloud_again(changed, held_s, long_poll_s, at_once) -> None:
+    from agent.daemon import poll_again_now
+
+    assert poll_again_now(changed, held_s, long_poll_s) is at_once
