@@ -22,9 +22,11 @@ from agent.config import AgentConfig
 from agent.enrollment import Enrollment, backoff
 from agent.memory import resident_mib, trim_heap
 from agent.store import CachedItem, Store
+from agent.systemd import notify, watchdog_interval_s
 from player import (
     PlayableItem,
     Player,
+    PlayerState,
     ScreenMessage,
     VlcRenderer,
     choose_video_output,
@@ -153,6 +155,7 @@ class Daemon:
             asyncio.create_task(self._player.run(), name="player"),
             asyncio.create_task(self._keep_in_sync(), name="sync"),
             asyncio.create_task(self._trim_heap_forever(), name="heap-trim"),
+            asyncio.create_task(self._report_to_systemd(), name="systemd"),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -161,9 +164,22 @@ class Daemon:
             names = ", ".join(task.get_name() for task in done)
             raise RuntimeError(f"the agent's {names} task ended by itself")
         finally:
+            notify("STOPPING=1")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _report_to_systemd(self) -> None:
+        """READY=1 once the screen shows something, then watchdog pings from this loop."""
+        while self._player.state == PlayerState.NEW:  # noqa: ASYNC110 (no start event; start-up only)
+            await asyncio.sleep(0.05)
+        notify("READY=1", f"STATUS=player {self._player.state}")
+        interval = watchdog_interval_s()
+        if interval is None:
+            return await asyncio.Event().wait()  # no watchdog: just stay alive with the others
+        while True:
+            notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
 
     async def _keep_in_sync(self) -> None:
         while True:
@@ -183,7 +199,7 @@ class Daemon:
             await asyncio.sleep(HEAP_TRIM_INTERVAL_S)
             before = resident_mib()
             if await asyncio.to_thread(trim_heap) is None:
-                return  # not glibc: nothing to trim
+                return await asyncio.Event().wait()  # not glibc: nothing to trim, stay alive
             log.debug("heap trimmed: resident %.0f -> %.0f MiB", before or 0, resident_mib() or 0)
 
     async def _enroll(self) -> None:

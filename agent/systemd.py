@@ -1,0 +1,55 @@
+"""Telling systemd how the agent is doing (sd_notify), without a library.
+
+`Type=notify` units read datagrams on the socket named by `NOTIFY_SOCKET`: `READY=1` once
+the screen shows something, `WATCHDOG=1` at least every `WATCHDOG_USEC` microseconds (or
+systemd restarts the service), `STOPPING=1` on the way out, `STATUS=...` for
+`systemctl status`. The watchdog pings come from the agent's event loop, so a loop that
+hangs (a libvlc call that never returns, say) gets the agent restarted instead of leaving a
+frozen screen. Outside systemd there is no socket and every call does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
+
+
+def _address(environ: Mapping[str, str]) -> str | None:
+    path = environ.get("NOTIFY_SOCKET")
+    if not path or path[0] not in "/@":
+        return None
+    return "\0" + path[1:] if path[0] == "@" else path  # "@name": Linux abstract namespace
+
+
+def notify(*fields: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Send `fields` (like "READY=1") to systemd; False when not run by systemd or it failed."""
+    address = _address(os.environ if environ is None else environ)
+    if address is None:
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto("\n".join(fields).encode(), address)
+    except OSError as exc:
+        log.warning("cannot tell systemd %s: %s", fields[0], exc)
+        return False
+    return True
+
+
+def watchdog_interval_s(environ: Mapping[str, str] | None = None) -> float | None:
+    """How often to ping the watchdog (half its timeout), or None when it is off."""
+    env = os.environ if environ is None else environ
+    try:
+        usec = int(env.get("WATCHDOG_USEC", "0"))
+        pid = int(env.get("WATCHDOG_PID", str(os.getpid())))
+    except ValueError:
+        return None
+    if usec <= 0 or pid != os.getpid():
+        return None
+    return usec / 1_000_000 / 2
+
+
+__all__ = ["notify", "watchdog_interval_s"]
