@@ -188,9 +188,26 @@ class Daemon:
             try:
                 await self._sync_forever()
             except Unauthorized as exc:
-                log.error("%s; the device will enroll again (cached content keeps playing)", exc)
-                self._store.forget_tokens()
                 self._client.tokens = None
+                if exc.device_removed:
+                    self._forget_device(exc)
+                else:
+                    log.error("%s; enrolling again (cached content keeps playing)", exc)
+                    self._store.forget_tokens()
+
+    def _forget_device(self, exc: Unauthorized) -> None:
+        """An admin removed this screen: its tenant's content goes, and it enrolls afresh."""
+        tenant = self._store.get("tenant_id")
+        self._store.forget_device()
+        removed = 0
+        for path in self._content_dir.glob("*"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        log.error(
+            "%s: deleted the %d content files of tenant %s; showing a new enrollment code",
+            exc, removed, tenant,
+        )  # fmt: skip
+        self._refresh_player()
 
     @staticmethod
     async def _trim_heap_forever() -> None:

@@ -193,6 +193,12 @@ class Store:
         """Drop the tokens (device revoked); content and cursor stay until the cloud says so."""
         self.set_many({"access_token": None, "refresh_token": None})
 
+    def forget_device(self) -> None:
+        """Forget the device and everything its tenant gave it (the cloud removed it)."""
+        with self.transaction() as db:
+            for table in ("playlist_items", "playlist", "assets", "play_events", "meta"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
+
     # --- content --------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: StateSnapshot) -> None:

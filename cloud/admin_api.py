@@ -127,6 +127,18 @@ async def assign_playlist(
     )
 
 
+@router.delete(
+    "/devices/{device_id}",
+    response_model=DeviceSummary,
+    responses={404: {"description": "No such device in the tenant"}},
+    summary="Remove a device: its tokens stop working and it deletes the tenant's content",
+)
+async def remove_device(
+    device_id: str, tenant: AdminTenant, services: ServicesDep
+) -> DeviceSummary:
+    return services.devices.remove(tenant_id=tenant.id, device_id=device_id)
+
+
 @router.get(
     "/devices",
     response_model=list[DeviceSummary],

@@ -139,6 +139,10 @@ class AdminClient:
         )
         return self._parse(DeviceSummary, data)
 
+    def remove_device(self, device_id: str) -> DeviceSummary:
+        data = self._request("DELETE", f"/devices/{quote(device_id, safe='')}")
+        return self._parse(DeviceSummary, data)
+
     def list_devices(self) -> list[DeviceSummary]:
         data = self._request("GET", "/devices")
         try:

@@ -68,7 +68,11 @@ async def api_error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = dict(exc.headers)
     if isinstance(exc, OAuthFailure | DeviceUnauthorized):
-        body = OAuthError(error=exc.error, error_description=exc.description)
+        body = OAuthError(
+            error=exc.error,
+            error_description=exc.description,
+            device_removed=exc.device_removed or None,
+        )
         headers["Cache-Control"] = "no-store"
         return JSONResponse(body.model_dump(exclude_none=True), exc.status_code, headers)
     return JSONResponse({"detail": exc.detail}, exc.status_code, headers)

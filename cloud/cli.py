@@ -6,6 +6,7 @@
     signage-cloud asset add FILE [--name NAME]           prints the asset id
     signage-cloud playlist create NAME --item ASSET_ID[:SECONDS] ...   prints the playlist id
     signage-cloud device assign DEVICE_ID --playlist PLAYLIST_ID
+    signage-cloud device remove DEVICE_ID
     signage-cloud devices [--json]
 
 `serve` and `tenant create` work on the data dir (`--data`, else $SIGNAGE_CLOUD_DATA, else
@@ -127,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     assign.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
     assign.add_argument("--playlist", required=True, help="the playlist's id")
+    remove = device_commands.add_parser(
+        "remove", parents=[remote], help="remove a device: it deletes the content, shows a new code"
+    )
+    remove.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
 
     devices = commands.add_parser("devices", parents=[remote], help="list the tenant's devices")
     devices.add_argument("--json", action="store_true", help="print a JSON list")
@@ -177,6 +182,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             print(client.add_asset(args.file, name=args.name).id)
         elif args.command == "playlist":
             print(client.create_playlist(args.name, args.items).id)
+        elif args.command == "device" and args.device_command == "remove":
+            summary = client.remove_device(args.device_id)
+            print(f"removed device {summary.id} ({summary.name})")
         elif args.command == "device":
             summary = client.assign_playlist(args.device_id, args.playlist)
             print(f"device {summary.id} ({summary.name}) now plays {summary.playlist_id}")

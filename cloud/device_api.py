@@ -118,11 +118,17 @@ async def authenticated_device(
     devices = services.devices
     if devices.active(tenant_id=claims.tenant_id, device_id=claims.device_id) is None:
         log.info("refused a token of device %s: it was removed", claims.device_id)
-        raise DeviceUnauthorized(
-            ErrorCode.INVALID_TOKEN, "this device was removed from the cloud: enroll again"
-        )
+        raise removed_device()
     devices.touch(tenant_id=claims.tenant_id, device_id=claims.device_id)
     return AuthenticatedDevice(tenant_id=claims.tenant_id, device_id=claims.device_id)
+
+
+def removed_device() -> DeviceUnauthorized:
+    return DeviceUnauthorized(
+        ErrorCode.INVALID_TOKEN,
+        "this device was removed from the cloud: enroll again",
+        device_removed=True,
+    )
 
 
 Device = Annotated[AuthenticatedDevice, Depends(authenticated_device)]
@@ -199,6 +205,10 @@ async def get_state(
     current = cursor is not None and cursor == state.current_cursor(device.tenant_id)
     if current and not (wait and await services.changes.wait(device.tenant_id, wait)):
         return Response(status_code=204)
+    if current and not services.devices.active(
+        tenant_id=device.tenant_id, device_id=device.device_id
+    ):
+        raise removed_device()  # the change that ended the wait was this device's removal
     return state.snapshot(tenant_id=device.tenant_id, device_id=device.device_id)
 
 

@@ -66,6 +66,26 @@ class Devices:
         )
         return [device_summary(row) for row in rows]
 
+    def remove(self, *, tenant_id: str, device_id: str) -> DeviceSummary:
+        """Remove the device: its tokens stop working at once and it is told it was removed."""
+        with self._db.write():
+            row = self.active(tenant_id=tenant_id, device_id=device_id)
+            if row is None:
+                raise NotFound(
+                    f"no device {device_id} in this tenant: `signage-cloud devices` lists them"
+                )
+            self._db.execute(
+                "UPDATE devices SET revoked_at = ? WHERE tenant_id = ? AND id = ?",
+                (utc_now_iso(), tenant_id, device_id),
+            )
+            self._db.execute(
+                "UPDATE refresh_tokens SET status = 'revoked'"
+                " WHERE tenant_id = ? AND device_id = ?",
+                (tenant_id, device_id),
+            )
+            self._db.bump_revision(tenant_id)  # ends the device's long-poll at once
+        return device_summary(row)
+
     def assign_playlist(
         self, *, tenant_id: str, device_id: str, playlist_id: str | None
     ) -> DeviceSummary:

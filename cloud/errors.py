@@ -62,10 +62,13 @@ class OAuthFailure(ApiError):
 
     status_code = 400
 
-    def __init__(self, error: str, description: str | None = None) -> None:
+    def __init__(
+        self, error: str, description: str | None = None, *, device_removed: bool = False
+    ) -> None:
         super().__init__(description or error)
         self.error = error
         self.description = description
+        self.device_removed = device_removed
 
 
 class DeviceUnauthorized(ApiError):
@@ -73,11 +76,12 @@ class DeviceUnauthorized(ApiError):
 
     status_code = 401
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, *, device_removed: bool = False) -> None:
         challenge = f'DPoP error="{error}", error_description="{_quoted(description)}"'
         super().__init__(description, headers={"WWW-Authenticate": f'{challenge}, algs="ES256"'})
         self.error = error
         self.description = description
+        self.device_removed = device_removed
 
 
 class AdminUnauthorized(ApiError):

@@ -37,6 +37,7 @@ def _sha256(text: str) -> str:
 class _Refused:
     error: str
     description: str
+    device_removed: bool = False
 
 
 class DeviceSessions:
@@ -98,7 +99,9 @@ class DeviceSessions:
         with self._db.write():
             outcome = self._refresh(refresh_token, jkt=jkt, now=now)
         if isinstance(outcome, _Refused):
-            raise OAuthFailure(outcome.error, outcome.description)
+            raise OAuthFailure(
+                outcome.error, outcome.description, device_removed=outcome.device_removed
+            )
         return outcome
 
     def _refresh(self, refresh_token: str, *, jkt: str, now: float) -> TokenResponse | _Refused:
@@ -115,7 +118,9 @@ class DeviceSessions:
         )
         if device is None or device["revoked_at"] is not None:
             return _Refused(
-                ErrorCode.INVALID_GRANT, "this device was removed from the cloud: enroll again"
+                ErrorCode.INVALID_GRANT,
+                "this device was removed from the cloud: enroll again",
+                device_removed=True,
             )
         if device["jkt"] != jkt:
             return _Refused(

@@ -90,6 +90,12 @@ def _oauth_error(response: httpx.Response) -> OAuthError | None:
         return None
 
 
+def _removed(response: httpx.Response) -> bool:
+    """Whether a refusal says an admin removed this device (not merely revoked its tokens)."""
+    error = _oauth_error(response)
+    return bool(error is not None and error.device_removed)
+
+
 def _asks_for_nonce(response: httpx.Response) -> bool:
     if response.status_code not in (400, 401) or "DPoP-Nonce" not in response.headers:
         return False
@@ -180,6 +186,7 @@ class DeviceClient:
                                 f"the cloud refused the device's token for {path} "
                                 f"({self._describe(response)})",
                                 401,
+                                device_removed=_removed(response),
                             )
                     yield response
                     return
@@ -260,7 +267,9 @@ class DeviceClient:
         )
         if response.status_code == 400:
             raise Unauthorized(
-                f"the cloud refused the device's refresh token ({self._describe(response)})", 400
+                f"the cloud refused the device's refresh token ({self._describe(response)})",
+                400,
+                device_removed=_removed(response),
             )
         if response.status_code != 200:
             raise self._unexpected(response)

@@ -40,7 +40,13 @@ class CloudResponseError(SyncError):
 
 
 class Unauthorized(CloudResponseError):
-    pass
+    """The cloud refuses the device's tokens; `device_removed` when an admin removed it."""
+
+    def __init__(
+        self, message: str, status_code: int | None = None, *, device_removed: bool = False
+    ) -> None:
+        super().__init__(message, status_code)
+        self.device_removed = device_removed
 
 
 class EnrollmentError(SyncError):

@@ -77,6 +77,9 @@ class OAuthError(WireModel):
 
     error: str
     error_description: str | None = None
+    # Extension member: true when an admin removed this device. The device then deletes its
+    # tenant's content and enrolls afresh; merely revoked tokens keep the content playing.
+    device_removed: bool | None = None
 
 
 # --- Device state ---------------------------------------------------------------------

@@ -117,3 +117,33 @@ def test_an_admins_new_playlist_reaches_a_playing_screen(
     assert set(names[:switched_at]) == {"first.png"}
     assert names[switched_at : switched_at + 2] == ["clip.mp4", "last.png"]
     assert "first.png" not in names[switched_at:]  # the old item is gone from the loop
+
+
+def test_a_removed_screen_deletes_its_content_and_shows_a_new_code(
+    tmp_path: Path, cloud: RunningCloud, media: dict[str, Path]
+) -> None:
+    first = upload(cloud, "first.png", media["first.png"].read_bytes(), "image/png")
+    playlist = create_playlist(cloud, [{"asset_id": first, "duration_s": 1}])
+    state_dir = tmp_path / "agent"
+    with running_agent(state_dir, cloud.url) as agent:
+        code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
+        device_id = approve(cloud, code)
+        assign(cloud, device_id, playlist)
+        wait_until(lambda: agent.started_names(), 30, "the playlist playing")
+        assert list((state_dir / "content").iterdir())
+
+        with cloud.admin() as admin:
+            assert admin.delete(f"/api/v3/admin/devices/{device_id}").status_code == 200
+        new_code = wait_until(
+            lambda: (c := agent.status()["enrollment_code"]) != code and c, 30, "a new code"
+        )
+        status = agent.status()
+        assert agent.process.poll() is None  # still running, waiting for the new code
+        assert agent.stop() == 0
+
+    assert new_code != code
+    assert status["enrolled"] is False
+    assert status["device_id"] is None and status["playlist"] is None
+    assert list((state_dir / "content").iterdir()) == []
+    assert "this device was removed" in agent.log()
+    assert f"Enroll this screen: {new_code}" in agent.log()

@@ -137,3 +137,20 @@ def test_a_database_still_being_created_reads_as_not_there_yet(tmp_path: Path) -
     reader = Store.open_read_only(tmp_path)
     assert reader is not None
     reader.close()
+
+
+def test_forgetting_the_device_leaves_nothing_of_its_tenant(store: Store) -> None:
+    store.save_tokens(
+        DeviceTokens(access_token="at", refresh_token="rt", device_id="d", tenant_id="t")
+    )
+    store.apply_snapshot(
+        snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    )
+    store.record_play_event(
+        "started", item_key="pl-1:0", name="a.mp4", sha256=SHA_A, at=datetime.now(UTC)
+    )
+    store.forget_device()
+    assert store.tokens() is None
+    assert store.playlist_items() == [] and store.play_events() == []
+    assert store.get("cursor") is None and store.get("now_playing") is None
+    assert [row["name"] for row in store.db["_migrations"].rows] == ["001_initial"]  # schema kept
