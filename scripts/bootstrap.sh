@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libvlc-bin: its plugin cache makes vlc.Instance() start in ms; vlc-plugin-video-output: the
-# window (X11/Wayland) outputs used where DISPLAY is set; ffmpeg: makes demo and test media.
-DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg)
+# window (X11/Wayland) outputs used where DISPLAY is set; ffmpeg: makes demo and test media;
+# faketime: the tests run an agent whose clock is years off, as a Pi without RTC can be.
+DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg faketime)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 

@@ -71,7 +71,11 @@ class RunningAgent:
 
 @contextmanager
 def running_agent(
-    state_dir: Path, cloud_url: str, *, sync_interval: float = 0.5
+    state_dir: Path,
+    cloud_url: str,
+    *,
+    sync_interval: float = 0.5,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[RunningAgent]:
     log_path = state_dir.parent / f"{state_dir.name}.log"
     env = {
@@ -79,6 +83,7 @@ def running_agent(
         "SIGNAGE_AGENT_SYNC_INTERVAL": str(sync_interval),
         "SIGNAGE_AGENT_VIDEO_OUTPUT": "dummy",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
