@@ -11,7 +11,7 @@ import pytest
 
 from sync.errors import Unauthorized
 from tests.support.cloud import RunningCloud
-from tests.support.device import enroll, tokens_of
+from tests.support.device import enroll, enroll_and_sync, tokens_of
 
 
 def remove(cloud: RunningCloud, device_id: str, key: str | None = None) -> httpx.Response:
@@ -36,10 +36,8 @@ async def test_a_removed_device_is_refused_and_told_it_was_removed(cloud: Runnin
 
 async def test_a_held_poll_ends_when_the_device_is_removed(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
-        client = await enroll(cloud, http)
-        first = await client.get_state(None)
-        assert first is not None
-        held = asyncio.create_task(client.get_state(first.cursor, wait_s=30))
+        client, cursor = await enroll_and_sync(cloud, http)
+        held = asyncio.create_task(client.get_state(cursor, wait_s=30))
         await asyncio.sleep(0.3)
         assert remove(cloud, tokens_of(client).device_id).status_code == 200
         with pytest.raises(Unauthorized) as info:

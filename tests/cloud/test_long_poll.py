@@ -8,21 +8,19 @@ import signal
 import httpx
 
 from tests.support.cloud import RunningCloud
-from tests.support.device import enroll, tokens_of, upload
+from tests.support.device import enroll_and_sync, tokens_of, upload
 
 
 async def test_a_held_poll_answers_with_the_change_that_ends_it(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
-        client = await enroll(cloud, http)
-        first = await client.get_state(None)
-        assert first is not None
-        held = asyncio.create_task(client.get_state(first.cursor, wait_s=30))
+        client, cursor = await enroll_and_sync(cloud, http)
+        held = asyncio.create_task(client.get_state(cursor, wait_s=30))
         await asyncio.sleep(0.5)
         assert not held.done()  # nothing changed: the cloud holds the request
 
         asset = upload(cloud, "a.png", b"new content", "image/png")  # moves the cursor
         after_upload = await asyncio.wait_for(held, 25)
-        assert after_upload is not None and after_upload.cursor != first.cursor
+        assert after_upload is not None and after_upload.cursor != cursor
 
         held = asyncio.create_task(client.get_state(after_upload.cursor, wait_s=30))
         await asyncio.sleep(0.3)
@@ -42,19 +40,15 @@ async def test_a_held_poll_answers_with_the_change_that_ends_it(cloud: RunningCl
 
 async def test_a_held_poll_with_no_change_ends_as_not_modified(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
-        client = await enroll(cloud, http)
-        first = await client.get_state(None)
-        assert first is not None
-        assert await client.get_state(first.cursor, wait_s=1) is None
+        client, cursor = await enroll_and_sync(cloud, http)
+        assert await client.get_state(cursor, wait_s=1) is None
 
 
 async def test_another_tenants_change_does_not_wake_the_poll(cloud: RunningCloud) -> None:
     _, other_key = cloud.create_tenant("Other")
     async with httpx.AsyncClient() as http:
-        client = await enroll(cloud, http)
-        first = await client.get_state(None)
-        assert first is not None
-        held = asyncio.create_task(client.get_state(first.cursor, wait_s=2))
+        client, cursor = await enroll_and_sync(cloud, http)
+        held = asyncio.create_task(client.get_state(cursor, wait_s=2))
         await asyncio.sleep(0.3)
         with httpx.Client(
             base_url=cloud.url, headers={"Authorization": f"Bearer {other_key}"}
@@ -69,10 +63,8 @@ async def test_another_tenants_change_does_not_wake_the_poll(cloud: RunningCloud
 
 async def test_stopping_the_cloud_ends_held_polls_at_once(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
-        client = await enroll(cloud, http)
-        first = await client.get_state(None)
-        assert first is not None
-        held = asyncio.create_task(client.get_state(first.cursor, wait_s=60))
+        client, cursor = await enroll_and_sync(cloud, http)
+        held = asyncio.create_task(client.get_state(cursor, wait_s=60))
         await asyncio.sleep(0.5)
         # SIGTERM; SIGKILL only after 5 s. uvicorn re-raises the SIGTERM after a clean stop.
         status = await asyncio.to_thread(cloud.stop)

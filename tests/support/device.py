@@ -49,6 +49,14 @@ async def enroll(
     return client
 
 
+async def enroll_and_sync(cloud: RunningCloud, http: httpx.AsyncClient) -> tuple[DeviceClient, str]:
+    """An enrolled device that has fetched its state once, and the cursor it holds."""
+    client = await enroll(cloud, http)
+    state = await client.get_state(None)
+    assert state is not None
+    return client, state.cursor
+
+
 def assign_playlist(cloud: RunningCloud, device_id: str, items: list[dict]) -> str:
     """Make a playlist of `items` and assign it to `device_id`; the playlist's id."""
     playlist_id = create_playlist(cloud, items)
