@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -127,7 +127,7 @@ class PlayLog:
             item_key=item.key,
             name=item.name,
             sha256=item.sha256,
-            at=datetime.now().astimezone(),
+            at=datetime.now(UTC),
             detail=reason,
         )
 
@@ -230,8 +230,8 @@ class Daemon:
             self._store.set_many(
                 {"enrollment_code": grant.user_code, "enrollment_uri": grant.verification_uri}
             )
-            if not self._shown:
-                self._player.show_message(enrollment_message(grant))
+            # shown whenever the playlist is empty; cached content keeps playing meanwhile
+            self._player.show_message(enrollment_message(grant))
 
         await Enrollment(client=self._client, show_code=show_code).run()
 
