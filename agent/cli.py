@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.store import Store
+from agent.store import CachedItem, Store
 from player.errors import PlayerError
 from sync.errors import SyncError
 
@@ -99,52 +99,44 @@ def cmd_run(config: AgentConfig) -> int:
 
 
 def status_of(state_dir: Path) -> dict[str, Any]:
-    """What `signage-agent status` reports, read from the state folder."""
+    """What `signage-agent status` reports, read from the state folder (read-only)."""
+    meta: dict[str, str] = {}
+    items: list[CachedItem] = []
+    playlist = None
     store = Store.open_read_only(state_dir)
-    if store is None:
-        return {
-            "state_dir": str(state_dir),
-            "enrolled": False,
-            "device_id": None,
-            "tenant_id": None,
-            "enrollment_code": None,
-            "playlist": None,
-            "items": [],
-            "now_playing": None,
-            "cursor": None,
-            "last_sync_at": None,
-        }
-    try:
-        meta = {row["key"]: row["value"] for row in store.db["meta"].rows}
-        items = store.playlist_items()
-        content_dir = state_dir / "content"
-        now_playing = json.loads(meta["now_playing"]) if "now_playing" in meta else None
-        return {
-            "state_dir": str(state_dir),
-            "enrolled": "access_token" in meta and "refresh_token" in meta,
-            "device_id": meta.get("device_id"),
-            "device_name": meta.get("device_name"),
-            "tenant_id": meta.get("tenant_id"),
-            "enrollment_code": meta.get("enrollment_code"),
-            "enrollment_uri": meta.get("enrollment_uri"),
-            "playlist": store.playlist_name(),
-            "items": [
-                {
-                    "position": item.position,
-                    "name": item.name,
-                    "sha256": item.sha256,
-                    "media_type": item.media_type,
-                    "duration_ms": item.duration_ms,
-                    "cached": (content_dir / item.sha256).exists(),
-                }
-                for item in items
-            ],
-            "now_playing": now_playing,
-            "cursor": meta.get("cursor"),
-            "last_sync_at": meta.get("last_sync_at"),
-        }
-    finally:
-        store.close()
+    if store is not None:  # None: the agent has not created its store yet
+        try:
+            meta = {row["key"]: row["value"] for row in store.db["meta"].rows}
+            items, playlist = store.playlist_items(), store.playlist_name()
+        finally:
+            store.close()
+    content_dir = state_dir / "content"
+    return {
+        "state_dir": str(state_dir),
+        "enrolled": "access_token" in meta and "refresh_token" in meta,
+        "device_id": meta.get("device_id"),
+        "device_name": meta.get("device_name"),
+        "tenant_id": meta.get("tenant_id"),
+        "enrollment_code": meta.get("enrollment_code"),
+        "enrollment_uri": meta.get("enrollment_uri"),
+        "playlist": playlist,
+        "items": [
+            {
+                "position": item.position,
+                "name": item.name,
+                "sha256": item.sha256,
+                "media_type": item.media_type,
+                "duration_ms": item.duration_ms,
+                "cached": (content_dir / item.sha256).exists(),
+            }
+            for item in items
+        ],
+        "now_playing": json.loads(meta["now_playing"]) if "now_playing" in meta else None,
+        "cursor": meta.get("cursor"),
+        "last_sync_at": meta.get("last_sync_at"),
+        # the cloud's clock minus this device's, in seconds (a Pi has no real-time clock)
+        "clock_offset_s": float(meta["clock_offset_s"]) if "clock_offset_s" in meta else None,
+    }
 
 
 def _print_status(status: dict[str, Any]) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -101,14 +101,26 @@ def poll_again_now(changed: bool, held_s: float, long_poll_s: int) -> bool:
 
 
 class PlayLog:
-    """Writes what the player reports into the store (the play log, and now-playing for status)."""
+    """Writes what the player reports into the store (the play log, and now-playing for status).
 
-    def __init__(self, store: Store) -> None:
+    Times are put on the cloud's clock (`clock_offset_s()`, from its `Date` header) as soon
+    as it is known: proof of play from a Pi whose own clock is years off must still be right.
+    """
+
+    def __init__(self, store: Store, *, clock_offset_s: Callable[[], float | None]) -> None:
         self._store = store
+        self._clock_offset_s = clock_offset_s
+
+    def _on_cloud_clock(self, at: datetime) -> datetime:
+        return at + timedelta(seconds=self._clock_offset_s() or 0.0)
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
         self._store.record_play_event(
-            "started", item_key=item.key, name=item.name, sha256=item.sha256, at=started_at
+            "started",
+            item_key=item.key,
+            name=item.name,
+            sha256=item.sha256,
+            at=self._on_cloud_clock(started_at),
         )
 
     def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
@@ -117,7 +129,7 @@ class PlayLog:
             item_key=item.key,
             name=item.name,
             sha256=item.sha256,
-            at=ended_at,
+            at=self._on_cloud_clock(ended_at),
             played_ms=played_ms,
         )
 
@@ -127,7 +139,7 @@ class PlayLog:
             item_key=item.key,
             name=item.name,
             sha256=item.sha256,
-            at=datetime.now(UTC),
+            at=self._on_cloud_clock(datetime.now(UTC)),
             detail=reason,
         )
 
@@ -276,7 +288,20 @@ class Daemon:
             )
         await self._download_missing()
         self._refresh_player()
+        self._note_clock_offset()
         return snapshot is not None
+
+    def _note_clock_offset(self) -> None:
+        """Keep the cloud-clock offset in the store for `status`, when it moved by over 2 s."""
+        offset = self._client.clock_offset_s
+        stored = self._store.get("clock_offset_s")
+        if offset is None or (stored is not None and abs(float(stored) - offset) <= 2):
+            return
+        self._store.set_many({"clock_offset_s": f"{offset:.1f}"})
+        if abs(offset) > 60:
+            log.warning(
+                "this device's clock is %+.0f s off the cloud's: play times are corrected", -offset
+            )
 
     async def _download_missing(self) -> None:
         for sha256 in sorted(self._store.referenced_sha256s()):
@@ -324,7 +349,8 @@ async def run_daemon(config: AgentConfig) -> None:
                 tokens=store.tokens(),
                 on_tokens=store.save_tokens,
             )
-            player = Player(renderer=renderer, listener=PlayLog(store))
+            play_log = PlayLog(store, clock_offset_s=lambda: client.clock_offset_s)
+            player = Player(renderer=renderer, listener=play_log)
             tokens: DeviceTokens | None = client.tokens
             log.info(
                 "agent starting: state %s, cloud %s, %s",

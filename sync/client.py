@@ -13,9 +13,11 @@ owns backoff, so this module stays a thin, testable translation of HTTP into res
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -96,6 +98,20 @@ def _removed(response: httpx.Response) -> bool:
     return bool(error is not None and error.device_removed)
 
 
+def clock_offset_s(date_header: str | None, received_at: float) -> float | None:
+    """Server clock minus ours, from an HTTP `Date` header (1 s resolution), or None."""
+    if not date_header:
+        return None
+    try:
+        server = parsedate_to_datetime(date_header)
+    except (TypeError, ValueError):
+        return None
+    if server.tzinfo is None:
+        return None
+    # Date has whole seconds: the server's clock was somewhere in [server, server + 1)
+    return server.timestamp() + 0.5 - received_at
+
+
 def _asks_for_nonce(response: httpx.Response) -> bool:
     if response.status_code not in (400, 401) or "DPoP-Nonce" not in response.headers:
         return False
@@ -121,6 +137,9 @@ class DeviceClient:
         self._base_url = base_url.rstrip("/")
         self._key = key
         self._nonce: str | None = None
+        # The cloud's clock minus ours, from the last answer's Date header: a Pi has no RTC,
+        # so its own clock may be years off. None until the cloud has answered once.
+        self.clock_offset_s: float | None = None
         self.tokens = tokens
         self._on_tokens = on_tokens
 
@@ -137,10 +156,13 @@ class DeviceClient:
             headers["Authorization"] = f"DPoP {token}"
         return headers
 
-    def _remember_nonce(self, response: httpx.Response) -> None:
+    def _remember_server_state(self, response: httpx.Response) -> None:
         nonce = response.headers.get("DPoP-Nonce")
         if nonce:
             self._nonce = nonce
+        offset = clock_offset_s(response.headers.get("Date"), time.time())
+        if offset is not None:
+            self.clock_offset_s = offset
 
     @asynccontextmanager
     async def _stream(
@@ -171,7 +193,7 @@ class DeviceClient:
                     data=data,
                     timeout=http_timeout or self._http.timeout,
                 ) as response:
-                    self._remember_nonce(response)
+                    self._remember_server_state(response)
                     if response.status_code in (400, 401):
                         await response.aread()
                         if _asks_for_nonce(response) and not nonce_retried:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,20 @@ def test_an_agent_whose_clock_is_years_off_enrolls_syncs_and_plays(
             second = create_playlist(cloud, [{"asset_id": asset, "duration_s": 2}], name="second")
             assign(cloud, device_id, second)
             wait_until(lambda: agent.status()["playlist"] == "second", 30, "the second playlist")
+            status = agent.status()
             assert agent.stop() == 0
-    started_at = agent.play_events()[0]["at"]
-    this_year = time.gmtime().tm_year
-    assert not started_at.startswith(str(this_year))  # the agent really ran with a wrong clock
+    # the device's clock really was years off, the other way round from the offset
+    offset = status["clock_offset_s"]
+    assert abs(offset) > 300 * 86400
+    assert (offset > 0) == offset_is_behind(wrong_clock["FAKETIME"])
+    assert "clock is" in agent.log() and "off the cloud's" in agent.log()
+    # yet every play time it recorded is true (proof of play), to within a couple of minutes
+    for event in agent.play_events():
+        recorded = datetime.fromisoformat(event["at"])
+        assert abs((recorded - datetime.now(UTC)).total_seconds()) < 120, event
     assert "refreshed the access token" in agent.log()
     assert "Traceback" not in agent.log()
+
+
+def offset_is_behind(faketime: str) -> bool:
+    return faketime.startswith("-")

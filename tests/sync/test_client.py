@@ -102,3 +102,19 @@ async def test_a_malformed_state_body_is_a_clear_error() -> None:
         )
         with pytest.raises(CloudResponseError, match="not a StateSnapshot"):
             await client.get_state(None)
+
+
+@pytest.mark.parametrize(
+    ("header", "received_at", "offset"),
+    [
+        ("Wed, 25 Nov 2026 10:15:43 GMT", 1795601743.0, 0.5),  # same clock (mid-second)
+        ("Wed, 25 Nov 2026 10:15:43 GMT", 1795601743.0 - 86400, 86400.5),  # device a day behind
+        (None, 0.0, None),
+        ("yesterday", 0.0, None),
+        ("Wed, 25 Nov 2026 10:15:43", 0.0, None),  # no zone: unusable
+    ],
+)
+def test_the_cloud_clock_offset_comes_from_the_date_header(header, received_at, offset) -> None:
+    from sync.client import clock_offset_s
+
+    assert clock_offset_s(header, received_at) == offset
