@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -111,37 +112,21 @@ class PlayLog:
         self._store = store
         self._clock_offset_s = clock_offset_s
 
-    def _on_cloud_clock(self, at: datetime) -> datetime:
-        return at + timedelta(seconds=self._clock_offset_s() or 0.0)
+    def _record(self, event: str, item: PlayableItem, at: datetime, **extra: Any) -> None:
+        at_on_cloud_clock = at + timedelta(seconds=self._clock_offset_s() or 0.0)
+        self._store.record_play_event(
+            event, item_key=item.key, name=item.name, sha256=item.sha256, at=at_on_cloud_clock,
+            **extra,
+        )  # fmt: skip
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
-        self._store.record_play_event(
-            "started",
-            item_key=item.key,
-            name=item.name,
-            sha256=item.sha256,
-            at=self._on_cloud_clock(started_at),
-        )
+        self._record("started", item, started_at)
 
     def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
-        self._store.record_play_event(
-            "ended",
-            item_key=item.key,
-            name=item.name,
-            sha256=item.sha256,
-            at=self._on_cloud_clock(ended_at),
-            played_ms=played_ms,
-        )
+        self._record("ended", item, ended_at, played_ms=played_ms)
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:
-        self._store.record_play_event(
-            "failed",
-            item_key=item.key,
-            name=item.name,
-            sha256=item.sha256,
-            at=self._on_cloud_clock(datetime.now(UTC)),
-            detail=reason,
-        )
+        self._record("failed", item, datetime.now(UTC), detail=reason)
 
 
 class Daemon:
