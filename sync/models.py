@@ -27,6 +27,19 @@ CLIENT_ID = "signage-agent"
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
+# --- Limits of the contract ---------------------------------------------------------------
+# Both sides enforce them: the cloud refuses to create what exceeds them (422), the agent
+# rejects a whole answer that exceeds them. Documented in docs/device-api.md.
+MAX_PLAYLIST_ITEMS = 10_000
+MAX_STATE_ASSETS = 10_000
+MAX_NAME_CHARS = 200  # asset, playlist and device names
+MAX_ID_CHARS = 64  # ids, cursors and tenant ids
+MAX_DURATION_MS = 86_400_000  # one day on screen for one item
+MAX_ASSET_BYTES = 1 << 40  # 1 TiB: above any Pi's disk, far below 2^63
+# Default cap on a state answer's body, on the agent (configurable there): a 10,000-item
+# playlist is about 2.3 MB.
+DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024
+
 MediaType = Literal["video", "image"]
 
 
