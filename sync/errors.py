@@ -1,17 +1,21 @@
 """Errors of the device side of the cloud contract.
 
     SyncError
-    ├── IdentityError          the device key is unusable
-    ├── DPoPError              a DPoP proof is malformed or does not verify
-    ├── CloudUnreachable       connect/read failures and timeouts: retry with backoff
-    ├── CloudResponseError     the cloud answered something we cannot use (HTTP status, bad body)
-    │   └── Unauthorized       the device's tokens are no longer accepted: enroll again
-    ├── EnrollmentError        the enrollment grant ended (denied, expired)
-    │   └── EnrollmentExpired  the user code expired before an admin approved it: ask for a new one
-    └── DownloadError          a blob could not be fetched or stored
-        └── HashMismatch       the bytes received do not hash to the sha256 asked for
+    ├── IdentityError            the device key is unusable
+    ├── DPoPError                a DPoP proof is malformed or does not verify
+    ├── CloudUnreachable         connect/read failures and timeouts: retry with backoff
+    ├── CloudResponseError       the cloud answered something we cannot use: an unexpected
+    │   │                        status, a body over its cap, a body that fails validation
+    │   └── Unauthorized         the device's tokens are no longer accepted: enroll again
+    └── DownloadError            one blob could not be fetched or stored (the cache is not
+        │                        writable, disk full); the other blobs are unaffected
+        ├── BlobUnavailable      the cloud answered the blob with another status (404, 5xx)
+        ├── DownloadInterrupted  the network failed mid-way; the partial file is kept
+        ├── SizeMismatch         the body is longer or shorter than the asset's size
+        └── HashMismatch         the bytes received do not hash to the sha256 asked for
 
 Foreign errors (httpx, pydantic, OSError) are converted at the boundary with `raise ... from`.
+Every message is one line and names what it is about (a request, a blob's first 12 hex digits).
 """
 
 from __future__ import annotations
@@ -49,15 +53,23 @@ class Unauthorized(CloudResponseError):
         self.device_removed = device_removed
 
 
-class EnrollmentError(SyncError):
-    pass
-
-
-class EnrollmentExpired(EnrollmentError):
-    pass
-
-
 class DownloadError(SyncError):
+    """One blob failed; `status_code` is the cloud's answer when that was the reason."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class BlobUnavailable(DownloadError):
+    pass
+
+
+class DownloadInterrupted(DownloadError):
+    pass
+
+
+class SizeMismatch(DownloadError):
     pass
 
 

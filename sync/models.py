@@ -9,10 +9,11 @@ turns into one log line.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Literal, NewType
+from typing import Annotated, Literal, NewType
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 Sha256 = NewType("Sha256", str)
 DurationMs = NewType("DurationMs", int)
@@ -39,6 +40,19 @@ MAX_ASSET_BYTES = 1 << 40  # 1 TiB: above any Pi's disk, far below 2^63
 # Default cap on a state answer's body, on the agent (configurable there): a 10,000-item
 # playlist is about 2.3 MB.
 DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024
+# Every other JSON answer (grants, tokens, errors) is far smaller than this.
+MAX_JSON_ANSWER_BYTES = 64 * 1024
+MAX_POSITION = 2**31 - 1  # playlist positions: fits a 32-bit integer everywhere
+MAX_TOKEN_CHARS = 4096  # access and refresh tokens, device codes
+MAX_CODE_CHARS = 64  # user codes and OAuth error codes
+MAX_URI_CHARS = 2048  # verification URIs
+MAX_DESCRIPTION_CHARS = 1000  # an OAuth error_description
+MAX_EXPIRES_IN_S = 366 * 86_400  # lifetimes of codes and tokens
+MAX_INTERVAL_S = 3600  # the enrollment polling interval
+
+# C0, DEL, C1 and the Unicode line and paragraph separators: any of them in a name could
+# forge a line in a log or on screen, so text from the cloud must not carry them.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 MediaType = Literal["video", "image"]
 
@@ -60,36 +74,56 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+def _printable(text: str) -> str:
+    found = CONTROL_CHARACTERS.search(text)
+    if found is not None:
+        raise ValueError(
+            f"contains the control character U+{ord(found.group()):04X} at {found.start()}"
+        )
+    return text
+
+
+Printable = AfterValidator(_printable)
+
+# Text the device takes from the cloud (device-facing models only): bounded, one line.
+Name = Annotated[str, Field(max_length=MAX_NAME_CHARS), Printable]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), Printable]
+Token = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS), Printable]
+Code = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS), Printable]
+Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI_CHARS), Printable]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Printable]
+
+
 # --- RFC 8628 device authorization -------------------------------------------------
 
 
 class DeviceAuthorization(WireModel):
     """Answer to `POST /device/authorize` (RFC 8628 section 3.2)."""
 
-    device_code: str
-    user_code: str
-    verification_uri: str
-    verification_uri_complete: str | None = None
-    expires_in: int = Field(gt=0)
-    interval: int = Field(default=5, gt=0)
+    device_code: Token
+    user_code: Code
+    verification_uri: Uri
+    verification_uri_complete: Uri | None = None
+    expires_in: int = Field(gt=0, le=MAX_EXPIRES_IN_S)
+    interval: int = Field(default=5, gt=0, le=MAX_INTERVAL_S)
 
 
 class TokenResponse(WireModel):
     """A successful answer of `POST /device/token` (RFC 6749 section 5.1, RFC 9449 section 5)."""
 
-    access_token: str
+    access_token: Token
     token_type: Literal["DPoP"]
-    expires_in: int = Field(gt=0)
-    refresh_token: str
-    device_id: str
-    tenant_id: str
+    expires_in: int = Field(gt=0, le=MAX_EXPIRES_IN_S)
+    refresh_token: Token
+    device_id: Id
+    tenant_id: Id
 
 
 class OAuthError(WireModel):
     """An OAuth error body (RFC 6749 section 5.2, RFC 8628 section 3.5)."""
 
-    error: str
-    error_description: str | None = None
+    error: Code
+    error_description: Description | None = None
     # Extension member: true when an admin removed this device. The device then deletes its
     # tenant's content and enrolls afresh; merely revoked tokens keep the content playing.
     device_removed: bool | None = None
@@ -101,30 +135,39 @@ class OAuthError(WireModel):
 class Asset(WireModel):
     """A piece of content, addressed by the sha256 of its bytes."""
 
-    id: str
-    name: str
+    id: Id
+    name: Name
     sha256: Sha256 = Field(pattern=SHA256_PATTERN)
     media_type: MediaType
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_ASSET_BYTES)
 
 
 class PlaylistItem(WireModel):
-    asset_id: str
-    position: int = Field(ge=0)
+    asset_id: Id
+    position: int = Field(ge=0, le=MAX_POSITION)
     # For images: how long they stay on screen. For videos: None plays to the end.
-    duration_ms: DurationMs | None = Field(default=None, gt=0)
+    duration_ms: DurationMs | None = Field(default=None, ge=1, le=MAX_DURATION_MS)
 
 
 class Playlist(WireModel):
-    id: str
-    name: str
-    items: list[PlaylistItem]
+    id: Id
+    name: Name
+    items: list[PlaylistItem] = Field(max_length=MAX_PLAYLIST_ITEMS)
+
+    @model_validator(mode="after")
+    def _positions_are_unique(self) -> Playlist:
+        seen: set[int] = set()
+        for index, item in enumerate(self.items):
+            if item.position in seen:
+                raise ValueError(f"items[{index}].position {item.position} appears twice")
+            seen.add(item.position)
+        return self
 
 
 class DeviceInfo(WireModel):
-    id: str
-    name: str
-    tenant_id: str
+    id: Id
+    name: Name
+    tenant_id: Id
 
 
 class StateSnapshot(WireModel):
@@ -133,10 +176,24 @@ class StateSnapshot(WireModel):
     The cloud answers 204 No Content instead when the caller's cursor is current.
     """
 
-    cursor: str
+    cursor: Id
     device: DeviceInfo
     playlist: Playlist | None
-    assets: list[Asset]
+    assets: list[Asset] = Field(max_length=MAX_STATE_ASSETS)
+
+    @model_validator(mode="after")
+    def _assets_are_unique_and_complete(self) -> StateSnapshot:
+        ids: set[str] = set()
+        for index, asset in enumerate(self.assets):
+            if asset.id in ids:
+                raise ValueError(f"assets[{index}].id {asset.id!r} appears twice")
+            ids.add(asset.id)
+        for index, item in enumerate(self.playlist.items if self.playlist else []):
+            if item.asset_id not in ids:
+                raise ValueError(
+                    f"playlist.items[{index}].asset_id {item.asset_id!r} is not in assets"
+                )
+        return self
 
 
 # --- Admin API -------------------------------------------------------------------------
@@ -190,8 +247,24 @@ __all__ = [
     "ADMIN_PREFIX",
     "API_PREFIX",
     "CLIENT_ID",
+    "CONTROL_CHARACTERS",
+    "DEFAULT_MAX_STATE_BYTES",
     "DEVICE_CODE_GRANT",
     "DEVICE_PREFIX",
+    "MAX_ASSET_BYTES",
+    "MAX_CODE_CHARS",
+    "MAX_DESCRIPTION_CHARS",
+    "MAX_DURATION_MS",
+    "MAX_EXPIRES_IN_S",
+    "MAX_ID_CHARS",
+    "MAX_INTERVAL_S",
+    "MAX_JSON_ANSWER_BYTES",
+    "MAX_NAME_CHARS",
+    "MAX_PLAYLIST_ITEMS",
+    "MAX_POSITION",
+    "MAX_STATE_ASSETS",
+    "MAX_TOKEN_CHARS",
+    "MAX_URI_CHARS",
     "REFRESH_TOKEN_GRANT",
     "SHA256_PATTERN",
     "ApproveEnrollment",

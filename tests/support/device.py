@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from sync.client import DeviceClient, DeviceTokens
@@ -39,9 +41,12 @@ async def enroll(
     *,
     name: str = "Test screen",
     key: DeviceKey | None = None,
+    on_tokens: Callable[[DeviceTokens | None], None] | None = None,
 ) -> DeviceClient:
     """Enroll a fresh device key through the real RFC 8628 flow, approved by the test's admin."""
-    client = DeviceClient(http=http, base_url=cloud.url, key=key or DeviceKey.generate())
+    client = DeviceClient(
+        http=http, base_url=cloud.url, key=key or DeviceKey.generate(), on_tokens=on_tokens
+    )
     grant = await client.authorize()
     approve(cloud, grant.user_code, name)
     answer = await client.poll_token(grant.device_code)

@@ -1,0 +1,117 @@
+"""The cloud's clock minus ours, from the `Date` headers of answers that were not held.
+
+A Pi has no real-time clock, so its own may be years off; play times are put on the cloud's
+clock with this offset. Each answer bounds the offset: the server stamped `Date` (whole
+seconds, from a cached value) while our request was with it, so with D the header's value,
+`sent` and `received` our clock around the request:
+
+    D - received  <=  offset  <  D + DATE_SLACK_S - sent
+
+`DATE_SLACK_S` is the header's 1 s resolution plus how stale the server's cached date may
+be: uvicorn stamps every answer with a date it refreshes on every tenth tick of a 0.1 s
+sleep (`Server.main_loop`/`on_tick`), so once a second plus the loop's lag; we allow 1.5 s
+for that. A long-poll answer is excluded by the caller: its date is stamped when the request
+arrived, up to its `wait` before it was received, which adds nothing but width.
+
+The estimator intersects the intervals of the last `WINDOW` samples and reports the
+midpoint. Requests at different moments of the server's second narrow it to well under
+a second. When the intervals stop overlapping, our clock jumped (NTP, or a Pi's clock
+being set at boot): the estimator starts again from the newest sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+# The Date header's 1 s resolution plus the server's cached-date staleness (see above).
+DATE_RESOLUTION_S = 1.0
+DATE_STALENESS_S = 1.5
+DATE_SLACK_S = DATE_RESOLUTION_S + DATE_STALENESS_S
+# Samples whose intervals are intersected: enough to narrow the estimate, few enough that a
+# slowly drifting clock (tens of ppm on a Pi without NTP) is followed.
+WINDOW = 32
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The offsets (server clock minus ours, seconds) consistent with what we saw."""
+
+    low: float
+    high: float
+
+    @property
+    def midpoint(self) -> float:
+        return (self.low + self.high) / 2
+
+    def intersect(self, other: Interval) -> Interval | None:
+        low, high = max(self.low, other.low), min(self.high, other.high)
+        return Interval(low, high) if low <= high else None
+
+
+def date_value(header: str | None) -> float | None:
+    """The POSIX time of an HTTP `Date` header, or None when it is missing or unusable."""
+    if not header:
+        return None
+    try:
+        server = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if server.tzinfo is None:
+        return None
+    value = server.timestamp()
+    return value if math.isfinite(value) else None
+
+
+def sample_interval(date: float, *, sent: float, received: float) -> Interval | None:
+    """What one answer says about the offset, or None for a sample that makes no sense."""
+    if not (math.isfinite(sent) and math.isfinite(received)) or received < sent:
+        return None  # our clock stepped back during the request: this sample says nothing
+    return Interval(date - received, date + DATE_SLACK_S - sent)
+
+
+class ClockOffsetEstimator:
+    """Server clock minus ours from recent samples; `offset_s` is None until the first one."""
+
+    def __init__(self, window: int = WINDOW) -> None:
+        self._samples: deque[Interval] = deque(maxlen=window)
+        self._current: Interval | None = None
+
+    @property
+    def interval(self) -> Interval | None:
+        """The intersection of the recent samples' intervals."""
+        return self._current
+
+    @property
+    def offset_s(self) -> float | None:
+        return None if self._current is None else self._current.midpoint
+
+    def add(self, date: float, *, sent: float, received: float) -> None:
+        """Take one answer's `Date` value and our clock just before sending and on receipt."""
+        sample = sample_interval(date, sent=sent, received=received)
+        if sample is None:
+            return
+        self._samples.append(sample)
+        current: Interval | None = sample
+        for older in self._samples:
+            assert current is not None
+            current = current.intersect(older)
+            if current is None:
+                break
+        if current is None:  # the clocks jumped apart: what we saw before no longer holds
+            self._samples.clear()
+            self._samples.append(sample)
+            current = sample
+        self._current = current
+
+
+__all__ = [
+    "DATE_SLACK_S",
+    "WINDOW",
+    "ClockOffsetEstimator",
+    "Interval",
+    "date_value",
+    "sample_interval",
+]
