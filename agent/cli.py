@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.store import CachedItem, Store
+from agent.connection import ConnectionState
+from agent.content_cache import ContentCache
+from agent.errors import AgentError, StateDirError
+from agent.instance_lock import running_pid
+from agent.store import CachedItem, Meta, Store
 from player.errors import PlayerError
 from sync.errors import SyncError
 
@@ -91,7 +95,7 @@ def cmd_run(config: AgentConfig) -> int:
 
     try:
         asyncio.run(main())
-    except (SyncError, PlayerError, OSError, RuntimeError) as exc:
+    except (AgentError, SyncError, PlayerError, OSError, RuntimeError) as exc:
         log.error("agent stopped: %s", exc)
         return 1
     log.info("agent stopped")
@@ -99,26 +103,42 @@ def cmd_run(config: AgentConfig) -> int:
 
 
 def status_of(state_dir: Path) -> dict[str, Any]:
-    """What `signage-agent status` reports, read from the state folder (read-only)."""
+    """What `signage-agent status` reports, read from the state folder (read-only).
+
+    Raises `StateDirError` when `state_dir` is not a folder: a mistyped path must not read
+    as "not enrolled".
+    """
+    if not state_dir.is_dir():
+        raise StateDirError(f"{state_dir}: no such state folder (check --state-dir)")
     meta: dict[str, str] = {}
     items: list[CachedItem] = []
     playlist = None
     store = Store.open_read_only(state_dir)
     if store is not None:  # None: the agent has not created its store yet
         try:
-            meta = {row["key"]: row["value"] for row in store.db["meta"].rows}
+            meta = store.meta()
             items, playlist = store.playlist_items(), store.playlist_name()
         finally:
             store.close()
-    content_dir = state_dir / "content"
+    pid = running_pid(state_dir)
+    present = ContentCache(state_dir).present()
+    connection = ConnectionState.from_json(_json(meta.get(Meta.CONNECTION)))
     return {
         "state_dir": str(state_dir),
-        "enrolled": "access_token" in meta and "refresh_token" in meta,
-        "device_id": meta.get("device_id"),
-        "device_name": meta.get("device_name"),
-        "tenant_id": meta.get("tenant_id"),
-        "enrollment_code": meta.get("enrollment_code"),
-        "enrollment_uri": meta.get("enrollment_uri"),
+        "running": pid is not None,
+        "pid": pid if pid and pid > 0 else None,
+        "enrolled": Meta.ACCESS_TOKEN in meta and Meta.REFRESH_TOKEN in meta,
+        "device_id": meta.get(Meta.DEVICE_ID),
+        "device_name": meta.get(Meta.DEVICE_NAME),
+        "tenant_id": meta.get(Meta.TENANT_ID),
+        "enrollment_code": meta.get(Meta.ENROLLMENT_CODE),
+        "enrollment_uri": meta.get(Meta.ENROLLMENT_URI),
+        # online: None when the agent is not running (nothing knows now) or has not tried yet
+        "online": connection.online if pid is not None else None,
+        "online_since" if connection.online else "offline_since": connection.since,
+        "last_contact_at": connection.last_contact_at,
+        "last_error": connection.last_error,
+        "last_error_at": connection.last_error_at,
         "playlist": playlist,
         "items": [
             {
@@ -127,19 +147,43 @@ def status_of(state_dir: Path) -> dict[str, Any]:
                 "sha256": item.sha256,
                 "media_type": item.media_type,
                 "duration_ms": item.duration_ms,
-                "cached": (content_dir / item.sha256).exists(),
+                "cached": item.sha256 in present,
             }
             for item in items
         ],
-        "now_playing": json.loads(meta["now_playing"]) if "now_playing" in meta else None,
-        "cursor": meta.get("cursor"),
-        "last_sync_at": meta.get("last_sync_at"),
+        # what is on screen only while an agent runs: a stopped agent shows nothing
+        "now_playing": _json(meta.get(Meta.NOW_PLAYING)) if pid is not None else None,
+        # the message the screen shows whenever nothing plays (enrollment code, no content…)
+        "message": _json(meta.get(Meta.SCREEN_MESSAGE)) if pid is not None else None,
+        "cursor": meta.get(Meta.CURSOR),
+        "last_sync_at": meta.get(Meta.LAST_SYNC_AT),
         # the cloud's clock minus this device's, in seconds (a Pi has no real-time clock)
-        "clock_offset_s": float(meta["clock_offset_s"]) if "clock_offset_s" in meta else None,
+        "clock_offset_s": _float(meta.get(Meta.CLOCK_OFFSET_S)),
     }
 
 
+def _json(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _float(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
+
 def _print_status(status: dict[str, Any]) -> None:
+    if status["running"]:
+        pid = f" (pid {status['pid']})" if status["pid"] else ""
+        print(f"agent:        running{pid}")
+    else:
+        print("agent:        not running")
     if status["enrolled"]:
         name = status.get("device_name") or "unnamed"
         device, tenant = status["device_id"], status["tenant_id"]
@@ -148,17 +192,32 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"enrolled:     no; enrollment code {status['enrollment_code']} is on screen")
     else:
         print("enrolled:     no")
+    if status["online"] is True:
+        print(f"cloud:        online since {status['online_since']}")
+    elif status["online"] is False:
+        print(f"cloud:        OFFLINE since {status['offline_since']}")
+    else:
+        print("cloud:        unknown (the agent is not running)" if not status["running"]
+              else "cloud:        not contacted yet")  # fmt: skip
+    print(f"last contact: {status['last_contact_at'] or 'never'}")
+    if status["last_error"]:
+        print(f"last error:   {status['last_error']} (at {status['last_error_at']})")
     print(f"playlist:     {status['playlist'] or '(none)'}")
     for item in status["items"]:
         cached = "cached" if item["cached"] else "not cached yet"
         print(f"  {item['position']:>3}  {item['name']}  ({item['media_type']}, {cached})")
-    playing = status["now_playing"]
-    print(
-        f"now playing:  {playing['name']} since {playing['since']}"
-        if playing
-        else "now playing:  nothing"
-    )
-    print(f"last sync:    {status['last_sync_at'] or 'never'} (cursor {status['cursor'] or '-'})")
+    playing, message = status["now_playing"], status["message"]
+    if not status["running"]:
+        print("now playing:  nothing (the agent is not running)")
+    elif playing:
+        print(f"now playing:  {playing['name']} since {playing['since']}")
+    else:
+        print("now playing:  nothing")
+    if status["running"] and message and not playing:
+        print(f"on screen:    {message['title']}: {message['headline']}")
+    print(f"last change:  {status['last_sync_at'] or 'never'} (cursor {status['cursor'] or '-'})")
+    if status["clock_offset_s"] is not None:
+        print(f"clock offset: {status['clock_offset_s']:+.2f} s (the cloud's clock minus ours)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,7 +232,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key} = {value}")
         return 0
     if args.command == "status":
-        status = status_of(config.state_dir)
+        try:
+            status = status_of(config.state_dir)
+        except AgentError as exc:
+            print(f"signage-agent: {exc}", file=sys.stderr)
+            return 1
         if args.json:
             print(json.dumps(status, indent=2))
         else:

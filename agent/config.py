@@ -12,6 +12,7 @@ Keys (all optional):
     sync_interval_s  seconds between state polls           env SIGNAGE_AGENT_SYNC_INTERVAL
     long_poll_s      how long the cloud may hold a poll    env SIGNAGE_AGENT_LONG_POLL
     log_level        DEBUG | INFO | WARNING | ERROR        env SIGNAGE_AGENT_LOG_LEVEL
+    max_state_bytes  largest state answer accepted, bytes  env SIGNAGE_AGENT_MAX_STATE_BYTES
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sync.models import DEFAULT_MAX_STATE_BYTES
+
 DEFAULT_CONFIG_FILE = Path("/etc/signage-agent/agent.toml")
 DEFAULT_STATE_DIR = Path("/var/lib/signage-agent")
 
@@ -34,6 +37,7 @@ ENV_KEYS: dict[str, str] = {
     "sync_interval_s": "SIGNAGE_AGENT_SYNC_INTERVAL",
     "long_poll_s": "SIGNAGE_AGENT_LONG_POLL",
     "log_level": "SIGNAGE_AGENT_LOG_LEVEL",
+    "max_state_bytes": "SIGNAGE_AGENT_MAX_STATE_BYTES",
 }
 
 
@@ -52,6 +56,8 @@ class AgentConfig(BaseModel):
     # an admin's change shows within about a second. 0: plain polling every sync_interval_s.
     long_poll_s: int = Field(default=30, ge=0, le=60)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # A larger answer from the cloud is refused whole (a 10,000-item playlist is ~2.3 MB).
+    max_state_bytes: int = Field(default=DEFAULT_MAX_STATE_BYTES, ge=64 * 1024, le=256 << 20)
 
     @field_validator("cloud_url")
     @classmethod

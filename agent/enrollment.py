@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agent.backoff import backoff
 from sync.client import DeviceClient, DeviceTokens
 from sync.errors import CloudResponseError, CloudUnreachable
 from sync.models import DeviceAuthorization, ErrorCode, OAuthError, TokenResponse
@@ -29,7 +30,6 @@ from sync.models import DeviceAuthorization, ErrorCode, OAuthError, TokenRespons
 log = logging.getLogger(__name__)
 
 SLOW_DOWN_STEP_S = 5  # RFC 8628 §3.5: on slow_down, poll at least 5 s less often
-MAX_BACKOFF_S = 60.0
 
 
 class EnrollmentState(StrEnum):
@@ -93,11 +93,6 @@ def decide(answer: TokenResponse | OAuthError, interval: float) -> Decision:
             )
 
 
-def backoff(attempt: int) -> float:
-    """Seconds to wait after `attempt` consecutive failures: 1, 2, 4 … capped at a minute."""
-    return min(MAX_BACKOFF_S, 2.0 ** min(max(0, attempt - 1), 16))
-
-
 class Enrollment:
     """Drives one device through enrollment; `state` follows the diagram in the module doc."""
 
@@ -106,10 +101,13 @@ class Enrollment:
         *,
         client: DeviceClient,
         show_code: Callable[[DeviceAuthorization], None],
+        report: Callable[[Exception | None], None] = lambda _: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`report` hears of every attempt: None when the cloud answered, else the error."""
         self._client = client
         self._show_code = show_code
+        self._report = report
         self._sleep = sleep
         self.state = EnrollmentState.UNENROLLED
 
@@ -128,6 +126,7 @@ class Enrollment:
                 grant = await self._client.authorize()
             except (CloudUnreachable, CloudResponseError) as exc:
                 failures += 1
+                self._report(exc)
                 log.warning(
                     "cannot get an enrollment code: %s; retrying in %.0f s", exc, backoff(failures)
                 )
@@ -135,6 +134,7 @@ class Enrollment:
                 self.set_state(EnrollmentState.REQUESTING_CODE)
                 continue
             failures = 0
+            self._report(None)
             self._show_code(grant)
             self.set_state(EnrollmentState.AWAITING_APPROVAL)
             tokens = await self._await_approval(grant)
@@ -155,11 +155,13 @@ class Enrollment:
                 answer = await self._client.poll_token(grant.device_code)
             except (CloudUnreachable, CloudResponseError) as exc:
                 failures += 1
+                self._report(exc)
                 wait = max(interval, backoff(failures))
                 log.warning("cannot poll for approval: %s; retrying in %.0f s", exc, wait)
                 await self._sleep(wait - interval)
                 continue
             failures = 0
+            self._report(None)
             decision = decide(answer, interval)
             interval = decision.interval
             if decision.action is Action.DONE:
@@ -183,4 +185,4 @@ class Enrollment:
         return None
 
 
-__all__ = ["Action", "Decision", "Enrollment", "EnrollmentState", "backoff", "decide"]
+__all__ = ["Action", "Decision", "Enrollment", "EnrollmentState", "decide"]

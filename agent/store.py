@@ -1,5 +1,8 @@
 """The agent's local state in SQLite: identity, tokens, the synced content and the play log.
 
+Small values live in the `meta` table under the names of `Meta`; nothing else reads or
+writes that table by a bare string.
+
 One writer: the daemon owns the read-write connection (WAL, short `BEGIN IMMEDIATE`
 transactions). `signage-agent status` opens the same file read-only, so it works while the
 daemon runs. A snapshot is applied in one transaction together with its cursor, so a crash
@@ -17,11 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from agent.errors import StoreError
 from sync.client import DeviceTokens
 from sync.models import StateSnapshot
 
@@ -29,6 +34,27 @@ DB_FILE_NAME = "agent.db"
 # The play log keeps the newest events only, until proof-of-play upload exists to empty it:
 # a screen changing items every 10 s writes about 17,000 events a day.
 PLAY_EVENTS_KEPT = 20_000
+
+
+class Meta(StrEnum):
+    """The names of the values kept in the `meta` table."""
+
+    ACCESS_TOKEN = "access_token"  # noqa: S105 (a key name, not a secret)
+    REFRESH_TOKEN = "refresh_token"  # noqa: S105
+    DEVICE_ID = "device_id"
+    TENANT_ID = "tenant_id"
+    DEVICE_NAME = "device_name"
+    ENROLLMENT_CODE = "enrollment_code"
+    ENROLLMENT_URI = "enrollment_uri"
+    CURSOR = "cursor"
+    LAST_SYNC_AT = "last_sync_at"  # when the content last changed from a cloud answer
+    CLOCK_OFFSET_S = "clock_offset_s"  # the cloud's clock minus ours
+    NOW_PLAYING = "now_playing"  # JSON: name, sha256, since
+    CONNECTION = "connection"  # JSON: see agent.connection.ConnectionState
+    SCREEN_MESSAGE = "screen_message"  # JSON: title, headline, lines, shown when nothing plays
+
+
+_TOKEN_KEYS = (Meta.ACCESS_TOKEN, Meta.REFRESH_TOKEN, Meta.DEVICE_ID, Meta.TENANT_ID)
 
 
 def _now() -> str:
@@ -150,16 +176,36 @@ class Store:
 
     # --- key/value ----------------------------------------------------------------------
 
-    def get(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    def get(self, key: Meta) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [str(key)]).fetchone()
         return row[0] if row else None
 
-    def set_many(self, values: dict[str, str | None]) -> None:
-        with self.transaction() as db:
-            self._set_many(db, values)
+    def get_json(self, key: Meta) -> Any:
+        """The JSON value under `key`, or None when absent or unreadable."""
+        raw = self.get(key)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+    def meta(self) -> dict[str, str]:
+        """Every meta value by name (for `status`)."""
+        return {row[0]: row[1] for row in self.db.execute("SELECT key, value FROM meta")}
+
+    def set_many(self, values: dict[Meta, str | None]) -> None:
+        try:
+            with self.transaction() as db:
+                self._set_many(db, values)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot save {', '.join(values)}: {exc}") from exc
+
+    def set_json(self, key: Meta, value: Any) -> None:
+        self.set_many({key: None if value is None else json.dumps(value)})
 
     @staticmethod
-    def _set_many(db: sqlite_utils.Database, values: dict[str, str | None]) -> None:
+    def _set_many(db: sqlite_utils.Database, values: dict[Meta, str | None]) -> None:
         for key, value in values.items():
             if value is None:
                 db.execute("DELETE FROM meta WHERE key = ?", [key])
@@ -169,29 +215,30 @@ class Store:
     # --- identity -------------------------------------------------------------------------
 
     def tokens(self) -> DeviceTokens | None:
-        values = {
-            key: self.get(key)
-            for key in ("access_token", "refresh_token", "device_id", "tenant_id")
-        }
+        values = {str(key): self.get(key) for key in _TOKEN_KEYS}
         if any(value is None for value in values.values()):
             return None
         return DeviceTokens(**values)  # type: ignore[arg-type]
 
-    def save_tokens(self, tokens: DeviceTokens) -> None:
+    def save_tokens(self, tokens: DeviceTokens | None) -> None:
+        """Persist the client's tokens; None drops them (the device was revoked).
+
+        Content and cursor stay when tokens are dropped: only the cloud saying the device
+        was removed wipes them (`forget_device`).
+        """
+        if tokens is None:
+            self.set_many({Meta.ACCESS_TOKEN: None, Meta.REFRESH_TOKEN: None})
+            return
         self.set_many(
             {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "device_id": tokens.device_id,
-                "tenant_id": tokens.tenant_id,
-                "enrollment_code": None,
-                "enrollment_uri": None,
+                Meta.ACCESS_TOKEN: tokens.access_token,
+                Meta.REFRESH_TOKEN: tokens.refresh_token,
+                Meta.DEVICE_ID: tokens.device_id,
+                Meta.TENANT_ID: tokens.tenant_id,
+                Meta.ENROLLMENT_CODE: None,
+                Meta.ENROLLMENT_URI: None,
             }
         )
-
-    def forget_tokens(self) -> None:
-        """Drop the tokens (device revoked); content and cursor stay until the cloud says so."""
-        self.set_many({"access_token": None, "refresh_token": None})
 
     def forget_device(self) -> None:
         """Forget the device and everything its tenant gave it (the cloud removed it)."""
@@ -202,7 +249,17 @@ class Store:
     # --- content --------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: StateSnapshot) -> None:
-        """Replace the synced content with `snapshot` and store its cursor, atomically."""
+        """Replace the synced content with `snapshot` and store its cursor, atomically.
+
+        The snapshot was validated where it entered (`sync.models`); a database that refuses
+        it anyway (a full disk, a broken file) raises `StoreError` and leaves the old state.
+        """
+        try:
+            self._apply_snapshot(snapshot)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store state {snapshot.cursor[:40]!r}: {exc}") from exc
+
+    def _apply_snapshot(self, snapshot: StateSnapshot) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM playlist_items")
             db.execute("DELETE FROM playlist")
@@ -217,9 +274,9 @@ class Store:
             self._set_many(
                 db,
                 {
-                    "cursor": snapshot.cursor,
-                    "device_name": snapshot.device.name,
-                    "last_sync_at": _now(),
+                    Meta.CURSOR: snapshot.cursor,
+                    Meta.DEVICE_NAME: snapshot.device.name,
+                    Meta.LAST_SYNC_AT: _now(),
                 },
             )
 
@@ -235,11 +292,13 @@ class Store:
         ).fetchall()
         return [CachedItem(*row) for row in rows]
 
-    def referenced_sha256s(self) -> set[str]:
+    def referenced_blobs(self) -> dict[str, int]:
+        """sha256 -> announced size of every blob the playlist uses."""
         rows = self.db.execute(
-            "SELECT DISTINCT a.sha256 FROM playlist_items i JOIN assets a ON a.id = i.asset_id"
+            """SELECT DISTINCT a.sha256, a.size
+               FROM playlist_items i JOIN assets a ON a.id = i.asset_id"""
         ).fetchall()
-        return {row[0] for row in rows}
+        return {row[0]: row[1] for row in rows}
 
     # --- play log -------------------------------------------------------------------------
 
@@ -253,6 +312,21 @@ class Store:
         at: datetime,
         played_ms: int | None = None,
         detail: str | None = None,
+    ) -> None:
+        try:
+            self._record_play_event(event, item_key, name, sha256, at, played_ms, detail)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write the play log: {exc}") from exc
+
+    def _record_play_event(
+        self,
+        event: str,
+        item_key: str,
+        name: str,
+        sha256: str,
+        at: datetime,
+        played_ms: int | None,
+        detail: str | None,
     ) -> None:
         with self.transaction() as db:
             db["play_events"].insert(
@@ -272,10 +346,10 @@ class Store:
             )
             if event == "started":
                 now_playing = {"name": name, "sha256": sha256, "since": at.isoformat()}
-                self._set_many(db, {"now_playing": json.dumps(now_playing)})
+                self._set_many(db, {Meta.NOW_PLAYING: json.dumps(now_playing)})
 
     def play_events(self, limit: int = 1000) -> list[dict[str, Any]]:
         return list(self.db["play_events"].rows_where(order_by="id", limit=limit))
 
 
-__all__ = ["DB_FILE_NAME", "MIGRATIONS", "CachedItem", "Store"]
+__all__ = ["DB_FILE_NAME", "MIGRATIONS", "CachedItem", "Meta", "Store"]

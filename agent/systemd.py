@@ -10,10 +10,11 @@ frozen screen. Outside systemd there is no socket and every call does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -52,4 +53,17 @@ def watchdog_interval_s(environ: Mapping[str, str] | None = None) -> float | Non
     return usec / 1_000_000 / 2
 
 
-__all__ = ["notify", "watchdog_interval_s"]
+async def report_forever(ready: Callable[[], bool], status: Callable[[], str]) -> None:
+    """READY=1 once `ready()` (the screen shows something), then watchdog pings from this loop."""
+    while not ready():  # noqa: ASYNC110 (no start event to wait on; start-up only)
+        await asyncio.sleep(0.05)
+    notify("READY=1", f"STATUS={status()}")
+    interval = watchdog_interval_s()
+    if interval is None:
+        await asyncio.Event().wait()  # no watchdog: just stay alive with the other tasks
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)  # type: ignore[arg-type]
+
+
+__all__ = ["notify", "report_forever", "watchdog_interval_s"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from agent.cli import _parser
 from agent.config import ENV_KEYS, AgentConfig
+from agent.instance_lock import InstanceLock
 from agent.store import Store
 from sync.client import DeviceTokens
 from sync.models import Asset, DeviceInfo, Playlist, PlaylistItem, StateSnapshot
@@ -26,12 +28,21 @@ def agent_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_status_of_a_screen_that_never_ran(tmp_path: Path) -> None:
-    result = agent_cli("status", "--state-dir", str(tmp_path / "fresh"), "--json")
+    result = agent_cli("status", "--state-dir", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["enrolled"] is False
-    assert status["now_playing"] is None
-    assert not (tmp_path / "fresh").exists()  # looking does not create anything
+    assert (status["running"], status["online"], status["now_playing"]) == (False, None, None)
+    assert list(tmp_path.iterdir()) == []  # looking does not create anything
+
+
+def test_status_of_an_unknown_state_folder_is_one_line_and_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    result = agent_cli("status", "--state-dir", str(missing))
+    assert result.returncode == 1
+    assert str(missing) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+    assert not missing.exists()
 
 
 def test_status_of_an_enrolled_screen_in_json_and_text(tmp_path: Path) -> None:
@@ -56,7 +67,19 @@ def test_status_of_an_enrolled_screen_in_json_and_text(tmp_path: Path) -> None:
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / sha).write_bytes(b"png")
 
-    status = json.loads(agent_cli("status", "--state-dir", str(tmp_path), "--json").stdout)
+    stopped = json.loads(agent_cli("status", "--state-dir", str(tmp_path), "--json").stdout)
+    # nothing plays while no agent runs, whatever the store last said
+    assert (stopped["running"], stopped["now_playing"]) == (False, None)
+    assert "not running" in agent_cli("status", "--state-dir", str(tmp_path)).stdout
+
+    lock = InstanceLock(tmp_path)  # what a running agent holds
+    lock.acquire()
+    try:
+        status = json.loads(agent_cli("status", "--state-dir", str(tmp_path), "--json").stdout)
+        text = agent_cli("status", "--state-dir", str(tmp_path)).stdout
+    finally:
+        lock.release()
+    assert (status["running"], status["pid"]) == (True, os.getpid())
     assert status["enrolled"] is True
     assert (status["device_id"], status["tenant_id"], status["cursor"]) == (
         "dev_1",
@@ -72,7 +95,6 @@ def test_status_of_an_enrolled_screen_in_json_and_text(tmp_path: Path) -> None:
     }
     assert "access_token" not in status and "refresh_token" not in status  # no secrets
 
-    text = agent_cli("status", "--state-dir", str(tmp_path)).stdout
     assert "yes, device dev_1 (Lobby) of tenant ten_1" in text
     assert "menu.png" in text and "cached" in text
 

@@ -4,13 +4,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.backoff import MAX_BACKOFF_S, backoff
 from agent.enrollment import (
-    MAX_BACKOFF_S,
     Action,
     Enrollment,
     EnrollmentState,
     InvalidTransition,
-    backoff,
     decide,
 )
 from sync.models import OAuthError, TokenResponse
@@ -79,6 +78,6 @@ def test_the_state_machine_refuses_a_skipped_step() -> None:
     ],
 )
 def test_when_to_ask_the_cloud_again(changed, held_s, long_poll_s, at_once) -> None:
-    from agent.daemon import poll_again_now
+    from agent.sync_loop import poll_again_now
 
     assert poll_again_now(changed, held_s, long_poll_s) is at_once

@@ -78,6 +78,9 @@ def running_agent(
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[RunningAgent]:
     log_path = state_dir.parent / f"{state_dir.name}.log"
+    # as the package's postinst does: the folder exists before the agent first runs, so
+    # `status` can read it at once
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     env = {
         **os.environ,
         "SIGNAGE_AGENT_SYNC_INTERVAL": str(sync_interval),

@@ -1,0 +1,31 @@
+"""The agent's own errors, one tree (as `sync.errors` and `player.errors` have theirs)::
+
+    AgentError
+     ├── StateDirError   the state folder is missing or unusable (`status`, start-up)
+     ├── AlreadyRunning  another agent holds this state folder's lock
+     └── StoreError      the SQLite store refused a write (full disk, broken file)
+
+At start-up an `AgentError` is one log line and a non-zero exit; at run time it is logged
+and the daemon carries on with what it has.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error the agent raises on its own account."""
+
+
+class StateDirError(AgentError):
+    """The state folder does not exist or cannot be used."""
+
+
+class AlreadyRunning(AgentError):
+    """Another agent process runs on the same state folder."""
+
+
+class StoreError(AgentError):
+    """The store could not write; what it held before is unchanged."""
+
+
+__all__ = ["AgentError", "AlreadyRunning", "StateDirError", "StoreError"]

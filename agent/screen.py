@@ -1,0 +1,148 @@
+"""What the agent asks the screen to show: the newest playable items, else a message.
+
+The messages (enrollment code, no content yet, cannot reach the cloud) and the mapping from
+the store's playlist to `PlayableItem`s live here. `message_for` is pure: given what the
+agent knows, it says which message the screen shows whenever nothing is playable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from agent.connection import ConnectionState
+from agent.content_cache import ContentCache
+from agent.store import CachedItem
+from player import PlayableItem, Player, ScreenMessage
+from sync.models import DeviceAuthorization
+
+log = logging.getLogger(__name__)
+
+CONFIG_HINT = "cloud_url in /etc/signage-agent/agent.toml"
+
+
+def enrollment_message(grant: DeviceAuthorization) -> ScreenMessage:
+    return ScreenMessage(
+        title="Enroll this screen",
+        headline=grant.user_code,
+        lines=("Enter this code in the admin portal", grant.verification_uri),
+    )
+
+
+def no_content_message(device_name: str | None) -> ScreenMessage:
+    return ScreenMessage(
+        title=device_name or "This screen",
+        headline="No content yet",
+        lines=("Assign a playlist to this screen in the admin portal",),
+    )
+
+
+def connecting_message(cloud_url: str) -> ScreenMessage:
+    return ScreenMessage(
+        title="Setting up this screen",
+        headline="Connecting…",
+        lines=(f"Reaching {cloud_url} to get an enrollment code",),
+    )
+
+
+def unreachable_message(
+    cloud_url: str, connection: ConnectionState, *, title: str
+) -> ScreenMessage:
+    """The cloud has not answered several times: say what failed and what to check."""
+    since = (connection.since or "")[11:16]  # HH:MM of the ISO time
+    return ScreenMessage(
+        title=title,
+        headline="Cannot reach the cloud",
+        lines=(
+            f"{connection.last_error or 'no answer'}"[:120],
+            f"Check the network, and the cloud address {cloud_url} ({CONFIG_HINT})",
+            f"Offline since {since} UTC; retrying" if since else "Retrying",
+        ),
+    )
+
+
+def message_for(
+    *,
+    enrolled: bool,
+    device_name: str | None,
+    grant: DeviceAuthorization | None,
+    connection: ConnectionState,
+    cloud_url: str,
+) -> ScreenMessage:
+    """The message shown when nothing is playable, from what the agent knows now."""
+    if enrolled:
+        if connection.needs_notice:
+            return unreachable_message(cloud_url, connection, title=device_name or "This screen")
+        return no_content_message(device_name)
+    if connection.needs_notice:
+        return unreachable_message(cloud_url, connection, title="Setting up this screen")
+    if grant is not None:
+        return enrollment_message(grant)
+    return connecting_message(cloud_url)
+
+
+def playable_items(items: Sequence[CachedItem], cache: ContentCache) -> list[PlayableItem]:
+    """The entries whose verified blob is in the cache; the others are skipped."""
+    present = cache.present()
+    return [
+        PlayableItem(
+            key=f"{item.playlist_id}:{item.position}",
+            name=item.name,
+            sha256=item.sha256,
+            media_type=item.media_type,  # type: ignore[arg-type]
+            path=cache.path(item.sha256),
+            duration_ms=item.duration_ms,
+        )
+        for item in items
+        if item.sha256 in present and item.media_type in ("video", "image")
+    ]
+
+
+class Screen:
+    """Hands the player the newest playable items and message, each only when it changed."""
+
+    def __init__(
+        self,
+        player: Player,
+        cache: ContentCache,
+        *,
+        on_message: Callable[[ScreenMessage], None] = lambda _: None,
+    ) -> None:
+        """`on_message` hears of each new message (the daemon keeps it for `status`)."""
+        self._player = player
+        self._cache = cache
+        self._on_message = on_message
+        self._items: tuple[PlayableItem, ...] | None = None
+        self._message: ScreenMessage | None = None
+
+    def show_items(self, items: Sequence[CachedItem]) -> None:
+        """Play the cached entries of `items`; skipped ones come back once their blob lands."""
+        playable = tuple(playable_items(items, self._cache))
+        if playable == self._items:
+            return
+        skipped = len(items) - len(playable)
+        if skipped:
+            log.info(
+                "playing %d of %d playlist items; %d wait for their content",
+                len(playable), len(items), skipped,
+            )  # fmt: skip
+        self._items = playable
+        self._player.set_playlist(playable)
+
+    def show_message(self, message: ScreenMessage) -> None:
+        """Shown whenever nothing is playable."""
+        if message != self._message:
+            self._message = message
+            self._player.show_message(message)
+            self._on_message(message)
+
+
+__all__ = [
+    "Screen",
+    "connecting_message",
+    "enrollment_message",
+    "message_for",
+    "no_content_message",
+    "playable_items",
+    "unreachable_message",
+]
