@@ -114,13 +114,13 @@ def hostile_proxy(upstream: str) -> Iterator[HostileProxy]:
 
 
 def with_duplicate_asset(snapshot: dict[str, Any]) -> bytes:
-    snapshot["assets"] = snapshot["assets"] + snapshot["assets"][:1]
+    snapshot["assets"] = [*snapshot["assets"], snapshot["assets"][0]]
     return json.dumps(snapshot).encode()
 
 
 def with_duplicate_position(snapshot: dict[str, Any]) -> bytes:
     items = snapshot["playlist"]["items"]
-    snapshot["playlist"]["items"] = items + [dict(items[0])]
+    snapshot["playlist"]["items"] = [*items, dict(items[0])]
     return json.dumps(snapshot).encode()
 
 
