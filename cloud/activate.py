@@ -13,10 +13,13 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from cloud.errors import ApiError
-from cloud.services import ServicesDep
+from cloud.errors import ApiError, Unprocessable
+from cloud.services import Services, ServicesDep
 from cloud.tenants import tenant_for_admin_key
+from sync.models import ApprovedDevice, Name
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -49,7 +52,22 @@ def render_page(*, user_code: str = "", name: str = "", message: str = "") -> st
     return _PAGE.format(user_code=html.escape(user_code), name=html.escape(name), message=message)
 
 
+_NAME = TypeAdapter(Name)
+
 router = APIRouter(tags=["installer"])
+
+
+def _approve(services: Services, user_code: str, name: str, admin_key: str) -> ApprovedDevice:
+    """What the approve call does, for the form (in a worker thread: it queries the database)."""
+    try:
+        name = _NAME.validate_python(name)
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False, include_input=False)[0]["msg"]
+        raise Unprocessable(f"the name: {problem.removeprefix('Value error, ')}") from None
+    tenant = tenant_for_admin_key(services.db, f"Bearer {admin_key}")
+    return services.enrollments.approve(
+        tenant_id=tenant.id, typed_code=user_code, name=name, now=services.clock()
+    )
 
 
 @router.get("/activate", response_class=HTMLResponse, summary="The code entry page")
@@ -67,10 +85,7 @@ async def activate(request: Request, services: ServicesDep) -> HTMLResponse:
         message = '<p class="error">Fill in the code, a name and the admin key.</p>'
         return HTMLResponse(render_page(user_code=user_code, name=name, message=message), 400)
     try:
-        tenant = tenant_for_admin_key(services.db, f"Bearer {admin_key}")
-        approved = services.enrollments.approve(
-            tenant_id=tenant.id, typed_code=user_code, name=name[:200], now=services.clock()
-        )
+        approved = await run_in_threadpool(_approve, services, user_code, name, admin_key)
     except ApiError as exc:
         message = f'<p class="error">{html.escape(exc.detail)}</p>'
         return HTMLResponse(

@@ -5,6 +5,10 @@ and passes it to every query, so one tenant can neither see nor touch another's 
 assets, playlists or blobs: a foreign id answers exactly like an id that does not exist.
 The one thing that crosses tenants is an enrollment code, which belongs to no tenant until
 an admin approves it (see `cloud.enrollment`).
+
+Endpoints are plain `def`s, so FastAPI runs them, database work included, in its worker
+threads and the event loop stays free for every other tenant. The upload is the exception:
+it streams its body on the loop and hands the hashing's end and the database to threads.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from cloud.content import classify_media
 from cloud.errors import Unprocessable
@@ -24,6 +29,7 @@ from sync.models import (
     AssetCreated,
     AssignPlaylist,
     DeviceSummary,
+    Name,
     NewPlaylist,
     PlaylistCreated,
 )
@@ -34,7 +40,7 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-async def admin_tenant(
+def admin_tenant(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> Tenant:
     """The tenant whose admin key the request carries."""
@@ -56,7 +62,7 @@ router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"], responses=ADMIN_ERRORS)
     },
     summary="Approve the code a screen shows; the screen joins the caller's tenant",
 )
-async def approve_enrollment(
+def approve_enrollment(
     user_code: str, body: ApproveEnrollment, tenant: AdminTenant, services: ServicesDep
 ) -> ApprovedDevice:
     return services.enrollments.approve(
@@ -77,22 +83,24 @@ async def add_asset(
     request: Request,
     tenant: AdminTenant,
     services: ServicesDep,
-    name: Annotated[str, Query(min_length=1, max_length=200)],
+    name: Annotated[Name, Query(min_length=1)],
 ) -> AssetCreated:
     media_type, content_type = classify_media(request.headers.get("content-type"), name)
     writer = services.blobs.writer()
     try:
         # Chunks are written inline: each is small and a local write is short. A production
-        # backend would stream to object storage instead.
+        # backend would stream to object storage instead. cloud.limits cuts off a body
+        # above SIGNAGE_CLOUD_MAX_UPLOAD_BYTES while it streams.
         async for chunk in request.stream():
             writer.write(chunk)
         if writer.size == 0:
             raise Unprocessable("the upload is empty: send the file's bytes as the body")
-        blob = writer.commit()
+        blob = await run_in_threadpool(writer.commit)  # fsync: can take a while
     except BaseException:
         writer.abort()
         raise
-    return services.content.add_asset(
+    return await run_in_threadpool(
+        services.content.add_asset,
         tenant_id=tenant.id,
         name=name,
         blob=blob,
@@ -107,7 +115,7 @@ async def add_asset(
     responses={422: {"description": "An asset id is not one of the tenant's"}},
     summary="Create a playlist of the tenant's assets, played in the order given",
 )
-async def create_playlist(
+def create_playlist(
     body: NewPlaylist, tenant: AdminTenant, services: ServicesDep
 ) -> PlaylistCreated:
     return services.content.create_playlist(tenant_id=tenant.id, playlist=body)
@@ -119,7 +127,7 @@ async def create_playlist(
     responses={404: {"description": "No such device or playlist in the tenant"}},
     summary="Make a device play a playlist (null: nothing)",
 )
-async def assign_playlist(
+def assign_playlist(
     device_id: str, body: AssignPlaylist, tenant: AdminTenant, services: ServicesDep
 ) -> DeviceSummary:
     return services.devices.assign_playlist(
@@ -133,9 +141,7 @@ async def assign_playlist(
     responses={404: {"description": "No such device in the tenant"}},
     summary="Remove a device: its tokens stop working and it deletes the tenant's content",
 )
-async def remove_device(
-    device_id: str, tenant: AdminTenant, services: ServicesDep
-) -> DeviceSummary:
+def remove_device(device_id: str, tenant: AdminTenant, services: ServicesDep) -> DeviceSummary:
     return services.devices.remove(tenant_id=tenant.id, device_id=device_id)
 
 
@@ -144,7 +150,7 @@ async def remove_device(
     response_model=list[DeviceSummary],
     summary="The tenant's devices, oldest first",
 )
-async def list_devices(tenant: AdminTenant, services: ServicesDep) -> list[DeviceSummary]:
+def list_devices(tenant: AdminTenant, services: ServicesDep) -> list[DeviceSummary]:
     return services.devices.list(tenant.id)
 
 

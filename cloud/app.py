@@ -1,18 +1,30 @@
 """The one place that builds the cloud: settings → database → keys → services → routes.
 
 Nothing reaches for a global: `create_app` creates each part with keyword arguments and
-hands the routers what they use. The database connection is closed when the app stops.
+hands the routers what they use. The database connections are closed when the app stops.
+
+Every answer is JSON with a one-line reason, whatever arrives: validation errors become
+`{"detail": "items[0].duration_s: ..."}` (never echoing the input, which may not even be
+JSON-serialisable, like NaN), bodies above their limit 413 (`cloud.limits`), and an
+exception nothing else handled one log line and a 500 without a traceback (`LastResort`).
+The middleware, outermost first: DPoPNonceHeader → LastResort → BodyLimit → routes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+import traceback
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +37,7 @@ from cloud.devices import Devices
 from cloud.enrollment import Enrollments
 from cloud.errors import ApiError, DeviceUnauthorized, OAuthFailure
 from cloud.keys import AccessTokens, SigningKey
+from cloud.limits import BodyLimit, limit_for
 from cloud.proofs import NonceIssuer, ProofChecker, ReplayCache
 from cloud.services import Services
 from cloud.sessions import DeviceSessions
@@ -78,8 +91,97 @@ async def api_error_response(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, exc.status_code, headers)
 
 
+def _where(loc: Sequence[Any]) -> str:
+    """`('body', 'items', 0, 'duration_s')` as `items[0].duration_s`."""
+    source, *parts = [*loc] or ["body"]
+    where = ""
+    for part in parts:
+        where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
+    if source in ("query", "path", "header"):
+        return f"{source} parameter {where}"
+    return where or "body"
+
+
+def validation_problem(errors: Sequence[Any]) -> str:
+    """The first of FastAPI's validation errors as one line that names the field."""
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        problem = f"the body is not valid JSON: {first.get('ctx', {}).get('error', '')}"
+    elif first.get("type") == "missing" and list(first.get("loc", ())) == ["body"]:
+        problem = "the body is missing: send a JSON object"
+    else:
+        message = str(first.get("msg", "not valid")).removeprefix("Value error, ")
+        problem = f"{_where(first.get('loc', ()))}: {message}"
+    if len(errors) > 1:
+        problem += f" (and {len(errors) - 1} more problems)"
+    return " ".join(problem.split())[:500]
+
+
+async def validation_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """422 with a one-line `detail`; the input is not echoed (it may be huge, or NaN)."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": validation_problem(exc.errors())}, 422)
+
+
+class LastResort:
+    """An exception no handler took: one log line, and a 500 JSON answer without a traceback.
+
+    Only for what the code did not foresee: every input known to cause trouble gets its own
+    4xx (tests/cloud/test_hostile_input.py). A busy database answers 503 instead: retrying
+    helps there.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            busy = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+            frames = traceback.extract_tb(exc.__traceback__)
+            at = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+            log.error(
+                "%s %s failed: %s: %s (at %s); answered %d",
+                scope["method"],
+                scope["path"],
+                type(exc).__name__,
+                " ".join(str(exc).split())[:300],
+                at,
+                503 if busy else 500,
+            )
+            if started:
+                return  # the answer is under way: the connection just ends
+            if busy:
+                status, detail = 503, "the database is busy: try again in a moment"
+            else:
+                status, detail = 500, "the cloud failed to answer: its log says why"
+            body = json.dumps({"detail": detail}).encode()
+            headers = [(b"content-type", b"application/json")]
+            if busy:
+                headers.append((b"retry-after", b"1"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+
 @asynccontextmanager
 async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    # Database work runs in worker threads; their commits wake long-polls on this loop.
+    services.changes.attach(asyncio.get_running_loop())
     try:
         yield
     finally:
@@ -137,8 +239,19 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     app.add_exception_handler(ApiError, api_error_response)
+    app.add_exception_handler(RequestValidationError, validation_error_response)
+    # Each add wraps the ones before: the nonce header goes on every answer, 413s included.
+    app.add_middleware(BodyLimit, limit=limit_for(settings))
+    app.add_middleware(LastResort)
     app.add_middleware(DPoPNonceHeader, prefix=DEVICE_PREFIX, nonces=nonces)
     return app
 
 
-__all__ = ["DPoPNonceHeader", "api_error_response", "create_app"]
+__all__ = [
+    "DPoPNonceHeader",
+    "LastResort",
+    "api_error_response",
+    "create_app",
+    "validation_error_response",
+    "validation_problem",
+]

@@ -5,6 +5,10 @@ The authorize and token endpoints take form bodies (RFC 6749 §3.2) and answer e
 `Authorization: DPoP <access token>` plus a proof by the key the token is bound to, and
 answer refusals as 401 with `WWW-Authenticate: DPoP error="..."`. Every answer carries a
 fresh `DPoP-Nonce` header (added by `cloud.app`), so a device always has a nonce to use.
+
+Bodies are read on the event loop (capped by `cloud.limits`); proof checks and database
+work run in worker threads (`def` endpoints and dependencies, or `run_in_threadpool`), so
+a slow query never holds up another device's request or a long-poll.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from cloud.errors import DeviceUnauthorized, NotFound, OAuthFailure, ProofRejected, TokenRejected
 from cloud.services import Services, ServicesDep
@@ -88,7 +93,7 @@ def _token_endpoint_proof(services: Services, request: Request, dpop: str | None
         raise OAuthFailure(exc.error, exc.description) from exc
 
 
-async def authenticated_device(
+def authenticated_device(
     request: Request,
     services: ServicesDep,
     authorization: Annotated[str | None, Header()] = None,
@@ -101,6 +106,8 @@ async def authenticated_device(
         raise DeviceUnauthorized(
             ErrorCode.INVALID_TOKEN, "send `Authorization: DPoP <access token>`"
         )
+    if not access_token.isascii():  # a token we issued is base64url; hashing needs ASCII
+        raise DeviceUnauthorized(ErrorCode.INVALID_TOKEN, "the access token is not ASCII")
     try:
         proof = services.proofs.check(
             dpop, method=request.method, url=str(request.url), access_token=access_token
@@ -148,6 +155,12 @@ async def authorize(
     request: Request, services: ServicesDep, dpop: DPoPHeader = None
 ) -> DeviceAuthorization:
     form = await read_form(request)
+    return await run_in_threadpool(_authorize, services, request, dpop, form)
+
+
+def _authorize(
+    services: Services, request: Request, dpop: str | None, form: dict[str, str]
+) -> DeviceAuthorization:
     proof = _token_endpoint_proof(services, request, dpop)
     if form.get("client_id") != CLIENT_ID:
         raise OAuthFailure("invalid_client", f"client_id must be {CLIENT_ID}")
@@ -167,8 +180,14 @@ async def token(
     request: Request, response: Response, services: ServicesDep, dpop: DPoPHeader = None
 ) -> TokenResponse:
     form = await read_form(request)
-    proof = _token_endpoint_proof(services, request, dpop)
     response.headers["Cache-Control"] = "no-store"
+    return await run_in_threadpool(_token, services, request, dpop, form)
+
+
+def _token(
+    services: Services, request: Request, dpop: str | None, form: dict[str, str]
+) -> TokenResponse:
+    proof = _token_endpoint_proof(services, request, dpop)
     grant_type = form.get("grant_type")
     if grant_type == DEVICE_CODE_GRANT:
         if form.get("client_id") != CLIENT_ID:
@@ -202,14 +221,20 @@ async def get_state(
 ) -> Any:
     """With `wait`, a current cursor holds the request until something changes (long-poll)."""
     state = services.state
-    current = cursor is not None and cursor == state.current_cursor(device.tenant_id)
-    if current and not (wait and await services.changes.wait(device.tenant_id, wait)):
+    # Watch before reading the cursor (in a thread): a change in between still wakes us.
+    watch = services.changes.watch(device.tenant_id)
+    current = cursor is not None and cursor == await run_in_threadpool(
+        state.current_cursor, device.tenant_id
+    )
+    if current and not (wait and await services.changes.wait(watch, wait)):
         return Response(status_code=204)
-    if current and not services.devices.active(
-        tenant_id=device.tenant_id, device_id=device.device_id
+    if current and not await run_in_threadpool(
+        services.devices.active, tenant_id=device.tenant_id, device_id=device.device_id
     ):
         raise removed_device()  # the change that ended the wait was this device's removal
-    return state.snapshot(tenant_id=device.tenant_id, device_id=device.device_id)
+    return await run_in_threadpool(
+        state.snapshot, tenant_id=device.tenant_id, device_id=device.device_id
+    )
 
 
 @router.get(
@@ -223,7 +248,7 @@ async def get_state(
     },
     summary="The bytes of an asset, by sha256; supports Range and If-Range",
 )
-async def get_blob(
+def get_blob(
     device: Device,
     services: ServicesDep,
     sha256: Annotated[str, PathParam(pattern=SHA256_PATTERN)],

@@ -53,10 +53,11 @@ class Devices:
 
     def touch(self, *, tenant_id: str, device_id: str) -> None:
         """Record that the device was just heard from."""
-        self._db.execute(
-            "UPDATE devices SET last_seen_at = ? WHERE tenant_id = ? AND id = ?",
-            (utc_now_iso(), tenant_id, device_id),
-        )
+        with self._db.write():
+            self._db.execute(
+                "UPDATE devices SET last_seen_at = ? WHERE tenant_id = ? AND id = ?",
+                (utc_now_iso(), tenant_id, device_id),
+            )
 
     def list(self, tenant_id: str) -> list[DeviceSummary]:
         rows = self._db.all(

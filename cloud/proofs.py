@@ -9,7 +9,7 @@ with the nonce it is handed.
 
 The replay cache remembers each proof's `jti` until its nonce stops being accepted; after
 that the proof is refused for its nonce anyway. It is bounded: when full, the entries
-closest to expiry go first.
+closest to expiry go first. Proofs are checked in worker threads, so it takes a lock.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import struct
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -91,12 +92,17 @@ class ReplayCache:
     def __init__(self, *, max_entries: int = 100_000) -> None:
         self._entries: OrderedDict[str, float] = OrderedDict()
         self._max_entries = max_entries
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def seen_before(self, key: str, *, keep_until: float, now: float) -> bool:
         """Record `key`; True if it was already recorded and has not expired."""
+        with self._lock:
+            return self._seen_before(key, keep_until=keep_until, now=now)
+
+    def _seen_before(self, key: str, *, keep_until: float, now: float) -> bool:
         # Entries arrive in nonce order, which is close to expiry order.
         while self._entries:
             oldest_key, oldest_expiry = next(iter(self._entries.items()))
@@ -143,6 +149,8 @@ class ProofChecker:
         """The verified proof; raises `ProofRejected` with the OAuth error code to answer."""
         if not proof:
             raise ProofRejected(INVALID_DPOP_PROOF, "the DPoP header with a proof is missing")
+        if not proof.isascii():  # a JWT is base64url and dots
+            raise ProofRejected(INVALID_DPOP_PROOF, "the DPoP proof is not ASCII")
         # verify_proof asks about the nonce only once every other check passed.
         nonce_asked: list[float | None] = []
 

@@ -1,6 +1,7 @@
-"""Settings of the reference cloud: the data dir, the address it serves on, and lifetimes.
+"""Settings of the reference cloud: the data dir, the address it serves on, lifetimes, limits.
 
-Lifetimes come from the environment so that tests can shorten them without touching code:
+Lifetimes and limits come from the environment so that tests can change them without
+touching code:
 
     SIGNAGE_CLOUD_DATA               data dir when --data is not given (./signage-cloud-data)
     SIGNAGE_CLOUD_PUBLIC_URL         base URL shown to installers (http://HOST:PORT)
@@ -8,16 +9,23 @@ Lifetimes come from the environment so that tests can shorten them without touch
     SIGNAGE_CLOUD_CODE_TTL           seconds an enrollment code stays valid (900)
     SIGNAGE_CLOUD_ACCESS_TOKEN_TTL   seconds an access token is accepted (3600)
     SIGNAGE_CLOUD_REFRESH_GRACE      seconds the previous refresh token stays usable (60)
+    SIGNAGE_CLOUD_MAX_BODY_BYTES     largest request body but uploads and admin JSON (64K)
+    SIGNAGE_CLOUD_MAX_ADMIN_BODY_BYTES   largest admin API JSON body (4M)
+    SIGNAGE_CLOUD_MAX_UPLOAD_BYTES   largest asset upload (2G)
+
+Sizes are bytes, or a number with a binary suffix: 64K, 4M, 2G.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.errors import ConfigError
+from sync.models import MAX_ASSET_BYTES
 
 DEFAULT_DATA_DIR = "signage-cloud-data"
 DEFAULT_HOST = "127.0.0.1"
@@ -35,6 +43,15 @@ SLOW_DOWN_STEP_S = 5
 POLL_TOLERANCE = 0.2
 # An image item without a duration stays this long on screen.
 DEFAULT_IMAGE_DURATION_MS = 10_000
+
+# Request bodies (see cloud.limits). Device and form bodies are a few hundred bytes; an admin
+# JSON body holds at most a MAX_PLAYLIST_ITEMS playlist (about 1.2 MB with 64-character ids).
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -55,6 +72,27 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def parse_size(text: str) -> int:
+    """`65536`, `64K`, `4M`, `2GiB` as a number of bytes; ValueError if it is none of these."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a size: write bytes, or a number with K, M, G or T")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+def _size(env: Mapping[str, str], name: str, default: int, *, most: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = parse_size(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if not 0 < value <= most:
+        raise ConfigError(f"{name}={raw!r} must be more than 0 and at most {most} bytes")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -66,6 +104,9 @@ class Settings:
     code_ttl_s: int = 900
     access_token_ttl_s: int = 3600
     refresh_grace_s: int = 60
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_admin_body_bytes: int = DEFAULT_MAX_ADMIN_BODY_BYTES
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
 
     @classmethod
     def from_env(
@@ -88,6 +129,21 @@ class Settings:
             code_ttl_s=_positive_int(env, "SIGNAGE_CLOUD_CODE_TTL", 900),
             access_token_ttl_s=_positive_int(env, "SIGNAGE_CLOUD_ACCESS_TOKEN_TTL", 3600),
             refresh_grace_s=_positive_int(env, "SIGNAGE_CLOUD_REFRESH_GRACE", 60),
+            max_body_bytes=_size(
+                env, "SIGNAGE_CLOUD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, most=1 << 30
+            ),
+            max_admin_body_bytes=_size(
+                env,
+                "SIGNAGE_CLOUD_MAX_ADMIN_BODY_BYTES",
+                DEFAULT_MAX_ADMIN_BODY_BYTES,
+                most=1 << 30,
+            ),
+            max_upload_bytes=_size(
+                env,
+                "SIGNAGE_CLOUD_MAX_UPLOAD_BYTES",
+                DEFAULT_MAX_UPLOAD_BYTES,
+                most=MAX_ASSET_BYTES,
+            ),
         )
 
     @property
@@ -115,10 +171,14 @@ __all__ = [
     "DEFAULT_DATA_DIR",
     "DEFAULT_HOST",
     "DEFAULT_IMAGE_DURATION_MS",
+    "DEFAULT_MAX_ADMIN_BODY_BYTES",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_PORT",
     "NONCE_TTL_S",
     "POLL_TOLERANCE",
     "SLOW_DOWN_STEP_S",
     "Settings",
     "default_data_dir",
+    "parse_size",
 ]

@@ -1,10 +1,13 @@
-"""The cloud's SQLite database: one connection, WAL, short transactions, named migrations.
+"""The cloud's SQLite database: a connection per thread, WAL, short transactions, migrations.
 
-The server owns a single connection and uses it only from the event loop: every query is
-a few index lookups, so running them inline is faster than handing them to threads and
-needs no lock. Writes run in `BEGIN IMMEDIATE` transactions so that a second process
-(`signage-cloud tenant create` on the same data dir) waits for the lock instead of failing
-half-way.
+Database work never runs on the server's event loop: endpoints run it in worker threads
+(see docs/cloud.md), so one tenant's heavy request cannot stall every other tenant's.
+SQLite connections must not be shared between threads mid-transaction, so each thread gets
+its own connection on first use. With WAL, readers never wait for a writer; writers take
+turns on one in-process lock (a thread waits on the lock instead of spinning in SQLite's
+busy handler) and run in short `BEGIN IMMEDIATE` transactions, so that a second process
+(`signage-cloud tenant create` on the same data dir) waits for SQLite's lock instead of
+failing half-way.
 
 Multi-tenancy starts at the schema: every row carries `tenant_id` (a tenant's own row is
 keyed by it), every query filters on it, and foreign keys are composite
@@ -18,6 +21,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -135,46 +139,70 @@ def utc_now_iso() -> str:
 
 
 class Database:
-    """The single owner of the cloud's SQLite connection."""
+    """The cloud's SQLite database: one connection per thread, one writer at a time."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = False
+        # Called with each tenant whose revision a committed transaction moved (long-poll),
+        # in the thread that committed.
+        self.on_revision: Callable[[str], None] | None = None
+        self.migrate()
+
+    def _connect(self) -> sqlite_utils.Database:
         try:
             # Autocommit at the driver level: transactions are opened explicitly below.
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # check_same_thread=False only so that close() can close every thread's one.
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as exc:
-            raise ConfigError(f"cannot open the database {path}: {exc}") from exc
+            raise ConfigError(f"cannot open the database {self.path}: {exc}") from exc
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA synchronous=NORMAL")
-        self.path = path
-        self._db: sqlite_utils.Database | None = sqlite_utils.Database(conn, execute_plugins=False)
-        # Called with each tenant whose revision a committed transaction moved (long-poll).
-        self.on_revision: Callable[[str], None] | None = None
-        self._bumped: set[str] = set()
-        self.migrate()
+        with self._connections_lock:
+            self._connections.append(conn)
+        return sqlite_utils.Database(conn, execute_plugins=False)
 
     @property
     def sqlite(self) -> sqlite_utils.Database:
-        if self._db is None:
+        """This thread's connection, opened on first use."""
+        if self._closed:
             raise RuntimeError(f"the database {self.path} is closed")
-        return self._db
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self._connect()
+        return db
+
+    @property
+    def _bumped(self) -> set[str]:
+        """Tenants whose revision this thread's open transaction moved."""
+        bumped: set[str] | None = getattr(self._local, "bumped", None)
+        if bumped is None:
+            bumped = self._local.bumped = set()
+        return bumped
 
     @contextmanager
     def write(self) -> Iterator[Database]:
         """A `BEGIN IMMEDIATE` transaction: committed on success, rolled back on any error."""
         conn = self.sqlite.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            self._bumped.clear()
-            if conn.in_transaction:  # some SQLite errors have rolled back already
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        bumped, self._bumped = self._bumped, set()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._bumped.clear()
+                if conn.in_transaction:  # some SQLite errors have rolled back already
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        bumped = set(self._bumped)
+        self._bumped.clear()
         if self.on_revision is not None:
             for tenant_id in bumped:
                 self.on_revision(tenant_id)
@@ -203,6 +231,17 @@ class Database:
     def insert(self, table: str, row: Row) -> None:
         self.sqlite.table(table).insert(row)
 
+    def insert_many(
+        self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Insert many rows in one statement run (a 10,000-item playlist in milliseconds)."""
+        names = ", ".join(columns)
+        marks = ", ".join("?" * len(columns))
+        self.sqlite.conn.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - our own names
+            rows,
+        )
+
     def bump_revision(self, tenant_id: str) -> None:
         """Note that what the tenant's devices see may have changed (their cursor moves)."""
         self.execute("UPDATE tenants SET revision = revision + 1 WHERE id = ?", (tenant_id,))
@@ -222,10 +261,12 @@ class Database:
             log.info("applied database migration %s to %s", name, self.path)
 
     def close(self) -> None:
-        """Close the connection; safe to call twice."""
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Close every thread's connection; safe to call twice."""
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
 
 
 def now() -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 from cloud.errors import AdminUnauthorized
 from cloud.settings import DB_FILE_NAME
 from cloud.store import Database, new_id, utc_now_iso
+from sync.models import CONTROL_CHARACTERS, MAX_NAME_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ def create_tenant(db: Database, name: str) -> tuple[Tenant, str]:
     name = name.strip()
     if not name:
         raise ValueError("a tenant needs a non-empty name")
+    if len(name) > MAX_NAME_CHARS:
+        raise ValueError(f"a tenant's name has at most {MAX_NAME_CHARS} characters")
+    if CONTROL_CHARACTERS.search(name):
+        raise ValueError("a tenant's name must not contain control characters (newlines, tabs)")
     tenant = Tenant(id=new_id("ten"), name=name)
     admin_key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
     with db.write():

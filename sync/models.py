@@ -199,8 +199,12 @@ class StateSnapshot(WireModel):
 # --- Admin API -------------------------------------------------------------------------
 
 
+# What an admin sends obeys the bounds a device checks in what the cloud serves (`Name`,
+# `Id`: bounded, no control characters), and a name must not be empty.
+
+
 class ApproveEnrollment(WireModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name = Field(min_length=1)
 
 
 class ApprovedDevice(WireModel):
@@ -217,13 +221,16 @@ class AssetCreated(WireModel):
 
 
 class NewPlaylistItem(WireModel):
-    asset_id: str
-    duration_s: float | None = Field(default=None, gt=0)
+    asset_id: Id
+    # Finite, and at most the longest an item may stay on screen (a day).
+    duration_s: float | None = Field(
+        default=None, gt=0, le=MAX_DURATION_MS / 1000, allow_inf_nan=False
+    )
 
 
 class NewPlaylist(WireModel):
-    name: str = Field(min_length=1, max_length=200)
-    items: list[NewPlaylistItem] = Field(min_length=1)
+    name: Name = Field(min_length=1)
+    items: list[NewPlaylistItem] = Field(min_length=1, max_length=MAX_PLAYLIST_ITEMS)
 
 
 class PlaylistCreated(WireModel):
@@ -232,7 +239,7 @@ class PlaylistCreated(WireModel):
 
 
 class AssignPlaylist(WireModel):
-    playlist_id: str | None
+    playlist_id: Id | None
 
 
 class DeviceSummary(WireModel):

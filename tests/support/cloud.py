@@ -115,8 +115,12 @@ def running_cloud(
     poll_interval: int = 1,
     code_ttl: int = 900,
     access_token_ttl: int = 3600,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningCloud]:
-    """A cloud serving `data_dir` on a free loopback port, stopped on exit."""
+    """A cloud serving `data_dir` on a free loopback port, stopped on exit.
+
+    `env` adds settings (e.g. `SIGNAGE_CLOUD_MAX_UPLOAD_BYTES`) to the cloud's environment.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     tenant, admin_key = create_tenant_in(data_dir, "Test tenant")
     port = free_port()
@@ -126,6 +130,7 @@ def running_cloud(
         "SIGNAGE_CLOUD_CODE_TTL": str(code_ttl),
         "SIGNAGE_CLOUD_ACCESS_TOKEN_TTL": str(access_token_ttl),
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     command = [
         sys.executable,
