@@ -11,19 +11,28 @@ from tests.support.agent import running_agent, wait_until
 from tests.support.cloud import free_port, running_cloud
 
 
-def test_without_a_cloud_the_agent_keeps_retrying_and_says_so(tmp_path: Path) -> None:
+def test_without_a_cloud_the_screen_and_status_say_what_failed_and_it_keeps_retrying(
+    tmp_path: Path,
+) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with running_agent(tmp_path / "agent", url) as agent:
-        wait_until(
-            lambda: agent.log().count("cannot get an enrollment code") >= 2, 30, "two retries"
+        message = wait_until(
+            lambda: (m := agent.status()["message"]) and m["headline"] != "Connecting…" and m,
+            30,
+            "the screen to stop saying Connecting…",
         )
-        assert agent.process.poll() is None  # still running
-        assert agent.status()["enrolled"] is False
+        status = agent.status()
+        failures_seen = status["last_error_at"]
+        # still retrying: the error is renewed
+        wait_until(lambda: agent.status()["last_error_at"] != failures_seen, 30, "another retry")
+        assert agent.process.poll() is None
         assert agent.stop() == 0
-    log = agent.log()
-    assert "Traceback" not in log
-    assert f"cannot reach the cloud at {url}" in log
-    assert 'showing message "Setting up this screen' in log  # the screen says what is going on
+    assert message["headline"] == "Cannot reach the cloud"
+    on_screen = " ".join(message["lines"])
+    assert url in on_screen and "refused" in on_screen.lower()  # what failed, what to check
+    assert (status["running"], status["online"], status["enrolled"]) == (True, False, False)
+    assert status["offline_since"] and "refused" in status["last_error"].lower()
+    assert "Traceback" not in agent.log()
 
 
 def test_an_expired_code_is_replaced_by_a_new_one(tmp_path: Path) -> None:

@@ -44,15 +44,23 @@ class HostileProxy:
         self._http: httpx.AsyncClient | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            return
+        if scope["type"] == "lifespan":  # one client for the proxy's life, closed at the end
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self._http = httpx.AsyncClient(base_url=self.upstream, timeout=90)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self._http is not None:
+                        await self._http.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         request = Request(scope, receive)
         response = await self._forward(request)
         await response(scope, receive, send)
 
     async def _forward(self, request: Request) -> Response:
-        if self._http is None:
-            self._http = httpx.AsyncClient(base_url=self.upstream, timeout=90)
+        assert self._http is not None
         path = request.url.path
         params = dict(request.query_params)
         corrupt = self.corrupt_state if path.endswith("/device/state") else None
@@ -97,7 +105,7 @@ def hostile_proxy(upstream: str) -> Iterator[HostileProxy]:
     proxy = HostileProxy(upstream)
     port = free_port()
     proxy.url = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(proxy, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(proxy, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="hostile-proxy", daemon=True)
     thread.start()
