@@ -10,6 +10,7 @@ its wire model raises `CloudResponseError` naming the first problem in one line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
@@ -20,6 +21,9 @@ from sync.errors import CloudResponseError
 from sync.models import MAX_JSON_ANSWER_BYTES, OAuthError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+# `items[3].position appears twice`: a model validator's message that starts with a path.
+_RELATIVE_PATH = re.compile(r"[a-z_]+\[\d+\]\S*\s")
 
 # Sent with every request: a compressed body could expand far beyond the cap that is
 # counted on the wire, so the device reads only bodies sent as they are.
@@ -70,16 +74,18 @@ def cap_body(response: httpx.Response, limit: int) -> None:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(response, limit)
-    if not isinstance(response.stream, _CappedStream):
+    if not response.is_stream_consumed and not isinstance(response.stream, _CappedStream):
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _CappedStream(response.stream, limit, response)
 
 
 async def read_capped(response: httpx.Response, limit: int = MAX_JSON_ANSWER_BYTES) -> bytes:
     """The body of `response`, read only while it stays within `limit` bytes."""
-    if not response.is_stream_consumed:
-        cap_body(response, limit)
-    return await response.aread()
+    cap_body(response, limit)
+    body = await response.aread()
+    if len(body) > limit:  # read before the cap was set (e.g. by a test transport)
+        raise _too_large(response, limit)
+    return body
 
 
 def first_problem(error: ValidationError) -> str:
@@ -89,9 +95,13 @@ def first_problem(error: ValidationError) -> str:
     for part in first["loc"]:
         where += f"[{part}]" if isinstance(part, int) else f".{part}" if where else str(part)
     message = str(first["msg"]).removeprefix("Value error, ")
+    if _RELATIVE_PATH.match(message):  # a model's own check names the field within it
+        problem = f"{where}.{message}" if where else message
+    else:
+        problem = f"{where or 'body'}: {message}"
     # The message is ours or pydantic's, never the cloud's text, so it is one line already;
     # keep it so even if that ever changes.
-    return " ".join(f"{where or 'body'}: {message}".split())
+    return " ".join(problem.split())
 
 
 def parse(model: type[Model], response: httpx.Response) -> Model:
