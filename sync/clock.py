@@ -8,15 +8,17 @@ seconds, from a cached value) while our request was with it, so with D the heade
     D - received  <=  offset  <  D + DATE_SLACK_S - sent
 
 `DATE_SLACK_S` is the header's 1 s resolution plus how stale the server's cached date may
-be: uvicorn stamps every answer with a date it refreshes on every tenth tick of a 0.1 s
-sleep (`Server.main_loop`/`on_tick`), so once a second plus the loop's lag; we allow 1.5 s
-for that. A long-poll answer is excluded by the caller: its date is stamped when the request
-arrived, up to its `wait` before it was received, which adds nothing but width.
+be: uvicorn stamps every answer with the date it computed on the last tenth tick of its
+0.1 s sleep loop (`Server.main_loop`/`on_tick`, uvicorn 0.29 to 0.54), so the date is at
+most about 1 s old, plus whatever the server's event loop lags. A long-poll answer is
+excluded by the caller: its date is stamped when the request arrived, up to its `wait`
+before it was received, which adds nothing but width.
 
-The estimator intersects the intervals of the last `WINDOW` samples and reports the
-midpoint. Requests at different moments of the server's second narrow it to well under
-a second. When the intervals stop overlapping, our clock jumped (NTP, or a Pi's clock
-being set at boot): the estimator starts again from the newest sample.
+One sample's midpoint is within 1 s plus half the round trip of the truth. The estimator
+intersects the intervals of the last `WINDOW` samples and reports the midpoint; requests at
+different moments of the server's second narrow it further. When the intervals stop
+overlapping, our clock jumped (NTP, or a Pi's clock being set at boot), or a server lagged
+more than allowed: the estimator starts again from the newest sample.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from email.utils import parsedate_to_datetime
 
 # The Date header's 1 s resolution plus the server's cached-date staleness (see above).
 DATE_RESOLUTION_S = 1.0
-DATE_STALENESS_S = 1.5
+DATE_STALENESS_S = 1.0
 DATE_SLACK_S = DATE_RESOLUTION_S + DATE_STALENESS_S
 # Samples whose intervals are intersected: enough to narrow the estimate, few enough that a
 # slowly drifting clock (tens of ppm on a Pi without NTP) is followed.
