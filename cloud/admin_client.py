@@ -128,7 +128,14 @@ class AdminClient:
         return self._parse(AssetCreated, data)
 
     def create_playlist(self, name: str, items: list[NewPlaylistItem]) -> PlaylistCreated:
-        body = NewPlaylist(name=name, items=items).model_dump(mode="json")
+        try:
+            playlist = NewPlaylist(name=name, items=items)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise AdminClientError(f"the playlist's {where}: {message}") from exc
+        body = playlist.model_dump(mode="json")
         return self._parse(PlaylistCreated, self._request("POST", "/playlists", json=body))
 
     def assign_playlist(self, device_id: str, playlist_id: str | None) -> DeviceSummary:

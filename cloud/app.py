@@ -35,7 +35,7 @@ from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments
-from cloud.errors import ApiError, DeviceUnauthorized, OAuthFailure
+from cloud.errors import ApiError, ConfigError, DeviceUnauthorized, OAuthFailure
 from cloud.keys import AccessTokens, SigningKey
 from cloud.limits import BodyLimit, limit_for
 from cloud.proofs import NonceIssuer, ProofChecker, ReplayCache
@@ -192,9 +192,18 @@ async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> FastAPI:
     """The cloud's ASGI app over the data dir of `settings` (created if missing)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.db_path)
-    signing_key = SigningKey.load_or_create(settings.signing_key_path)
+    db = Database(settings.db_path)  # creates the data dir
+    try:
+        signing_key = SigningKey.load_or_create(settings.signing_key_path)
+        blobs = BlobStore(settings.blobs_dir)
+    except OSError as exc:
+        db.close()
+        raise ConfigError(
+            f"cannot use the data dir {settings.data_dir}: {exc.strerror or exc}"
+        ) from exc
+    except ConfigError:
+        db.close()
+        raise
     clock = time.time
     nonces = NonceIssuer(signing_key.derive_secret("signage-cloud dpop-nonce v1"), clock=clock)
     proofs = ProofChecker(nonces, ReplayCache(), clock=clock)
@@ -226,7 +235,7 @@ def create_app(settings: Settings) -> FastAPI:
         devices=devices,
         content=Content(db),
         state=DeviceState(db),
-        blobs=BlobStore(settings.blobs_dir),
+        blobs=blobs,
         changes=changes,
         clock=clock,
     )

@@ -21,17 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cloud.admin_client import DEFAULT_URL, AdminClient
 from cloud.errors import CloudError
-from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, Settings, default_data_dir
-from sync.models import DeviceSummary, NewPlaylistItem
+from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, default_data_dir
+from sync.models import MAX_DURATION_MS, DeviceSummary, NewPlaylistItem
 
 PROG = "signage-cloud"
+MAX_ITEM_SECONDS = MAX_DURATION_MS / 1000
 
 
 def parse_item(text: str) -> NewPlaylistItem:
@@ -39,17 +43,44 @@ def parse_item(text: str) -> NewPlaylistItem:
     asset_id, sep, seconds = text.partition(":")
     if not asset_id:
         raise argparse.ArgumentTypeError(f"{text!r}: expected ASSET_ID or ASSET_ID:SECONDS")
-    if not sep:
-        return NewPlaylistItem(asset_id=asset_id)
+    duration_s: float | None = None
+    if sep:
+        try:
+            duration_s = float(seconds)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: {seconds!r} is not a number of seconds"
+            ) from None
+        if not math.isfinite(duration_s) or not 0 < duration_s <= MAX_ITEM_SECONDS:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: the duration must be more than 0 and at most "
+                f"{MAX_ITEM_SECONDS:g} seconds (a day)"
+            )
     try:
-        duration_s = float(seconds)
+        return NewPlaylistItem(asset_id=asset_id, duration_s=duration_s)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {first_problem(exc)}") from None
+
+
+def port_number(text: str) -> int:
+    """A TCP port for `serve --port`: 1 to 65535, or 0 for one the system picks."""
+    try:
+        port = int(text)
     except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= MAX_PORT:
         raise argparse.ArgumentTypeError(
-            f"{text!r}: {seconds!r} is not a number of seconds"
-        ) from None
-    if not duration_s > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: the duration must be more than 0 seconds")
-    return NewPlaylistItem(asset_id=asset_id, duration_s=duration_s)
+            f"{port} is not a port: use 1 to {MAX_PORT}, or 0 to let the system pick one"
+        )
+    return port
+
+
+def first_problem(error: ValidationError) -> str:
+    """pydantic's first complaint as one line that names the field: `name: String ...`."""
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return " ".join(f"{where}: {message}".split()) if where else message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[data], help="run the cloud")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help=f"port (default {DEFAULT_PORT}; 0: any free port, named in the ready line)",
     )
 
     tenant = commands.add_parser("tenant", help="manage tenants (on the data dir)")
@@ -202,14 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(parser, args)
-    except CloudError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # e.g. an empty playlist name
+        print(f"{PROG}: error: {first_problem(exc)}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # e.g. an empty tenant name
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+    except (CloudError, ValueError, OSError) as exc:  # ValueError: e.g. an empty tenant name
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-__all__ = ["build_parser", "format_devices", "main", "parse_item"]
+__all__ = ["build_parser", "first_problem", "format_devices", "main", "parse_item", "port_number"]

@@ -30,6 +30,7 @@ from sync.models import MAX_ASSET_BYTES
 DEFAULT_DATA_DIR = "signage-cloud-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+MAX_PORT = 65535
 
 DB_FILE_NAME = "cloud.db"
 SIGNING_KEY_FILE_NAME = "signing-key.pem"
@@ -119,6 +120,8 @@ class Settings:
     ) -> Settings:
         """Settings for a cloud on `host:port`; raises `ConfigError` naming a bad variable."""
         env = os.environ if environ is None else environ
+        if not 0 <= port <= MAX_PORT:
+            raise ConfigError(f"port {port} does not exist: use 1 to {MAX_PORT}, or 0 for any")
         public_url = env.get("SIGNAGE_CLOUD_PUBLIC_URL") or None
         return cls(
             data_dir=data_dir if data_dir is not None else default_data_dir(env),
@@ -175,6 +178,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_PORT",
+    "MAX_PORT",
     "NONCE_TTL_S",
     "POLL_TOLERANCE",
     "SLOW_DOWN_STEP_S",

@@ -142,7 +142,13 @@ class Database:
     """The cloud's SQLite database: one connection per thread, one writer at a time."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot use the data dir {path.parent}: {exc.strerror or exc}: "
+                "pick another with --data or SIGNAGE_CLOUD_DATA"
+            ) from exc
         self.path = path
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sync.models import TokenResponse
@@ -146,3 +147,89 @@ def test_serve_on_a_taken_port_says_so(cloud: RunningCloud, tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "pick another with --port" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["tenant", "create", "Acme"], ["serve", "--port", "0"]])
+def test_an_unusable_data_dir_is_one_line(command: list[str]) -> None:
+    result = signage_cloud(*command, "--data", "/proc/signage-cloud-test")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "/proc/signage-cloud-test" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_a_port_that_does_not_exist_is_refused(port: str, tmp_path: Path) -> None:
+    result = signage_cloud("serve", "--port", port, "--data", str(tmp_path / "data"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "port" in result.stderr.splitlines()[-1]
+    assert not (tmp_path / "data").exists()  # refused before anything was done
+
+
+def test_port_0_serves_on_a_free_port_and_names_it(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloud", "serve", "--port", "0", "--data", str(tmp_path / "d")],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        while line and "ready at" not in line:
+            line = process.stderr.readline()
+        url = line.split("ready at ", 1)[1].split()[0]
+        port = int(url.rsplit(":", 1)[1])
+        assert port != 0
+        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)  # reads the rest and closes the pipe
+
+
+@pytest.mark.parametrize(
+    ("item", "problem"),
+    [
+        ("ast_1:inf", "at most 86400 seconds"),
+        ("ast_1:nan", "at most 86400 seconds"),
+        ("ast_1:1e9", "at most 86400 seconds"),
+        ("ast_1:1e999", "at most 86400 seconds"),
+        ("ast_1:0", "more than 0"),
+        ("x" * 65 + ":5", "at most 64 characters"),
+    ],
+)
+def test_a_duration_or_id_out_of_bounds_is_refused(
+    item: str, problem: str, admin_env: dict[str, str]
+) -> None:
+    result = signage_cloud("playlist", "create", "Loop", "--item", item, env=admin_env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert problem in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"), [("", "at least 1 character"), ("two\nlines", "control character")]
+)
+def test_a_bad_playlist_name_is_one_line(
+    name: str, problem: str, admin_env: dict[str, str]
+) -> None:
+    result = signage_cloud("playlist", "create", name, "--item", "ast_1", env=admin_env)
+    line = assert_one_line_error(result)
+    assert "name" in line
+    assert problem in line
+
+
+def test_a_bad_screen_name_is_one_line(admin_env: dict[str, str]) -> None:
+    result = signage_cloud("enroll", "approve", "KXRT-9MBD", "--name", "", env=admin_env)
+    line = assert_one_line_error(result)
+    assert "name" in line
+    assert "at least 1 character" in line
+
+
+def test_an_unreadable_setting_is_one_line(tmp_path: Path) -> None:
+    result = signage_cloud(
+        "serve", "--data", str(tmp_path), env={"SIGNAGE_CLOUD_MAX_BODY_BYTES": "-5"}
+    )
+    line = assert_one_line_error(result)
+    assert "SIGNAGE_CLOUD_MAX_BODY_BYTES" in line
