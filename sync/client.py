@@ -15,7 +15,10 @@ owns backoff, so this module stays a thin, testable translation of HTTP into res
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -55,6 +58,33 @@ WAIT_PARAM = "wait"
 
 # RFC 8628 §3.5 answers that mean "keep polling" rather than failure.
 PENDING_ERRORS = frozenset({ErrorCode.AUTHORIZATION_PENDING, ErrorCode.SLOW_DOWN})
+
+
+_ERRNO_REASONS = {
+    errno.ECONNREFUSED: "connection refused (nothing listens at that address and port)",
+    errno.ENETUNREACH: "the network is unreachable (no network connection?)",
+    errno.EHOSTUNREACH: "no route to the host",
+    errno.ECONNRESET: "the connection was reset",
+    errno.ETIMEDOUT: "the connection timed out",
+}
+
+
+def describe_transport_error(exc: httpx.TransportError) -> str:
+    """What went wrong on the network, in words an installer can act on."""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:  # the root cause is the most telling
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return "the host name does not resolve (check the address and the DNS)"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"its TLS certificate is not trusted ({cause.verify_message})"
+        if isinstance(cause, OSError) and cause.errno in _ERRNO_REASONS:
+            return _ERRNO_REASONS[cause.errno]
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class DeviceClient:
@@ -153,7 +183,7 @@ class DeviceClient:
                 await response.aclose()
         except httpx.TransportError as exc:
             raise CloudUnreachable(
-                f"cannot reach the cloud at {self._base_url} ({type(exc).__name__}: {exc})"
+                f"cannot reach the cloud at {self._base_url}: {describe_transport_error(exc)}"
             ) from exc
 
     def _refused(self, response: httpx.Response) -> Unauthorized:

@@ -190,3 +190,18 @@ async def test_a_malformed_state_body_is_a_clear_error() -> None:
         )
         with pytest.raises(CloudResponseError, match="not a valid StateSnapshot"):
             await client.get_state(None)
+
+
+async def test_an_unreachable_cloud_is_described_in_words_an_installer_can_act_on() -> None:
+    from sync.errors import CloudUnreachable
+    from sync.identity import DeviceKey
+    from tests.support.cloud import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with httpx.AsyncClient() as http:
+        client = DeviceClient(http=http, base_url=url, key=DeviceKey.generate())
+        with pytest.raises(CloudUnreachable) as caught:
+            await client.authorize()
+    message = str(caught.value)
+    assert url in message and "connection refused" in message
+    assert "\n" not in message
