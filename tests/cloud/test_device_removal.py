@@ -9,7 +9,9 @@ import sys
 import httpx
 import pytest
 
+from sync.client import DeviceClient, DeviceTokens
 from sync.errors import Unauthorized
+from sync.identity import DeviceKey
 from tests.support.cloud import RunningCloud
 from tests.support.device import enroll, enroll_and_sync, tokens_of
 
@@ -49,11 +51,13 @@ async def test_revoked_tokens_are_not_a_removal(cloud: RunningCloud) -> None:
     # A refresh token the cloud does not know is refused without `device_removed`:
     # the screen enrolls again but keeps its content.
     async with httpx.AsyncClient() as http:
-        client = await enroll(cloud, http)
-        client.tokens = type(client.tokens)(  # type: ignore[misc]
+        key = DeviceKey.generate()
+        enrolled = await enroll(cloud, http, key=key)
+        unknown = DeviceTokens(
             access_token="garbage", refresh_token="rt_unknown.x",
-            device_id=tokens_of(client).device_id, tenant_id=cloud.tenant_id,
+            device_id=tokens_of(enrolled).device_id, tenant_id=cloud.tenant_id,
         )  # fmt: skip
+        client = DeviceClient(http=http, base_url=cloud.url, key=key, tokens=unknown)
         with pytest.raises(Unauthorized) as info:
             await client.get_state(None)
     assert info.value.device_removed is False
