@@ -95,9 +95,7 @@ def test_an_admin_json_body_above_its_limit_is_refused(cloud: RunningCloud) -> N
 
 @pytest.fixture
 def small_uploads(tmp_path: Path) -> Iterator[RunningCloud]:
-    with running_cloud(
-        tmp_path / "cloud", env={"SIGNAGE_CLOUD_MAX_UPLOAD_BYTES": "1K"}
-    ) as running:
+    with running_cloud(tmp_path / "cloud", env={"SIGNAGE_CLOUD_MAX_UPLOAD_BYTES": "1K"}) as running:
         yield running
 
 
