@@ -50,12 +50,15 @@ def unreachable_message(
 ) -> ScreenMessage:
     """The cloud has not answered several times: say what failed and what to check."""
     since = (connection.since or "")[11:16]  # HH:MM of the ISO time
+    error = connection.last_error or "no answer"
+    reason = error.split(f"{cloud_url}: ", 1)[-1]  # the address has a line of its own
     return ScreenMessage(
         title=title,
         headline="Cannot reach the cloud",
         lines=(
-            f"{connection.last_error or 'no answer'}"[:120],
-            f"Check the network, and the cloud address {cloud_url} ({CONFIG_HINT})",
+            (reason[:1].upper() + reason[1:])[:120],
+            f"Check the network and the cloud address {cloud_url}",
+            f"({CONFIG_HINT})",
             f"Offline since {since} UTC; retrying" if since else "Retrying",
         ),
     )
