@@ -44,7 +44,7 @@ from cloud.sessions import DeviceSessions
 from cloud.settings import Settings
 from cloud.state import DeviceState
 from cloud.store import Database
-from sync.models import DEVICE_PREFIX, OAuthError
+from sync.models import CONTROL_CHARACTERS, DEVICE_PREFIX, MAX_DESCRIPTION_CHARS, OAuthError
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,14 @@ async def api_error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = dict(exc.headers)
     if isinstance(exc, OAuthFailure | DeviceUnauthorized):
+        # a description may echo what the client sent (a proof's `typ`, say): keep it within
+        # the contract's bounds, or answering the error would itself fail
+        description = exc.description
+        if description is not None:
+            description = CONTROL_CHARACTERS.sub("?", description)[:MAX_DESCRIPTION_CHARS]
         body = OAuthError(
             error=exc.error,
-            error_description=exc.description,
+            error_description=description,
             device_removed=exc.device_removed or None,
         )
         headers["Cache-Control"] = "no-store"

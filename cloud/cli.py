@@ -11,7 +11,7 @@
 
 `serve` and `tenant create` work on the data dir (`--data`, else $SIGNAGE_CLOUD_DATA, else
 ./signage-cloud-data). The other commands talk to a running cloud: `--url` (else
-$SIGNAGE_CLOUD_URL, else http://127.0.0.1:8080) with `--key` (else $SIGNAGE_ADMIN_KEY).
+$SIGNAGE_ADMIN_URL, else http://127.0.0.1:8080) with `--key` (else $SIGNAGE_ADMIN_KEY).
 
 Output meant for scripts goes to stdout, everything else to stderr. An expected failure
 is one line on stderr and exit status 1; a usage mistake exits with 2.
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     remote = argparse.ArgumentParser(add_help=False)
     remote.add_argument(
-        "--url", default=None, help=f"the cloud (default: $SIGNAGE_CLOUD_URL or {DEFAULT_URL})"
+        "--url", default=None, help=f"the cloud (default: $SIGNAGE_ADMIN_URL or {DEFAULT_URL})"
     )
     remote.add_argument(
         "--key", default=None, help="tenant admin key (default: $SIGNAGE_ADMIN_KEY)"
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _admin_client(parser: argparse.ArgumentParser, args: argparse.Namespace) -> AdminClient:
-    url = args.url or os.environ.get("SIGNAGE_CLOUD_URL") or DEFAULT_URL
+    url = args.url or os.environ.get("SIGNAGE_ADMIN_URL") or DEFAULT_URL
     key = args.key or os.environ.get("SIGNAGE_ADMIN_KEY")
     if not key:
         parser.error("no admin key: pass --key or set SIGNAGE_ADMIN_KEY")

@@ -98,7 +98,7 @@ def main() -> int:
     key = run(
         str(BIN / "signage-cloud"), "tenant", "create", "Demo tenant", "--data", str(cloud_data)
     )
-    admin_env = {**os.environ, "SIGNAGE_CLOUD_URL": url, "SIGNAGE_ADMIN_KEY": key}
+    admin_env = {**os.environ, "SIGNAGE_ADMIN_URL": url, "SIGNAGE_ADMIN_KEY": key}
     cloud_cmd = [
         str(BIN / "signage-cloud"),
         "serve",

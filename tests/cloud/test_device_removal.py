@@ -76,7 +76,7 @@ async def test_the_cli_removes_a_device(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
         client = await enroll(cloud, http, name="Lobby")
     device_id = tokens_of(client).device_id
-    env = {"SIGNAGE_CLOUD_URL": cloud.url, "SIGNAGE_ADMIN_KEY": cloud.admin_key, "PATH": ""}
+    env = {"SIGNAGE_ADMIN_URL": cloud.url, "SIGNAGE_ADMIN_KEY": cloud.admin_key, "PATH": ""}
     command = [sys.executable, "-m", "cloud", "device", "remove", device_id]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr

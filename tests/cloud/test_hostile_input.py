@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sync.identity import DeviceKey
 from sync.models import ADMIN_PREFIX, DEVICE_PREFIX, MAX_NAME_CHARS, MAX_PLAYLIST_ITEMS
 from tests.cloud.screen import PNG_1X1, Screen, upload
 from tests.support.cloud import RunningCloud
@@ -216,4 +217,27 @@ def test_a_hostile_form_body_is_refused(cloud: RunningCloud, body: bytes) -> Non
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     assert_refused(response, 400)
+    assert_no_traceback(cloud)
+
+
+@pytest.mark.parametrize("typ", ["t" * 2000, "dpop+jwt\n\u2028forged"])
+def test_a_proof_whose_header_is_echoed_in_the_error_is_refused_not_a_500(
+    cloud: RunningCloud, typ: str
+) -> None:
+    import jwt
+
+    key = DeviceKey.generate()
+    proof = jwt.encode(
+        {"jti": "j" * 16, "htm": "POST", "htu": f"{cloud.url}{DEVICE_PREFIX}/authorize",
+         "iat": 0},
+        key.private_key,
+        algorithm="ES256",
+        headers={"typ": typ, "alg": "ES256", "jwk": key.public_jwk},
+    )  # fmt: skip
+    response = httpx.post(
+        f"{cloud.url}{DEVICE_PREFIX}/authorize",
+        data={"client_id": "signage-agent"},
+        headers={"DPoP": proof},
+    )
+    assert len(assert_refused(response)) <= 1000
     assert_no_traceback(cloud)
