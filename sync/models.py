@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal, NewType
+from typing import Annotated, Any, Literal, NewType
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 Sha256 = NewType("Sha256", str)
 DurationMs = NewType("DurationMs", int)
@@ -40,6 +40,10 @@ MAX_ASSET_BYTES = 1 << 40  # 1 TiB: above any Pi's disk, far below 2^63
 # Default cap on a state answer's body, on the agent (configurable there): a 10,000-item
 # playlist is about 2.3 MB.
 DEFAULT_MAX_STATE_BYTES = 8 * 1024 * 1024
+MAX_PAGE_CHANGES = 1_000  # changes in one page of delta sync
+DEFAULT_PAGE_CHANGES = 500
+MAX_CURSOR_CHARS = 200
+MAX_VERSION = 2**53  # exact in every JSON parser
 # Every other JSON answer (grants, tokens, errors) is far smaller than this.
 MAX_JSON_ANSWER_BYTES = 64 * 1024
 MAX_POSITION = 2**31 - 1  # playlist positions: fits a 32-bit integer everywhere
@@ -196,6 +200,92 @@ class StateSnapshot(WireModel):
         return self
 
 
+# --- Delta sync (answer to `GET /device/state`) ----------------------------------------
+#
+# The cloud answers a cursor with the changes since it that concern this device, in pages:
+# upserts (`data` holds the object) and tombstones (`deleted`), each with the kind, id and
+# version. Without a cursor (or after a 410 for an expired one) the pages are a full
+# listing (`full`): once its last page is applied, whatever the listing did not name is
+# deleted locally. Kinds this agent does not know are skipped, so an older agent survives a
+# newer cloud. Versions grow with every change of what the device should hold, so applying
+# a page twice, or an old change after a newer one, changes nothing.
+
+
+class ChangeKind(StrEnum):
+    DEVICE = "device"  # the device's own record: name, assigned playlist (later: settings)
+    ASSET = "asset"
+    PLAYLIST = "playlist"
+
+
+class DeviceRecord(WireModel):
+    """What the device knows of itself: its name, tenant and default playlist."""
+
+    id: Id
+    name: Name
+    tenant_id: Id
+    playlist_id: Id | None = None
+
+
+KIND_MODELS: dict[str, type[WireModel]] = {
+    ChangeKind.DEVICE: DeviceRecord,
+    ChangeKind.ASSET: Asset,
+    ChangeKind.PLAYLIST: Playlist,
+}
+
+Cursor = Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_CHARS), Printable]
+
+
+class Change(WireModel):
+    """One object upserted (`data`) or deleted (`deleted`), at `version`."""
+
+    kind: Code
+    id: Id
+    version: int = Field(ge=1, le=MAX_VERSION)
+    deleted: bool = False
+    data: dict[str, Any] | None = None
+    _object: WireModel | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _data_matches_kind(self) -> Change:
+        if self.deleted != (self.data is None):
+            raise ValueError("a change has either data (an upsert) or deleted: true, not both")
+        model = KIND_MODELS.get(self.kind)
+        if model is not None and self.data is not None:
+            obj = model.model_validate(self.data)
+            if getattr(obj, "id", self.id) != self.id:
+                raise ValueError(f"data.id {getattr(obj, 'id', None)!r} is not the change's id")
+            self._object = obj
+        return self
+
+    @property
+    def known(self) -> bool:
+        return self.kind in KIND_MODELS
+
+    @property
+    def object(self) -> WireModel | None:
+        """The validated object of a known kind's upsert; None for tombstones and unknowns."""
+        return self._object
+
+
+class StatePage(WireModel):
+    """One page of changes; ask again with `cursor` (at once while `more`)."""
+
+    cursor: Cursor
+    full: bool = False  # part of a full listing: reconcile after its last page
+    more: bool = False  # another page follows: ask again at once, without waiting
+    changes: list[Change] = Field(max_length=MAX_PAGE_CHANGES)
+
+    @model_validator(mode="after")
+    def _each_object_once(self) -> StatePage:
+        seen: set[tuple[str, str]] = set()
+        for index, change in enumerate(self.changes):
+            key = (change.kind, change.id)
+            if key in seen:
+                raise ValueError(f"changes[{index}]: {change.kind} {change.id!r} appears twice")
+            seen.add(key)
+        return self
+
+
 # --- Admin API -------------------------------------------------------------------------
 
 
@@ -256,10 +346,13 @@ __all__ = [
     "CLIENT_ID",
     "CONTROL_CHARACTERS",
     "DEFAULT_MAX_STATE_BYTES",
+    "DEFAULT_PAGE_CHANGES",
     "DEVICE_CODE_GRANT",
     "DEVICE_PREFIX",
+    "KIND_MODELS",
     "MAX_ASSET_BYTES",
     "MAX_CODE_CHARS",
+    "MAX_CURSOR_CHARS",
     "MAX_DESCRIPTION_CHARS",
     "MAX_DURATION_MS",
     "MAX_EXPIRES_IN_S",
@@ -267,11 +360,13 @@ __all__ = [
     "MAX_INTERVAL_S",
     "MAX_JSON_ANSWER_BYTES",
     "MAX_NAME_CHARS",
+    "MAX_PAGE_CHANGES",
     "MAX_PLAYLIST_ITEMS",
     "MAX_POSITION",
     "MAX_STATE_ASSETS",
     "MAX_TOKEN_CHARS",
     "MAX_URI_CHARS",
+    "MAX_VERSION",
     "REFRESH_TOKEN_GRANT",
     "SHA256_PATTERN",
     "ApproveEnrollment",
@@ -279,8 +374,12 @@ __all__ = [
     "Asset",
     "AssetCreated",
     "AssignPlaylist",
+    "Change",
+    "ChangeKind",
+    "Cursor",
     "DeviceAuthorization",
     "DeviceInfo",
+    "DeviceRecord",
     "DeviceSummary",
     "DurationMs",
     "ErrorCode",
@@ -292,6 +391,7 @@ __all__ = [
     "PlaylistCreated",
     "PlaylistItem",
     "Sha256",
+    "StatePage",
     "StateSnapshot",
     "TokenResponse",
 ]
