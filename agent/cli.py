@@ -27,6 +27,7 @@ from agent.content_cache import ContentCache
 from agent.errors import AgentError, StateDirError
 from agent.instance_lock import running_pid
 from agent.store import CachedItem, Meta, Store
+from agent.version import __version__
 from player.errors import PlayerError
 from sync.errors import SyncError
 
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="signage-agent", description="Digital signage player agent."
     )
+    parser.add_argument("--version", action="version", version=f"signage-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
