@@ -25,29 +25,40 @@ class ContentCache:
 
     def __init__(self, state_dir: Path) -> None:
         self.root = state_dir / CONTENT_DIR_NAME
+        self._present: set[str] | None = None  # listed once, then kept up to date
 
     def path(self, sha256: str) -> Path:
         """Where the blob `sha256` lives once verified (it may not be there yet)."""
         return blob_path(self.root, sha256)
 
     def has(self, sha256: str) -> bool:
-        return self.path(sha256).is_file()
+        return sha256 in self._listing()
 
     def missing(self, sha256s: Iterable[str]) -> set[str]:
         """The blobs of `sha256s` that are not in the cache yet."""
-        present = self.present()
+        present = self._listing()
         return {sha256 for sha256 in sha256s if sha256 not in present}
 
     def present(self) -> set[str]:
-        """Every verified blob in the cache (one directory listing, not a stat per blob)."""
-        try:
-            return {p.name for p in self.root.iterdir() if len(p.name) == 64 and "." not in p.name}
-        except FileNotFoundError:
-            return set()
+        """Every verified blob in the cache."""
+        return set(self._listing())
+
+    def _listing(self) -> set[str]:
+        """One directory listing at first use, then kept in step by `fetch` and `wipe`."""
+        if self._present is None:
+            try:
+                self._present = {
+                    p.name for p in self.root.iterdir() if len(p.name) == 64 and "." not in p.name
+                }
+            except FileNotFoundError:
+                self._present = set()
+        return self._present
 
     async def fetch(self, client: DeviceClient, sha256: str, size: int) -> Path:
         """Download and verify `sha256` into the cache; raises `sync.errors.DownloadError`."""
-        return await download_blob(client, sha256, self.root, size=size)
+        path = await download_blob(client, sha256, self.root, size=size)
+        self._listing().add(sha256)
+        return path
 
     def wipe(self) -> int:
         """Delete every file of the cache (the device was removed); returns how many."""
@@ -60,6 +71,7 @@ class ContentCache:
             if path.is_file():
                 path.unlink(missing_ok=True)
                 removed += 1
+        self._present = set()
         return removed
 
 

@@ -100,9 +100,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
         play_log = PlayLog(store, clock_offset_s=lambda: client.clock_offset_s)
         player = Player(renderer=renderer, listener=play_log)
         screen = Screen(player, cache, on_message=lambda m: save_message(store, m))
-        downloader = Downloader(
-            client=client, cache=cache, on_blob_ready=lambda: sync.refresh_screen()
-        )
+        downloader = Downloader(client=client, cache=cache, on_blob_ready=lambda: sync.blob_ready())
         sync = SyncLoop(
             config=config,
             store=store,

@@ -1,11 +1,11 @@
 """Fetching what the content cache lacks: per blob, a few at a time, apart from the sync loop.
 
-The sync loop says which blobs the current state uses (`want`); this task downloads the
-missing ones with bounded concurrency. One blob failing (404, hash or size mismatch, a
-timeout, a full disk) never blocks another: it is reported once, then retried with its own
-backoff while the rest carry on. Each blob that lands tells the screen, which then plays
-every item whose content is there. `plan` is the pure part: which blobs to start now and
-when to look again.
+The sync loop says which blobs the current state uses (`want`, in playlist order); this
+task downloads the missing ones with bounded concurrency, the first items first. One blob
+failing (404, hash or size mismatch, a timeout, a full disk) never blocks another: it is
+reported once, then retried with its own backoff while the rest carry on. Each blob that
+lands tells the screen, which then plays every item whose content is there.
+`DownloadQueue` is the pure part: which blob to start next and when to look again.
 """
 
 from __future__ import annotations
@@ -35,30 +35,75 @@ class Failure:
     reason: str
 
 
-@dataclass(frozen=True)
-class Plan:
-    start: list[str]  # blobs to start downloading now
-    wake_at: float | None  # when a backing-off blob becomes due (None: nothing waits)
+class DownloadQueue:
+    """Which blob to fetch next: never-tried ones in playlist order, then failed ones when due.
 
+    Pure bookkeeping (no I/O, the clock is passed in), so that each step costs O(1) for a
+    fresh blob: a 10,000-item playlist must not cost a scan of every blob per download.
+    Failures are few; their backoff is looked up by a scan of the failed ones only.
+    """
 
-def plan(
-    missing: set[str],
-    in_flight: set[str],
-    failures: Mapping[str, Failure],
-    now: float,
-    slots: int,
-) -> Plan:
-    """Which missing blobs to start now (not in flight, not backing off), in a stable order."""
-    due, waiting = [], []
-    for sha256 in sorted(missing - in_flight):
-        failure = failures.get(sha256)
-        if failure is None or failure.retry_at <= now:
-            due.append((failure.attempts if failure else 0, sha256))
-        else:
-            waiting.append(failure.retry_at)
-    due.sort()  # blobs that never failed first: a bad blob never starves good ones
-    start = [sha256 for _, sha256 in due[: max(0, slots)]]
-    return Plan(start=start, wake_at=min(waiting) if waiting else None)
+    def __init__(self) -> None:
+        self._fresh: dict[str, None] = {}  # insertion-ordered set
+        self._failures: dict[str, Failure] = {}
+        self._in_flight: set[str] = set()
+
+    @property
+    def failures(self) -> dict[str, Failure]:
+        return dict(self._failures)
+
+    @property
+    def in_flight(self) -> set[str]:
+        return set(self._in_flight)
+
+    def reset(self, missing: list[str]) -> list[str]:
+        """The blobs still missing, in the order to fetch them; returns those now unwanted."""
+        wanted = set(missing)
+        dropped = [sha for sha in self._in_flight if sha not in wanted]
+        self._failures = {k: v for k, v in self._failures.items() if k in wanted}
+        self._fresh = {
+            sha: None for sha in missing if sha not in self._failures and sha not in self._in_flight
+        }
+        self._in_flight -= set(dropped)
+        return dropped
+
+    def next_due(self, now: float) -> str | None:
+        """The next blob to start, or None when none is due now."""
+        while self._fresh:
+            sha = next(iter(self._fresh))
+            del self._fresh[sha]
+            self._in_flight.add(sha)
+            return sha
+        due = [(f.retry_at, sha) for sha, f in self._failures.items()
+               if f.retry_at <= now and sha not in self._in_flight]  # fmt: skip
+        if not due:
+            return None
+        sha = min(due)[1]
+        self._in_flight.add(sha)
+        return sha
+
+    def wake_at(self) -> float | None:
+        """When the earliest backing-off blob becomes due (None: nothing waits)."""
+        waiting = [f.retry_at for sha, f in self._failures.items() if sha not in self._in_flight]
+        return min(waiting) if waiting else None
+
+    def succeeded(self, sha256: str) -> Failure | None:
+        """Forget `sha256`; returns its earlier failure, if it had one."""
+        self._in_flight.discard(sha256)
+        return self._failures.pop(sha256, None)
+
+    def failed(self, sha256: str, reason: str, now: float) -> Failure | None:
+        """Back `sha256` off; None when it is no longer wanted (nothing to retry)."""
+        if sha256 not in self._in_flight:
+            return None
+        self._in_flight.discard(sha256)
+        attempts = (self._failures[sha256].attempts if sha256 in self._failures else 0) + 1
+        failure = Failure(attempts, now + backoff(attempts, cap_s=MAX_RETRY_S), reason)
+        self._failures[sha256] = failure
+        return failure
+
+    def cancelled(self, sha256: str) -> None:
+        self._in_flight.discard(sha256)
 
 
 class Downloader:
@@ -78,21 +123,27 @@ class Downloader:
         self._on_blob_ready = on_blob_ready
         self._concurrency = concurrency
         self._clock = clock
-        self._wanted: dict[str, int] = {}
-        self._failures: dict[str, Failure] = {}
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._sizes: dict[str, int] = {}
+        self._queue = DownloadQueue()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
 
     @property
     def failures(self) -> dict[str, Failure]:
-        return dict(self._failures)
+        return self._queue.failures
+
+    @property
+    def pending(self) -> int:
+        """Blobs wanted and not in the cache yet."""
+        return len(self._cache.missing(self._sizes))
 
     def want(self, blobs: Mapping[str, int]) -> None:
-        """The blobs (sha256 -> announced size) the current state uses; others are dropped."""
-        self._wanted = dict(blobs)
-        self._failures = {k: v for k, v in self._failures.items() if k in self._wanted}
-        for sha256, task in list(self._in_flight.items()):
-            if sha256 not in self._wanted:
+        """The blobs (sha256 -> announced size, in the order to fetch them) the state uses."""
+        self._sizes = dict(blobs)
+        missing = [sha for sha in self._sizes if not self._cache.has(sha)]
+        for sha256 in self._queue.reset(missing):
+            task = self._tasks.get(sha256)
+            if task is not None:
                 task.cancel()
         self._wakeup.set()
 
@@ -101,30 +152,27 @@ class Downloader:
             while True:
                 self._wakeup.clear()
                 now = self._clock()
-                missing = self._cache.missing(self._wanted)
-                step = plan(
-                    missing,
-                    set(self._in_flight),
-                    self._failures,
-                    now,
-                    self._concurrency - len(self._in_flight),
-                )
-                for sha256 in step.start:
-                    self._in_flight[sha256] = asyncio.create_task(
-                        self._fetch(sha256, self._wanted[sha256]), name=f"download {sha256[:12]}"
+                while len(self._tasks) < self._concurrency:
+                    sha256 = self._queue.next_due(now)
+                    if sha256 is None:
+                        break
+                    self._tasks[sha256] = asyncio.create_task(
+                        self._fetch(sha256, self._sizes[sha256]), name=f"download {sha256[:12]}"
                     )
-                timeout = None if step.wake_at is None else max(0.0, step.wake_at - now)
+                wake_at = self._queue.wake_at()
+                timeout = None if wake_at is None else max(0.0, wake_at - now)
                 with contextlib.suppress(TimeoutError):  # a backing-off blob is due
                     await asyncio.wait_for(self._wakeup.wait(), timeout)
         finally:
-            for task in self._in_flight.values():
+            for task in self._tasks.values():
                 task.cancel()
-            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def _fetch(self, sha256: str, size: int) -> None:
         try:
             path = await self._cache.fetch(self._client, sha256, size)
         except asyncio.CancelledError:
+            self._queue.cancelled(sha256)
             raise
         except (SyncError, OSError) as exc:
             self._failed(sha256, str(exc))
@@ -132,7 +180,7 @@ class Downloader:
             log.exception("downloading blob %s failed unexpectedly", sha256[:12])
             self._failed(sha256, f"{type(exc).__name__}: {exc}")
         else:
-            earlier = self._failures.pop(sha256, None)
+            earlier = self._queue.succeeded(sha256)
             log.info(
                 "downloaded blob %s (%d bytes)%s",
                 sha256[:12],
@@ -141,19 +189,18 @@ class Downloader:
             )
             self._on_blob_ready()
         finally:
-            self._in_flight.pop(sha256, None)
+            self._tasks.pop(sha256, None)
             self._wakeup.set()
 
     def _failed(self, sha256: str, reason: str) -> None:
-        if sha256 not in self._wanted:
+        failure = self._queue.failed(sha256, reason, self._clock())
+        if failure is None:
             return
-        attempts = (self._failures[sha256].attempts if sha256 in self._failures else 0) + 1
-        wait = backoff(attempts, cap_s=MAX_RETRY_S)
-        self._failures[sha256] = Failure(attempts, self._clock() + wait, reason)
-        if attempts == 1:  # reported once; the retries are quiet until it lands
+        wait = failure.retry_at - self._clock()
+        if failure.attempts == 1:  # reported once; the retries are quiet until it lands
             log.warning("%s; items using it are skipped, retrying in %.0f s", reason, wait)
         else:
-            log.debug("blob %s failed again (%d): %s", sha256[:12], attempts, reason)
+            log.debug("blob %s failed again (%d): %s", sha256[:12], failure.attempts, reason)
 
 
-__all__ = ["DEFAULT_CONCURRENCY", "Downloader", "Failure", "Plan", "plan"]
+__all__ = ["DEFAULT_CONCURRENCY", "DownloadQueue", "Downloader", "Failure"]

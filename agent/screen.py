@@ -86,7 +86,6 @@ def message_for(
 
 def playable_items(items: Sequence[CachedItem], cache: ContentCache) -> list[PlayableItem]:
     """The entries whose verified blob is in the cache; the others are skipped."""
-    present = cache.present()
     return [
         PlayableItem(
             key=f"{item.playlist_id}:{item.position}",
@@ -97,7 +96,7 @@ def playable_items(items: Sequence[CachedItem], cache: ContentCache) -> list[Pla
             duration_ms=item.duration_ms,
         )
         for item in items
-        if item.sha256 in present and item.media_type in ("video", "image")
+        if cache.has(item.sha256) and item.media_type in ("video", "image")
     ]
 
 

@@ -28,7 +28,8 @@ import sqlite_utils
 
 from agent.errors import StoreError
 from sync.client import DeviceTokens
-from sync.models import StateSnapshot
+from sync.delta import Held, Key, keys_of, plan_page
+from sync.models import Asset, ChangeKind, DeviceRecord, Playlist, StatePage, WireModel
 
 DB_FILE_NAME = "agent.db"
 # The play log keeps the newest events only, until proof-of-play upload exists to empty it:
@@ -86,9 +87,51 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m002_delta_sync(db: sqlite_utils.Database) -> None:
+    """Objects by kind and id with versions (delta sync), several playlists, the device record.
+
+    The snapshot's one `playlist` row becomes a row of `playlists` and the device's assigned
+    playlist; the cursor is dropped, since a snapshot cursor means nothing to delta sync: the
+    next answer is a full listing, which reconciles what is kept here.
+    """
+    db["objects"].create(
+        {"kind": str, "id": str, "version": int, "deleted": int}, pk=("kind", "id")
+    )
+    db["playlists"].create({"id": str, "name": str}, pk="id")
+    db["device"].create({"id": str, "name": str, "tenant_id": str, "playlist_id": str}, pk="id")
+    db["listing_seen"].create({"kind": str, "id": str}, pk=("kind", "id"))
+    db.execute("INSERT INTO playlists (id, name) SELECT id, name FROM playlist")
+    old = db.execute("SELECT id FROM playlist LIMIT 1").fetchone()
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("device_id") and meta.get("tenant_id"):
+        db["device"].insert(
+            {
+                "id": meta["device_id"],
+                "name": meta.get("device_name") or "",
+                "tenant_id": meta["tenant_id"],
+                "playlist_id": old[0] if old else None,
+            }
+        )
+    db["playlist"].drop()
+    db.execute("DELETE FROM meta WHERE key = 'cursor'")
+    db["playlist_items"].create_index(["asset_id"])
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
+    ("002_delta_sync", _m002_delta_sync),
 ]
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """What applying one page did."""
+
+    applied: int  # changes applied
+    stale: int  # changes older than what was held, ignored
+    reconciled: int  # objects deleted because a completed full listing did not name them
+    unknown_kinds: dict[str, int]  # kinds this agent does not know -> changes skipped
+    screen_changed: bool  # the device's playlist or one of its assets changed
 
 
 @dataclass(frozen=True)
@@ -243,60 +286,186 @@ class Store:
     def forget_device(self) -> None:
         """Forget the device and everything its tenant gave it (the cloud removed it)."""
         with self.transaction() as db:
-            for table in ("playlist_items", "playlist", "assets", "play_events", "meta"):
+            for table in ("playlist_items", "playlists", "assets", "device", "objects",
+                          "listing_seen", "play_events", "meta"):  # fmt: skip
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
-    # --- content --------------------------------------------------------------------------
+    # --- content (delta sync) -------------------------------------------------------------
 
-    def apply_snapshot(self, snapshot: StateSnapshot) -> None:
-        """Replace the synced content with `snapshot` and store its cursor, atomically.
+    def apply_page(self, page: StatePage, *, starts_listing: bool) -> PageResult:
+        """Apply one page of changes and store its cursor, in one transaction.
 
-        The snapshot was validated where it entered (`sync.models`); a database that refuses
-        it anyway (a full disk, a broken file) raises `StoreError` and leaves the old state.
+        `starts_listing`: the page answers a request without a cursor, so it begins a full
+        listing (what earlier listings named is forgotten). The work is proportional to the
+        page: versions are read for the objects it names only. A database that refuses it
+        (a full disk, a broken file) raises `StoreError` and leaves the old state.
         """
         try:
-            self._apply_snapshot(snapshot)
+            with self.transaction() as db:
+                return self._apply_page(db, page, starts_listing)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot store state {snapshot.cursor[:40]!r}: {exc}") from exc
+            raise StoreError(f"cannot store changes up to {page.cursor[:40]!r}: {exc}") from exc
 
-    def _apply_snapshot(self, snapshot: StateSnapshot) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM playlist_items")
-            db.execute("DELETE FROM playlist")
-            db.execute("DELETE FROM assets")
-            db["assets"].insert_all(asset.model_dump() for asset in snapshot.assets)
-            if snapshot.playlist is not None:
-                playlist = snapshot.playlist
-                db["playlist"].insert({"id": playlist.id, "name": playlist.name})
-                db["playlist_items"].insert_all(
-                    {"playlist_id": playlist.id, **item.model_dump()} for item in playlist.items
-                )
-            self._set_many(
-                db,
-                {
-                    Meta.CURSOR: snapshot.cursor,
-                    Meta.DEVICE_NAME: snapshot.device.name,
-                    Meta.LAST_SYNC_AT: _now(),
-                },
+    def _apply_page(
+        self, db: sqlite_utils.Database, page: StatePage, starts_listing: bool
+    ) -> PageResult:
+        if starts_listing:
+            db.execute("DELETE FROM listing_seen")
+        current_before = self._current_playlist_id(db)
+        plan = plan_page(page, self._held(db, keys_of(page.changes)))
+        touched: set[Key] = set()
+        for key, version, obj in plan.upserts:
+            self._upsert(db, key, version, obj)
+            touched.add(key)
+        for key, version in plan.deletes:
+            self._delete(db, key, version)
+            touched.add(key)
+        if page.full:
+            db["listing_seen"].upsert_all(
+                ({"kind": kind, "id": id_} for kind, id_ in plan.listed), pk=("kind", "id")
             )
+        reconciled = 0
+        if page.full and not page.more:  # the listing is complete: drop what it did not name
+            gone = db.execute(
+                """SELECT o.kind, o.id, o.version FROM objects o
+                   LEFT JOIN listing_seen s ON s.kind = o.kind AND s.id = o.id
+                   WHERE o.deleted = 0 AND s.id IS NULL"""
+            ).fetchall()
+            for kind, id_, version in gone:
+                self._delete(db, (kind, id_), version)
+                touched.add((kind, id_))
+            reconciled = len(gone)
+            db.execute("DELETE FROM listing_seen")
+        values: dict[Meta, str | None] = {Meta.CURSOR: page.cursor}
+        if touched:
+            values[Meta.LAST_SYNC_AT] = _now()
+        record = db.execute("SELECT name FROM device LIMIT 1").fetchone()
+        if record is not None:
+            values[Meta.DEVICE_NAME] = record[0]
+        self._set_many(db, values)
+        current = self._current_playlist_id(db)
+        return PageResult(
+            applied=len(plan.upserts) + len(plan.deletes),
+            stale=plan.stale,
+            reconciled=reconciled,
+            unknown_kinds=plan.unknown_kinds,
+            screen_changed=current != current_before
+            or self._touches_playlist(db, current, touched),
+        )
+
+    @staticmethod
+    def _held(db: sqlite_utils.Database, keys: list[Key]) -> dict[Key, Held]:
+        """What is held of `keys`: one indexed lookup per kind and 500 ids."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, id_ in keys:
+            by_kind.setdefault(kind, []).append(id_)
+        held: dict[Key, Held] = {}
+        for kind, ids in by_kind.items():
+            for start in range(0, len(ids), 500):  # within SQLite's bound-variable limit
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for id_, version, deleted in db.execute(
+                    f"SELECT id, version, deleted FROM objects WHERE kind = ? AND id IN ({marks})",  # noqa: S608
+                    [kind, *chunk],
+                ):
+                    held[(kind, id_)] = Held(version, bool(deleted))
+        return held
+
+    @staticmethod
+    def _upsert(db: sqlite_utils.Database, key: Key, version: int, obj: WireModel) -> None:
+        kind, id_ = key
+        if isinstance(obj, Asset):
+            db["assets"].upsert(obj.model_dump(), pk="id")
+        elif isinstance(obj, Playlist):
+            db["playlists"].upsert({"id": obj.id, "name": obj.name}, pk="id")
+            db.execute("DELETE FROM playlist_items WHERE playlist_id = ?", [obj.id])
+            db["playlist_items"].insert_all(
+                {"playlist_id": obj.id, **item.model_dump()} for item in obj.items
+            )
+        elif isinstance(obj, DeviceRecord):
+            db.execute("DELETE FROM device")  # one device per store
+            db["device"].insert(obj.model_dump())
+        db["objects"].upsert(
+            {"kind": kind, "id": id_, "version": version, "deleted": 0}, pk=("kind", "id")
+        )
+
+    @staticmethod
+    def _delete(db: sqlite_utils.Database, key: Key, version: int) -> None:
+        kind, id_ = key
+        if kind == ChangeKind.ASSET:
+            db.execute("DELETE FROM assets WHERE id = ?", [id_])
+        elif kind == ChangeKind.PLAYLIST:
+            db.execute("DELETE FROM playlist_items WHERE playlist_id = ?", [id_])
+            db.execute("DELETE FROM playlists WHERE id = ?", [id_])
+        elif kind == ChangeKind.DEVICE:
+            db.execute("DELETE FROM device WHERE id = ?", [id_])
+        db["objects"].upsert(
+            {"kind": kind, "id": id_, "version": version, "deleted": 1}, pk=("kind", "id")
+        )
+
+    @staticmethod
+    def _current_playlist_id(db: sqlite_utils.Database) -> str | None:
+        row = db.execute("SELECT playlist_id FROM device LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _touches_playlist(db: sqlite_utils.Database, playlist_id: str | None,
+                          touched: set[Key]) -> bool:  # fmt: skip
+        """Whether `touched` changes what the playlist `playlist_id` shows."""
+        if any(kind == ChangeKind.DEVICE for kind, _ in touched):
+            return True
+        if playlist_id is None:
+            return False
+        if (ChangeKind.PLAYLIST.value, playlist_id) in touched:
+            return True
+        assets = [id_ for kind, id_ in touched if kind == ChangeKind.ASSET]
+        for start in range(0, len(assets), 500):
+            chunk = assets[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            row = db.execute(
+                f"SELECT 1 FROM playlist_items WHERE playlist_id = ? AND asset_id IN ({marks})"  # noqa: S608
+                " LIMIT 1",
+                [playlist_id, *chunk],
+            ).fetchone()
+            if row is not None:
+                return True
+        return False
+
+    def held_versions(self) -> dict[Key, Held]:
+        """Every object held, tombstones included (for tests and diagnostics)."""
+        return {
+            (kind, id_): Held(version, bool(deleted))
+            for kind, id_, version, deleted in self.db.execute(
+                "SELECT kind, id, version, deleted FROM objects"
+            )
+        }
 
     def playlist_name(self) -> str | None:
-        row = self.db.execute("SELECT name FROM playlist LIMIT 1").fetchone()
+        row = self.db.execute(
+            "SELECT p.name FROM device d JOIN playlists p ON p.id = d.playlist_id LIMIT 1"
+        ).fetchone()
         return row[0] if row else None
 
     def playlist_items(self) -> list[CachedItem]:
+        """The items of the device's playlist whose asset is known, in order."""
         rows = self.db.execute(
-            """SELECT i.playlist_id, i.position, a.id, a.name, a.sha256, a.media_type, i.duration_ms
-               FROM playlist_items i JOIN assets a ON a.id = i.asset_id
+            """SELECT i.playlist_id, i.position, a.id, a.name, a.sha256, a.media_type,
+                      i.duration_ms
+               FROM device d
+               JOIN playlist_items i ON i.playlist_id = d.playlist_id
+               JOIN assets a ON a.id = i.asset_id
                ORDER BY i.position"""
         ).fetchall()
         return [CachedItem(*row) for row in rows]
 
     def referenced_blobs(self) -> dict[str, int]:
-        """sha256 -> announced size of every blob the playlist uses."""
+        """sha256 -> announced size of every blob the device's playlist uses, in play order."""
         rows = self.db.execute(
-            """SELECT DISTINCT a.sha256, a.size
-               FROM playlist_items i JOIN assets a ON a.id = i.asset_id"""
+            """SELECT a.sha256, MAX(a.size)
+               FROM device d
+               JOIN playlist_items i ON i.playlist_id = d.playlist_id
+               JOIN assets a ON a.id = i.asset_id
+               GROUP BY a.sha256 ORDER BY MIN(i.position)"""
         ).fetchall()
         return {row[0]: row[1] for row in rows}
 
@@ -352,4 +521,4 @@ class Store:
         return list(self.db["play_events"].rows_where(order_by="id", limit=limit))
 
 
-__all__ = ["DB_FILE_NAME", "MIGRATIONS", "CachedItem", "Meta", "Store"]
+__all__ = ["DB_FILE_NAME", "MIGRATIONS", "CachedItem", "Meta", "PageResult", "Store"]

@@ -23,11 +23,13 @@ from agent.errors import StoreError
 from agent.screen import Screen, message_for
 from agent.store import Meta, Store
 from sync.client import DeviceClient
-from sync.errors import SyncError, Unauthorized
-from sync.models import DeviceAuthorization
+from sync.errors import CloudResponseError, CursorExpired, SyncError, Unauthorized
+from sync.models import DeviceAuthorization, DeviceRecord, StatePage
 
 log = logging.getLogger(__name__)
 
+# At most one screen refresh per this many seconds while blobs land.
+BLOB_REFRESH_EVERY_S = 1.0
 # The stored clock offset is rewritten when it moved by more than this.
 CLOCK_NOTE_STEP_S = 0.5
 
@@ -62,6 +64,8 @@ class SyncLoop:
         self._screen = screen
         self._downloader = downloader
         self._grant: DeviceAuthorization | None = None
+        self._refresh_pending: asyncio.TimerHandle | None = None
+        self._last_blob_refresh = float("-inf")
         self.connection = Connection(store, on_change=lambda _: self.refresh_screen())
 
     # --- what the screen shows ------------------------------------------------------
@@ -78,6 +82,20 @@ class SyncLoop:
             )
         )
         self._screen.show_items(self._store.playlist_items())
+
+    def blob_ready(self) -> None:
+        """A blob landed: show its items soon. Many landing together cost one refresh a second
+        (each refresh maps the whole playlist), the first at once."""
+        if self._refresh_pending is not None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, self._last_blob_refresh + BLOB_REFRESH_EVERY_S - loop.time())
+        self._refresh_pending = loop.call_later(delay, self._refresh_after_blobs)
+
+    def _refresh_after_blobs(self) -> None:
+        self._refresh_pending = None
+        self._last_blob_refresh = asyncio.get_running_loop().time()
+        self.refresh_screen()
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -158,30 +176,56 @@ class SyncLoop:
             await asyncio.sleep(wait)
 
     async def sync_once(self) -> bool:
-        """One round: fetch the state if it changed and apply it. True when it changed.
+        """One round: fetch the next page of changes and apply it. True when one came.
 
         With long-poll on, the cloud holds the request until something changes (or
-        `long_poll_s` passes).
+        `long_poll_s` passes). Without a cursor (first start, or after a 410) the cloud
+        sends a full listing, page after page, and what it does not name is deleted.
         """
-        snapshot = await self._client.get_state(
-            self._store.get(Meta.CURSOR), wait_s=self._config.long_poll_s
-        )
+        cursor = self._store.get(Meta.CURSOR)
+        try:
+            page = await self._client.get_state(cursor, wait_s=self._config.long_poll_s)
+        except CursorExpired as exc:
+            self.connection.succeeded()
+            log.warning("%s; asking for a full listing", exc)
+            self._save({Meta.CURSOR: None})
+            return True
         self.connection.succeeded()
         self._note_clock_offset()
-        if snapshot is None:
+        if page is None:
             return False
-        self._store.apply_snapshot(snapshot)
-        playlist = snapshot.playlist
-        log.info(
-            "synced state %s: playlist %s with %d items, %d assets",
-            snapshot.cursor,
-            f'"{playlist.name}"' if playlist else "(none)",
-            len(playlist.items) if playlist else 0,
-            len(snapshot.assets),
-        )
-        self._downloader.want(self._store.referenced_blobs())
-        self.refresh_screen()
+        self._check_tenant(page)
+        result = self._store.apply_page(page, starts_listing=cursor is None)
+        for kind, count in result.unknown_kinds.items():
+            log.info("skipped %d change(s) of kind %r, which this agent does not know", count, kind)
+        if result.applied or result.reconciled or page.full:
+            log.info(
+                "synced to %s: %d change(s) applied%s%s%s",
+                page.cursor[:40],
+                result.applied,
+                f", {result.stale} already held" if result.stale else "",
+                f", {result.reconciled} removed after a full listing" if result.reconciled else "",
+                ", more to come" if page.more else "",
+            )
+        if result.screen_changed:
+            self._downloader.want(self._store.referenced_blobs())
+            self.refresh_screen()
         return True
+
+    def _check_tenant(self, page: StatePage) -> None:
+        """A page must not carry another tenant's device record (nothing of it is applied)."""
+        tokens = self._client.tokens
+        for change in page.changes:
+            record = change.object
+            if (
+                isinstance(record, DeviceRecord)
+                and tokens is not None
+                and (record.tenant_id != tokens.tenant_id or record.id != tokens.device_id)
+            ):
+                raise CloudResponseError(
+                    f"the state answer names device {record.id!r:.70} of tenant "
+                    f"{record.tenant_id!r:.70}, not this one: rejected whole"
+                )
 
     def _note_clock_offset(self) -> None:
         """Keep the cloud-clock offset in the store for `status` when it moved."""

@@ -35,7 +35,7 @@ from sync.answers import (
 )
 from sync.auth import PROOF_ONLY, DeviceTokens, DPoPAuth
 from sync.clock import ClockOffsetEstimator, date_value
-from sync.errors import CloudUnreachable, Unauthorized
+from sync.errors import CloudUnreachable, CursorExpired, Unauthorized
 from sync.identity import DeviceKey
 from sync.models import (
     CLIENT_ID,
@@ -45,7 +45,7 @@ from sync.models import (
     DeviceAuthorization,
     ErrorCode,
     OAuthError,
-    StateSnapshot,
+    StatePage,
     TokenResponse,
 )
 
@@ -246,15 +246,20 @@ class DeviceClient:
 
     # --- device state -------------------------------------------------------------------
 
-    async def get_state(self, cursor: str | None, *, wait_s: int = 0) -> StateSnapshot | None:
-        """The device's state, or None when `cursor` is current (204).
+    async def get_state(
+        self, cursor: str | None, *, wait_s: int = 0, limit: int | None = None
+    ) -> StatePage | None:
+        """The next page of changes since `cursor`, or None when there are none (204).
 
-        With `wait_s`, the cloud holds the request while `cursor` is current, for up to that
-        many seconds, and answers as soon as something changes (long-poll). The answer is
-        read up to `max_state_bytes` and validated whole: an invalid one raises
-        `CloudResponseError` and nothing of it is returned.
+        Without a cursor the cloud starts a full listing. With `wait_s`, the cloud holds the
+        request while nothing changed, for up to that many seconds, and answers as soon as
+        something does (long-poll). The answer is read up to `max_state_bytes` and
+        validated whole: an invalid one raises `CloudResponseError` and nothing of it is
+        returned. A cursor the cloud no longer knows raises `CursorExpired` (410).
         """
         params: dict[str, Any] = {"cursor": cursor} if cursor else {}
+        if limit is not None:
+            params["limit"] = limit
         held_timeout = None
         if wait_s and cursor:
             params[WAIT_PARAM] = wait_s
@@ -269,9 +274,13 @@ class DeviceClient:
         )
         if response.status_code == 204:
             return None
+        if response.status_code == 410:
+            raise CursorExpired(
+                f"the cloud no longer knows cursor {cursor!r:.60} ({describe(response)})", 410
+            )
         if response.status_code != 200:
             raise unexpected(response)
-        return parse(StateSnapshot, response)
+        return parse(StatePage, response)
 
     @asynccontextmanager
     async def stream_blob(

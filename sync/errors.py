@@ -6,6 +6,7 @@
     ├── CloudUnreachable         connect/read failures and timeouts: retry with backoff
     ├── CloudResponseError       the cloud answered something we cannot use: an unexpected
     │   │                        status, a body over its cap, a body that fails validation
+    │   ├── CursorExpired        410: the cloud no longer knows the cursor: full listing
     │   └── Unauthorized         the device's tokens are no longer accepted: enroll again
     └── DownloadError            one blob could not be fetched or stored (the cache is not
         │                        writable, disk full); the other blobs are unaffected
@@ -41,6 +42,10 @@ class CloudResponseError(SyncError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class CursorExpired(CloudResponseError):
+    """The cloud no longer knows the cursor (410): ask again without one, for a full listing."""
 
 
 class Unauthorized(CloudResponseError):

@@ -15,7 +15,8 @@ from agent.config import ENV_KEYS, AgentConfig
 from agent.instance_lock import InstanceLock
 from agent.store import Store
 from sync.client import DeviceTokens
-from sync.models import Asset, DeviceInfo, Playlist, PlaylistItem, StateSnapshot
+from sync.models import Asset, DeviceRecord, Playlist
+from tests.support.pages import item, listing
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "agent.md").read_text()
@@ -49,17 +50,15 @@ def test_status_of_an_enrolled_screen_in_json_and_text(tmp_path: Path) -> None:
     sha = "c" * 64
     store = Store.open(tmp_path)
     store.save_tokens(DeviceTokens("at", "rt", device_id="dev_1", tenant_id="ten_1"))
-    store.apply_snapshot(
-        StateSnapshot(
-            cursor="rev.9",
-            device=DeviceInfo(id="dev_1", name="Lobby", tenant_id="ten_1"),
-            playlist=Playlist(
-                id="pl",
-                name="Main",
-                items=[PlaylistItem(asset_id="a", position=0, duration_ms=5000)],
-            ),
+    store.apply_page(
+        listing(
+            "rev.9",
+            version=9,
+            device=DeviceRecord(id="dev_1", name="Lobby", tenant_id="ten_1", playlist_id="pl"),
+            playlist=Playlist(id="pl", name="Main", items=[item("a", 0, 5000)]),
             assets=[Asset(id="a", name="menu.png", sha256=sha, media_type="image", size=3)],
-        )
+        ),
+        starts_listing=True,
     )
     started = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     store.record_play_event("started", item_key="pl:0", name="menu.png", sha256=sha, at=started)

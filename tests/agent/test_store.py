@@ -6,27 +6,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.errors import StoreError
 from agent.store import DB_FILE_NAME, Meta, Store
 from sync.client import DeviceTokens
-from sync.models import Asset, DeviceInfo, Playlist, PlaylistItem, StateSnapshot
+from sync.delta import apply_to, plan_page
+from sync.models import Asset, DeviceRecord, Playlist, PlaylistItem, StatePage
+from tests.support.pages import item, listing, page, tombstone, upsert
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
-
-
-def snapshot(cursor: str, *, assets: list[Asset], items: list[PlaylistItem]) -> StateSnapshot:
-    return StateSnapshot(
-        cursor=cursor,
-        device=DeviceInfo(id="dev-1", name="Lobby", tenant_id="t-1"),
-        playlist=Playlist(id="pl-1", name="Main", items=items),
-        assets=assets,
-    )
-
-
+DEVICE = DeviceRecord(id="dev-1", name="Lobby", tenant_id="t-1", playlist_id="pl-1")
 ASSET_A = Asset(id="as-a", name="a.mp4", sha256=SHA_A, media_type="video", size=10)
 ASSET_B = Asset(id="as-b", name="b.png", sha256=SHA_B, media_type="image", size=20)
+
+
+def main(*items: PlaylistItem, name: str = "Main") -> Playlist:
+    return Playlist(id="pl-1", name=name, items=list(items))
 
 
 @pytest.fixture
@@ -42,45 +40,157 @@ def test_database_is_private_and_migrations_are_recorded_once(tmp_path: Path) ->
     names = [row["name"] for row in store.db["_migrations"].rows]
     store.close()
     store.close()  # safe twice
-    assert names == ["001_initial"]
+    assert names == ["001_initial", "002_delta_sync"]
     assert stat.S_IMODE((tmp_path / DB_FILE_NAME).stat().st_mode) == 0o600
 
 
-def test_snapshot_replaces_content_and_cursor(store: Store) -> None:
-    store.apply_snapshot(
-        snapshot(
-            "1",
+def test_a_listing_then_deltas_edit_and_delete_what_plays(store: Store) -> None:
+    result = store.apply_page(
+        listing(
+            "c1",
+            version=1,
+            device=DEVICE,
+            playlist=main(item("as-b", 0, 5000), item("as-a", 1)),
             assets=[ASSET_A, ASSET_B],
-            items=[
-                PlaylistItem(asset_id="as-b", position=0, duration_ms=5000),
-                PlaylistItem(asset_id="as-a", position=1),
-            ],
-        )
+        ),
+        starts_listing=True,
     )
+    assert result.screen_changed and result.applied == 4
     assert [(i.name, i.duration_ms) for i in store.playlist_items()] == [
         ("b.png", 5000),
         ("a.mp4", None),
     ]
-    store.apply_snapshot(
-        snapshot("2", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    assert list(store.referenced_blobs()) == [SHA_B, SHA_A]  # in play order
+    assert (store.get(Meta.CURSOR), store.get(Meta.DEVICE_NAME)) == ("c1", "Lobby")
+
+    renamed = ASSET_A.model_copy(update={"name": "intro.mp4"})
+    result = store.apply_page(
+        page(
+            "c2",
+            upsert(renamed, 2),
+            upsert(main(item("as-a", 0)), 2),
+            tombstone("asset", "as-b", 2),
+        ),
+        starts_listing=False,
     )
-    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert result.screen_changed
+    assert [i.name for i in store.playlist_items()] == ["intro.mp4"]
     assert store.referenced_blobs() == {SHA_A: 10}
-    assert store.get(Meta.CURSOR) == "2"
+    assert store.get(Meta.CURSOR) == "c2"
 
 
-def test_a_snapshot_that_fails_midway_leaves_the_old_state_and_cursor(store: Store) -> None:
-    store.apply_snapshot(
-        snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+def test_a_change_to_what_does_not_play_leaves_the_screen_alone(store: Store) -> None:
+    store.apply_page(
+        listing("c1", version=1, device=DEVICE, playlist=main(item("as-a", 0)), assets=[ASSET_A]),
+        starts_listing=True,
     )
-    good = snapshot("2", assets=[ASSET_B], items=[PlaylistItem(asset_id="as-b", position=0)])
-    # sync.models refuses duplicate ids where an answer enters; built around that check, the
-    # duplicate makes the insert fail inside the transaction, as a full disk would
-    broken = good.model_copy(update={"assets": [ASSET_B, ASSET_B]})
-    with pytest.raises(StoreError, match="cannot store state"):
-        store.apply_snapshot(broken)
-    assert store.get(Meta.CURSOR) == "1"
+    other = Playlist(id="pl-2", name="Other", items=[item("as-b", 0)])
+    result = store.apply_page(
+        page("c2", upsert(other, 2), upsert(ASSET_B, 2)), starts_listing=False
+    )
+    assert result.applied == 2 and not result.screen_changed
+
+
+def test_a_page_applied_twice_changes_nothing_and_older_versions_lose(store: Store) -> None:
+    first = listing(
+        "c1", version=5, device=DEVICE, playlist=main(item("as-a", 0)), assets=[ASSET_A]
+    )
+    store.apply_page(first, starts_listing=True)
+    again = store.apply_page(
+        page("c1", *[c.model_dump() for c in first.changes]), starts_listing=False
+    )
+    assert (again.applied, again.stale, again.screen_changed) == (0, 3, False)
+    old_name = ASSET_A.model_copy(update={"name": "old.mp4"})
+    store.apply_page(page("c0", upsert(old_name, 3)), starts_listing=False)
     assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+
+
+def test_a_completed_listing_removes_what_it_no_longer_names(store: Store) -> None:
+    store.apply_page(
+        listing(
+            "c1",
+            version=1,
+            device=DEVICE,
+            playlist=main(item("as-a", 0), item("as-b", 1)),
+            assets=[ASSET_A, ASSET_B],
+        ),
+        starts_listing=True,
+    )
+    # a listing over two pages: nothing is removed before its last page
+    store.apply_page(page("L1", upsert(DEVICE, 9), full=True, more=True), starts_listing=True)
+    assert len(store.playlist_items()) == 2
+    result = store.apply_page(
+        page("c9", upsert(main(item("as-a", 0)), 9), upsert(ASSET_A, 9), full=True),
+        starts_listing=False,
+    )
+    assert result.reconciled == 1
+    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert store.held_versions()[("asset", "as-b")].deleted
+
+
+def test_unknown_kinds_are_counted_and_skipped(store: Store) -> None:
+    weather = {"kind": "weather", "id": "w1", "version": 3, "data": {"temp": 21}}
+    result = store.apply_page(page("c1", weather), starts_listing=False)
+    assert result.unknown_kinds == {"weather": 1} and result.applied == 0
+    assert store.get(Meta.CURSOR) == "c1"
+
+
+def test_a_page_that_fails_midway_leaves_the_old_state_and_cursor(store: Store) -> None:
+    store.apply_page(
+        listing("c1", version=1, device=DEVICE, playlist=main(item("as-a", 0)), assets=[ASSET_A]),
+        starts_listing=True,
+    )
+    store.db.execute(
+        "CREATE TRIGGER fail BEFORE INSERT ON assets BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    with pytest.raises(StoreError, match="cannot store changes"):
+        store.apply_page(
+            page("c2", upsert(main(item("as-b", 0)), 2), upsert(ASSET_B, 2)), starts_listing=False
+        )
+    assert store.get(Meta.CURSOR) == "c1"
+    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+
+
+KEYS = st.sampled_from([("asset", "as-a"), ("asset", "as-b"), ("playlist", "pl-1")])
+
+
+@st.composite
+def pages_of_changes(draw: st.DrawFn) -> StatePage:
+    changes = []
+    for kind, id_ in draw(st.lists(KEYS, unique=True, max_size=3)):
+        version = draw(st.integers(1, 12))
+        if draw(st.booleans()):
+            changes.append(tombstone(kind, id_, version))
+        elif kind == "asset":
+            base = ASSET_A if id_ == "as-a" else ASSET_B
+            changes.append(upsert(base.model_copy(update={"name": f"v{version}"}), version))
+        else:
+            items = [
+                item(a, n)
+                for n, a in enumerate(draw(st.lists(st.sampled_from(["as-a", "as-b"]), max_size=3)))
+            ]
+            changes.append(upsert(main(*items, name=f"v{version}"), version))
+    return page("c", *changes)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(page_list=st.lists(pages_of_changes(), max_size=6))
+def test_the_store_applies_pages_as_the_pure_rules_say(tmp_path_factory, page_list) -> None:
+    store = Store.open(tmp_path_factory.mktemp("store"))
+    try:
+        model: dict = {}
+        for one in page_list:
+            store.apply_page(one, starts_listing=False)
+            apply_to(model, plan_page(one, {k: held for k, (held, _) in model.items()}))
+        assert store.held_versions() == {k: held for k, (held, _) in model.items()}
+        live_assets = {
+            k[1]: obj.name for k, (held, obj) in model.items() if k[0] == "asset" and obj
+        }
+        assert dict(store.db.execute("SELECT id, name FROM assets").fetchall()) == live_assets
+    finally:
+        store.close()
 
 
 def test_tokens_round_trip_and_are_forgotten_without_losing_content(store: Store) -> None:
@@ -90,8 +200,9 @@ def test_tokens_round_trip_and_are_forgotten_without_losing_content(store: Store
     store.save_tokens(tokens)
     assert store.tokens() == tokens
     assert store.get(Meta.ENROLLMENT_CODE) is None
-    store.apply_snapshot(
-        snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    store.apply_page(
+        listing("c1", version=1, device=DEVICE, playlist=main(item("as-a", 0)), assets=[ASSET_A]),
+        starts_listing=True,
     )
     store.save_tokens(None)
     assert store.tokens() is None
@@ -145,8 +256,9 @@ def test_forgetting_the_device_leaves_nothing_of_its_tenant(store: Store) -> Non
     store.save_tokens(
         DeviceTokens(access_token="at", refresh_token="rt", device_id="d", tenant_id="t")
     )
-    store.apply_snapshot(
-        snapshot("1", assets=[ASSET_A], items=[PlaylistItem(asset_id="as-a", position=0)])
+    store.apply_page(
+        listing("c1", version=1, device=DEVICE, playlist=main(item("as-a", 0)), assets=[ASSET_A]),
+        starts_listing=True,
     )
     store.record_play_event(
         "started", item_key="pl-1:0", name="a.mp4", sha256=SHA_A, at=datetime.now(UTC)
@@ -155,4 +267,32 @@ def test_forgetting_the_device_leaves_nothing_of_its_tenant(store: Store) -> Non
     assert store.tokens() is None
     assert store.playlist_items() == [] and store.play_events() == []
     assert store.get(Meta.CURSOR) is None and store.get(Meta.NOW_PLAYING) is None
-    assert [row["name"] for row in store.db["_migrations"].rows] == ["001_initial"]  # schema kept
+    assert [row["name"] for row in store.db["_migrations"].rows] == [
+        "001_initial",
+        "002_delta_sync",
+    ]  # schema kept
+
+
+def test_an_upgraded_agent_keeps_its_playlist_and_asks_for_a_full_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agent.store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    old = Store.open(tmp_path)  # what the walking skeleton wrote
+    old.db.execute("INSERT INTO playlist (id, name) VALUES ('pl-1', 'Main')")
+    old.db.execute("INSERT INTO assets VALUES ('as-a', 'a.mp4', ?, 'video', 10)", [SHA_A])
+    old.db.execute("INSERT INTO playlist_items VALUES ('pl-1', 0, 'as-a', NULL)")
+    for key, value in (("device_id", "dev-1"), ("tenant_id", "t-1"), ("device_name", "Lobby"),
+                       ("cursor", "rev.7")):  # fmt: skip
+        old.db.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+    old.close()
+    monkeypatch.undo()
+
+    upgraded = Store.open(tmp_path)
+    try:
+        assert [i.name for i in upgraded.playlist_items()] == ["a.mp4"]  # still plays offline
+        assert upgraded.playlist_name() == "Main"
+        assert upgraded.get(Meta.CURSOR) is None  # the next answer is a full listing
+    finally:
+        upgraded.close()
