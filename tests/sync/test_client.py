@@ -188,7 +188,7 @@ async def test_a_malformed_state_body_is_a_clear_error() -> None:
         client = DeviceClient(
             http=http, base_url="http://cloud.test", key=DeviceKey.generate(), tokens=tokens
         )
-        with pytest.raises(CloudResponseError, match="not a valid StateSnapshot"):
+        with pytest.raises(CloudResponseError, match="not a valid StatePage"):
             await client.get_state(None)
 
 

@@ -30,22 +30,30 @@ from sync.models import (
 TOKENS = DeviceTokens(access_token="at", refresh_token="rt", device_id="dev_1", tenant_id="ten_1")
 SHA = hashlib.sha256(b"a").hexdigest()
 
-VALID_STATE: dict[str, Any] = {
-    "cursor": "rev.7",
-    "device": {"id": "dev_1", "name": "Lobby", "tenant_id": "ten_1"},
-    "playlist": {
-        "id": "pl_1",
-        "name": "Loop",
-        "items": [
-            {"asset_id": "ast_1", "position": 0, "duration_ms": 10000},
-            {"asset_id": "ast_2", "position": 1, "duration_ms": None},
-        ],
-    },
-    "assets": [
-        {"id": "ast_1", "name": "welcome.png", "sha256": SHA, "media_type": "image", "size": 1},
-        {"id": "ast_2", "name": "clip.mp4", "sha256": SHA, "media_type": "video", "size": 1},
+PLAYLIST = {
+    "id": "pl_1",
+    "name": "Loop",
+    "items": [
+        {"asset_id": "ast_1", "position": 0, "duration_ms": 10000},
+        {"asset_id": "ast_2", "position": 1, "duration_ms": None},
     ],
 }
+VALID_STATE: dict[str, Any] = {  # a full listing in one page
+    "cursor": "rev.7",
+    "full": True,
+    "more": False,
+    "changes": [
+        {"kind": "device", "id": "dev_1", "version": 7, "deleted": False,
+         "data": {"id": "dev_1", "name": "Lobby", "tenant_id": "ten_1", "playlist_id": "pl_1"}},
+        {"kind": "playlist", "id": "pl_1", "version": 7, "deleted": False, "data": PLAYLIST},
+        {"kind": "asset", "id": "ast_1", "version": 7, "deleted": False,
+         "data": {"id": "ast_1", "name": "welcome.png", "sha256": SHA, "media_type": "image",
+                  "size": 1}},
+        {"kind": "asset", "id": "ast_2", "version": 7, "deleted": False,
+         "data": {"id": "ast_2", "name": "clip.mp4", "sha256": SHA, "media_type": "video",
+                  "size": 1}},
+    ],
+}  # fmt: skip
 
 
 def state_with(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -68,9 +76,10 @@ def answering(status: int, body: Any) -> Callable[[httpx.Request], httpx.Respons
 
 async def test_a_valid_state_parses() -> None:
     client = client_for(answering(200, VALID_STATE), tokens=TOKENS)
-    state = await client.get_state(None)
-    assert state is not None and state.playlist is not None
-    assert [item.asset_id for item in state.playlist.items] == ["ast_1", "ast_2"]
+    page = await client.get_state(None)
+    assert page is not None and page.full
+    playlist = page.changes[1].object
+    assert [item.asset_id for item in playlist.items] == ["ast_1", "ast_2"]  # type: ignore[union-attr]
 
 
 def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -87,11 +96,11 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 def _duplicate_asset(state: dict[str, Any]) -> None:
-    state["assets"][1]["id"] = "ast_1"
+    state["changes"][3]["id"] = state["changes"][3]["data"]["id"] = "ast_1"
 
 
 def _too_many_items(state: dict[str, Any]) -> None:
-    state["playlist"]["items"] = [
+    state["changes"][1]["data"]["items"] = [
         {"asset_id": "ast_1", "position": n, "duration_ms": 1000}
         for n in range(MAX_PLAYLIST_ITEMS + 1)
     ]
@@ -100,30 +109,34 @@ def _too_many_items(state: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        (_duplicate_asset, "assets[1].id 'ast_1' appears twice"),
-        (_set("playlist.items.1.position", 0), "playlist.items[1].position 0 appears twice"),
-        (_set("playlist.items.0.duration_ms", 2**63), "playlist.items[0].duration_ms: "),
-        (_set("playlist.items.0.duration_ms", 0), "playlist.items[0].duration_ms: "),
-        (_set("playlist.items.0.duration_ms", 86_400_001), "playlist.items[0].duration_ms: "),
-        (_set("playlist.items.0.position", 2**63), "playlist.items[0].position: "),
-        (_set("playlist.items.0.position", -1), "playlist.items[0].position: "),
-        (_set("assets.0.size", 2**63), "assets[0].size: "),
-        (_set("assets.0.size", -1), "assets[0].size: "),
-        (_set("assets.0.name", "x" * 5_000_000), "assets[0].name: "),
-        (_set("assets.0.name", "a\nERROR forged log line"), "assets[0].name: contains the cont"),
-        (_set("assets.0.name", "a\u2028b"), "U+2028"),
-        (_set("assets.0.name", "a\u2029b"), "U+2029"),
-        (_set("assets.0.name", "a\x85b"), "U+0085"),  # C1 next line
-        (_set("assets.0.name", "a\x7fb"), "U+007F"),
-        (_set("assets.0.name", "a\x1b[31mred"), "U+001B"),  # terminal escapes
-        (_set("device.name", "x" * 201), "device.name: "),
-        (_set("playlist.name", "\r"), "playlist.name: "),
-        (_set("cursor", "c" * 65), "cursor: "),
+        (_duplicate_asset, "changes[3]: asset 'ast_1' appears twice"),
+        (_set("changes.1.data.items.1.position", 0), "items[1].position 0 appears twice"),
+        (_set("changes.1.data.items.0.duration_ms", 2**63), "changes[1].items[0].duration_ms: "),
+        (_set("changes.1.data.items.0.duration_ms", 0), "changes[1].items[0].duration_ms: "),
+        (_set("changes.1.data.items.0.duration_ms", 86_400_001), "items[0].duration_ms: "),
+        (_set("changes.1.data.items.0.position", 2**63), "changes[1].items[0].position: "),
+        (_set("changes.1.data.items.0.position", -1), "changes[1].items[0].position: "),
+        (_set("changes.2.data.size", 2**63), "changes[2].size: "),
+        (_set("changes.2.data.size", -1), "changes[2].size: "),
+        (_set("changes.2.data.name", "x" * 5_000_000), "changes[2].name: "),
+        (_set("changes.2.data.name", "a\nERROR forged log line"), "changes[2].name: contains the"),
+        (_set("changes.2.data.name", "a\u2028b"), "U+2028"),
+        (_set("changes.2.data.name", "a\u2029b"), "U+2029"),
+        (_set("changes.2.data.name", "a\x85b"), "U+0085"),  # C1 next line
+        (_set("changes.2.data.name", "a\x7fb"), "U+007F"),
+        (_set("changes.2.data.name", "a\x1b[31mred"), "U+001B"),  # terminal escapes
+        (_set("changes.0.data.name", "x" * 201), "changes[0].name: "),
+        (_set("changes.1.data.name", "\r"), "changes[1].name: "),
+        (_set("cursor", "c" * 201), "cursor: "),
         (_set("cursor", ""), "cursor: "),
-        (_set("device.id", "dev\t1"), "device.id: "),
-        (_set("assets.0.sha256", "A" * 64), "assets[0].sha256: "),
-        (_set("playlist.items.0.asset_id", "ast_9"), "playlist.items[0].asset_id 'ast_9' is not"),
-        (_too_many_items, "playlist.items: "),
+        (_set("changes.0.id", "dev\t1"), "changes[0].id: "),
+        (_set("changes.0.version", 2**63), "changes[0].version: "),
+        (_set("changes.0.version", 0), "changes[0].version: "),
+        (_set("changes.2.data.sha256", "A" * 64), "changes[2].sha256: "),
+        (_set("changes.2.data.id", "ast_9"), "is not the change's id"),
+        (_set("changes.2.deleted", True), "not both"),
+        (_set("changes.2.kind", "k" * 65), "changes[2].kind: "),
+        (_too_many_items, "changes[1].items: "),
     ],
 )
 async def test_an_invalid_state_is_rejected_whole_naming_the_problem(
@@ -133,7 +146,7 @@ async def test_an_invalid_state_is_rejected_whole_naming_the_problem(
     with pytest.raises(CloudResponseError) as info:
         await client.get_state(None)
     message = str(info.value)
-    assert "not a valid StateSnapshot" in message and problem in message
+    assert "not a valid StatePage" in message and problem in message
     assert "\n" not in message and len(message) < 400
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sync.answers import first_problem
-from sync.models import CONTROL_CHARACTERS, MAX_NAME_CHARS, StateSnapshot
+from sync.models import CONTROL_CHARACTERS, MAX_NAME_CHARS, StatePage
 
 SHA = "ab" * 32
 FORBIDDEN = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]]
@@ -56,36 +56,51 @@ def snapshots(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def as_page(state: dict[str, Any]) -> dict[str, Any]:
+    """The same content as a full listing of delta sync."""
+    device = {**state["device"], "playlist_id": (state["playlist"] or {}).get("id")}
+    objects = [("device", device)]
+    if state["playlist"] is not None:
+        objects.append(("playlist", state["playlist"]))
+    objects += [("asset", asset) for asset in state["assets"]]
+    changes = [
+        {"kind": kind, "id": obj["id"], "version": 1, "deleted": False, "data": obj}
+        for kind, obj in objects
+    ]
+    return {"cursor": "rev.1", "full": True, "more": False, "changes": changes}
+
+
 @given(snapshots())
-def test_every_valid_snapshot_parses_as_sent(state: dict[str, Any]) -> None:
-    parsed = StateSnapshot.model_validate_json(json.dumps(state))
-    assert parsed.model_dump(mode="json") == state
+def test_every_valid_page_parses_as_sent(state: dict[str, Any]) -> None:
+    page = as_page(state)
+    parsed = StatePage.model_validate_json(json.dumps(page))
+    assert parsed.model_dump(mode="json") == page
+    assert all(change.object is not None for change in parsed.changes)
 
 
 @given(snapshots(), st.data())
-def test_a_repeated_asset_id_is_refused(state: dict[str, Any], data: st.DataObject) -> None:
-    if not state["assets"]:
-        state["assets"].append(
-            {"id": "ast_x", "name": "", "sha256": SHA, "media_type": "image", "size": 0}
-        )
-    repeated = data.draw(st.sampled_from(state["assets"]))
-    state["assets"].insert(data.draw(st.integers(0, len(state["assets"]))), dict(repeated))
+def test_an_object_named_twice_in_a_page_is_refused(
+    state: dict[str, Any], data: st.DataObject
+) -> None:
+    page = as_page(state)
+    repeated = data.draw(st.sampled_from(page["changes"]))
+    page["changes"].insert(data.draw(st.integers(0, len(page["changes"]))), dict(repeated))
     with pytest.raises(ValidationError) as info:
-        StateSnapshot.model_validate_json(json.dumps(state))
-    assert f"id {repeated['id']!r} appears twice" in first_problem(info.value)
+        StatePage.model_validate_json(json.dumps(page))
+    assert f"{repeated['kind']} {repeated['id']!r} appears twice" in first_problem(info.value)
 
 
 @given(snapshots(), st.data())
-def test_an_item_whose_asset_is_missing_is_refused(
+def test_a_playlist_with_a_repeated_position_is_refused(
     state: dict[str, Any], data: st.DataObject
 ) -> None:
     if state["playlist"] is None or not state["playlist"]["items"]:
         return
-    missing = data.draw(st.sampled_from(state["playlist"]["items"]))["asset_id"]
-    state["assets"] = [asset for asset in state["assets"] if asset["id"] != missing]
+    items = state["playlist"]["items"]
+    items.append(dict(data.draw(st.sampled_from(items))))
     with pytest.raises(ValidationError) as info:
-        StateSnapshot.model_validate_json(json.dumps(state))
-    assert f"asset_id {missing!r} is not in assets" in first_problem(info.value)
+        StatePage.model_validate_json(json.dumps(as_page(state)))
+    assert "appears twice" in first_problem(info.value)
 
 
 @given(names, st.sampled_from(FORBIDDEN), st.data())
@@ -100,11 +115,28 @@ def test_a_name_with_a_control_character_anywhere_is_refused(
         "assets": [],
     }
     with pytest.raises(ValidationError) as info:
-        StateSnapshot.model_validate_json(json.dumps(state))
+        StatePage.model_validate_json(json.dumps(as_page(state)))
     problem = first_problem(info.value)
-    assert problem.startswith("device.name: ")
+    assert problem.startswith("changes[0].name: ")
     assert f"U+{ord(control):04X}" in problem or len(name) + 1 > MAX_NAME_CHARS
     assert not CONTROL_CHARACTERS.search(problem)
+
+
+def test_an_unknown_kind_is_kept_for_skipping_and_a_known_one_must_match_its_id() -> None:
+    page = StatePage.model_validate(
+        {"cursor": "c", "changes": [{"kind": "weather", "id": "w", "version": 1, "data": {}}]}
+    )
+    assert not page.changes[0].known and page.changes[0].object is None
+    with pytest.raises(ValidationError, match="not the change's id"):
+        StatePage.model_validate(
+            {"cursor": "c", "changes": [{"kind": "device", "id": "d1", "version": 1,
+             "data": {"id": "d2", "name": "x", "tenant_id": "t"}}]}
+        )  # fmt: skip
+    with pytest.raises(ValidationError, match="not both"):
+        StatePage.model_validate(
+            {"cursor": "c", "changes": [{"kind": "asset", "id": "a", "version": 1,
+             "deleted": True, "data": {}}]}
+        )  # fmt: skip
 
 
 def test_the_forbidden_characters_are_exactly_c0_del_c1_and_the_unicode_separators() -> None:
