@@ -13,6 +13,10 @@ Keys (all optional):
     long_poll_s      how long the cloud may hold a poll    env SIGNAGE_AGENT_LONG_POLL
     log_level        DEBUG | INFO | WARNING | ERROR        env SIGNAGE_AGENT_LOG_LEVEL
     max_state_bytes  largest state answer accepted, bytes  env SIGNAGE_AGENT_MAX_STATE_BYTES
+    download_concurrency     blobs downloaded at once      env SIGNAGE_AGENT_DOWNLOAD_CONCURRENCY
+    cache_min_free_percent   disk share always left free   env SIGNAGE_AGENT_CACHE_MIN_FREE_PERCENT
+    cache_max_bytes          cap on the content cache      env SIGNAGE_AGENT_CACHE_MAX_BYTES
+    cache_grace_s            unreferenced blobs kept this long  env SIGNAGE_AGENT_CACHE_GRACE
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ ENV_KEYS: dict[str, str] = {
     "long_poll_s": "SIGNAGE_AGENT_LONG_POLL",
     "log_level": "SIGNAGE_AGENT_LOG_LEVEL",
     "max_state_bytes": "SIGNAGE_AGENT_MAX_STATE_BYTES",
+    "download_concurrency": "SIGNAGE_AGENT_DOWNLOAD_CONCURRENCY",
+    "cache_min_free_percent": "SIGNAGE_AGENT_CACHE_MIN_FREE_PERCENT",
+    "cache_max_bytes": "SIGNAGE_AGENT_CACHE_MAX_BYTES",
+    "cache_grace_s": "SIGNAGE_AGENT_CACHE_GRACE",
 }
 
 
@@ -58,6 +66,12 @@ class AgentConfig(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # A larger answer from the cloud is refused whole (a 10,000-item playlist is ~2.3 MB).
     max_state_bytes: int = Field(default=DEFAULT_MAX_STATE_BYTES, ge=64 * 1024, le=256 << 20)
+    download_concurrency: int = Field(default=4, ge=1, le=32)
+    # The cache evicts blobs nothing uses (least recently played first) to keep this share
+    # of the filesystem free, and never grows past cache_max_bytes (0: no cap).
+    cache_min_free_percent: float = Field(default=10.0, ge=0, le=90)
+    cache_max_bytes: int = Field(default=0, ge=0, le=1 << 50)
+    cache_grace_s: float = Field(default=86_400.0, ge=0, le=365 * 86_400)
 
     @field_validator("cloud_url")
     @classmethod

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from agent.config import AgentConfig
-from agent.content_cache import ContentCache
+from agent.content_cache import ContentCache, Quota, collect_forever
 from agent.downloads import Downloader
 from agent.errors import StoreError
 from agent.instance_lock import InstanceLock
@@ -96,11 +96,25 @@ async def _run(config: AgentConfig, store: Store) -> None:
             on_tokens=store.save_tokens,
             max_state_bytes=config.max_state_bytes,
         )
-        cache = ContentCache(config.state_dir)
-        play_log = PlayLog(store, clock_offset_s=lambda: client.clock_offset_s)
+        cache = ContentCache(
+            config.state_dir,
+            quota=Quota(
+                min_free_percent=config.cache_min_free_percent,
+                max_bytes=config.cache_max_bytes,
+                grace_s=config.cache_grace_s,
+            ),
+        )
+        play_log = PlayLog(
+            store, clock_offset_s=lambda: client.clock_offset_s, on_started=cache.played
+        )
         player = Player(renderer=renderer, listener=play_log)
         screen = Screen(player, cache, on_message=lambda m: save_message(store, m))
-        downloader = Downloader(client=client, cache=cache, on_blob_ready=lambda: sync.blob_ready())
+        downloader = Downloader(
+            client=client,
+            cache=cache,
+            on_blob_ready=lambda: sync.blob_ready(),
+            concurrency=config.download_concurrency,
+        )
         sync = SyncLoop(
             config=config,
             store=store,
@@ -121,6 +135,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
                 "player": player.run(),
                 "sync": sync.run(),
                 "downloads": downloader.run(),
+                "cache-gc": collect_forever(cache, lambda: store.referenced_blobs()),
                 "heap-trim": trim_heap_forever(),
                 "systemd": report_forever(
                     ready=lambda: player.state != PlayerState.NEW,

@@ -170,7 +170,7 @@ class Downloader:
 
     async def _fetch(self, sha256: str, size: int) -> None:
         try:
-            path = await self._cache.fetch(self._client, sha256, size)
+            path = await self._cache.fetch(self._client, sha256, size, keep=self._sizes.keys())
         except asyncio.CancelledError:
             self._queue.cancelled(sha256)
             raise

@@ -26,9 +26,17 @@ class PlayLog:
     write (a full disk) loses the event with one log line; playback never stops for it.
     """
 
-    def __init__(self, store: Store, *, clock_offset_s: Callable[[], float | None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock_offset_s: Callable[[], float | None],
+        on_started: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        """`on_started` hears the sha256 of each item that starts (the cache's play order)."""
         self._store = store
         self._clock_offset_s = clock_offset_s
+        self._on_started = on_started
 
     def _record(self, event: str, item: PlayableItem, at: datetime, **extra: Any) -> None:
         at_on_cloud_clock = at + timedelta(seconds=self._clock_offset_s() or 0.0)
@@ -42,6 +50,7 @@ class PlayLog:
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
         self._record("started", item, started_at)
+        self._on_started(item.sha256)
 
     def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
         self._record("ended", item, ended_at, played_ms=played_ms)

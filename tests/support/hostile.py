@@ -36,7 +36,7 @@ class HostileProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.url = ""
-        # When set, every state request is answered with a full snapshot passed through this.
+        # When set, every state request is answered with a full listing passed through this.
         self.corrupt_state: Callable[[dict[str, Any]], bytes] | None = None
         self.blob_faults: dict[str, BlobFault] = {}
         self.corrupted_answers = 0
@@ -65,7 +65,7 @@ class HostileProxy:
         params = dict(request.query_params)
         corrupt = self.corrupt_state if path.endswith("/device/state") else None
         if corrupt is not None:
-            params.pop("cursor", None)  # always a full snapshot, at once
+            params.pop("cursor", None)  # always a full listing, at once
             params.pop("wait", None)
         sha256 = path.rsplit("/", 1)[-1] if "/device/blobs/" in path else None
         if sha256 is not None:
@@ -121,45 +121,49 @@ def hostile_proxy(upstream: str) -> Iterator[HostileProxy]:
         thread.join(10)
 
 
-def with_duplicate_asset(snapshot: dict[str, Any]) -> bytes:
-    snapshot["assets"] = [*snapshot["assets"], snapshot["assets"][0]]
-    return json.dumps(snapshot).encode()
+def _first(page: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in page["changes"] if c["kind"] == kind and c.get("data"))
 
 
-def with_duplicate_position(snapshot: dict[str, Any]) -> bytes:
-    items = snapshot["playlist"]["items"]
-    snapshot["playlist"]["items"] = [*items, dict(items[0])]
-    return json.dumps(snapshot).encode()
+def with_duplicate_asset(page: dict[str, Any]) -> bytes:
+    page["changes"] = [*page["changes"], _first(page, "asset")]
+    return json.dumps(page).encode()
 
 
-def with_huge_duration(snapshot: dict[str, Any]) -> bytes:
-    snapshot["playlist"]["items"][0]["duration_ms"] = 2**63 + 5
-    return json.dumps(snapshot).encode()
+def with_duplicate_position(page: dict[str, Any]) -> bytes:
+    items = _first(page, "playlist")["data"]["items"]
+    items.append(dict(items[0]))
+    return json.dumps(page).encode()
 
 
-def with_huge_size(snapshot: dict[str, Any]) -> bytes:
-    snapshot["assets"][0]["size"] = 2**64
-    return json.dumps(snapshot).encode()
+def with_huge_duration(page: dict[str, Any]) -> bytes:
+    _first(page, "playlist")["data"]["items"][0]["duration_ms"] = 2**63 + 5
+    return json.dumps(page).encode()
 
 
-def with_newline_in_name(snapshot: dict[str, Any]) -> bytes:
-    snapshot["assets"][0]["name"] = "x.png\n12:00:00 INFO    agent: forged line"
-    return json.dumps(snapshot).encode()
+def with_huge_size(page: dict[str, Any]) -> bytes:
+    _first(page, "asset")["data"]["size"] = 2**64
+    return json.dumps(page).encode()
 
 
-def with_missing_asset(snapshot: dict[str, Any]) -> bytes:
-    snapshot["assets"] = []
-    return json.dumps(snapshot).encode()
+def with_newline_in_name(page: dict[str, Any]) -> bytes:
+    _first(page, "asset")["data"]["name"] = "x.png\n12:00:00 INFO    agent: forged line"
+    return json.dumps(page).encode()
 
 
-def with_huge_name(snapshot: dict[str, Any]) -> bytes:
-    snapshot["assets"][0]["name"] = "n" * (5 << 20)
-    return json.dumps(snapshot).encode()
+def with_another_tenants_device(page: dict[str, Any]) -> bytes:
+    _first(page, "device")["data"]["tenant_id"] = "ten_someone_else"
+    return json.dumps(page).encode()
 
 
-def fifty_megabytes(snapshot: dict[str, Any]) -> bytes:
-    snapshot["padding"] = "p" * (50 << 20)
-    return json.dumps(snapshot).encode()
+def with_huge_name(page: dict[str, Any]) -> bytes:
+    _first(page, "asset")["data"]["name"] = "n" * (5 << 20)
+    return json.dumps(page).encode()
+
+
+def fifty_megabytes(page: dict[str, Any]) -> bytes:
+    page["padding"] = "p" * (50 << 20)
+    return json.dumps(page).encode()
 
 
 CORRUPTIONS: dict[str, Callable[[dict[str, Any]], bytes]] = {
@@ -168,7 +172,7 @@ CORRUPTIONS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "duration above 2^63": with_huge_duration,
     "size above 2^63": with_huge_size,
     "newline in a name": with_newline_in_name,
-    "item without its asset": with_missing_asset,
+    "another tenant's device": with_another_tenants_device,
     "5 MB name": with_huge_name,
     "50 MB answer": fifty_megabytes,
 }
