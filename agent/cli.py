@@ -159,6 +159,9 @@ def status_of(state_dir: Path) -> dict[str, Any]:
         "message": _json(meta.get(Meta.SCREEN_MESSAGE)) if pid is not None else None,
         "cursor": meta.get(Meta.CURSOR),
         "last_sync_at": meta.get(Meta.LAST_SYNC_AT),
+        # blobs still to download (and those that keep failing), and the cache's size
+        "downloads": _json(meta.get(Meta.DOWNLOADS)),
+        "cache": _json(meta.get(Meta.CACHE)),
         # the cloud's clock minus this device's, in seconds (a Pi has no real-time clock)
         "clock_offset_s": _float(meta.get(Meta.CLOCK_OFFSET_S)),
     }
@@ -218,6 +221,22 @@ def _print_status(status: dict[str, Any]) -> None:
     if status["running"] and message and not playing:
         print(f"on screen:    {message['title']}: {message['headline']}")
     print(f"last change:  {status['last_sync_at'] or 'never'} (cursor {status['cursor'] or '-'})")
+    downloads, cache = status["downloads"], status["cache"]
+    if downloads:
+        print(
+            f"downloads:    {downloads['pending']} blob(s) to fetch, "
+            f"{downloads['pending_bytes'] / 1e6:.1f} MB"
+            + (f"; {len(downloads['failing'])} failing" if downloads["failing"] else "")
+        )
+        for failing in downloads["failing"]:
+            print(
+                f"  {failing['sha256'][:12]}  {failing['attempts']} attempt(s): {failing['reason']}"
+            )
+    if cache:
+        print(
+            f"cache:        {cache['used_bytes'] / 1e6:.1f} MB in {cache['blobs']} blob(s), "
+            f"may grow to {cache['limit_bytes'] / 1e6:.0f} MB"
+        )
     if status["clock_offset_s"] is not None:
         print(f"clock offset: {status['clock_offset_s']:+.2f} s (the cloud's clock minus ours)")
 

@@ -10,6 +10,7 @@ local state, so a cloud that vanishes for weeks never stops the screen.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import Coroutine
@@ -51,6 +52,24 @@ async def supervise(tasks: dict[str, Coroutine[Any, Any, None]]) -> None:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+
+
+async def report_cache_forever(
+    store: Store, downloader: Downloader, cache: ContentCache, every_s: float = 2.0
+) -> None:
+    """Keep download progress and cache use in the store for `status`, when they change."""
+    last: tuple[object, object] | None = None
+    while True:
+        usage = cache.usage()
+        now = (downloader.progress(), {"used_bytes": usage.used_bytes, "blobs": usage.blobs,
+                                       "limit_bytes": usage.limit_bytes})  # fmt: skip
+        if now != last:
+            try:
+                store.set_many({Meta.DOWNLOADS: json.dumps(now[0]), Meta.CACHE: json.dumps(now[1])})
+                last = now
+            except StoreError as exc:
+                log.warning("%s", exc)
+        await asyncio.sleep(every_s)
 
 
 def save_message(store: Store, message: ScreenMessage) -> None:
@@ -136,6 +155,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
                 "sync": sync.run(),
                 "downloads": downloader.run(),
                 "cache-gc": collect_forever(cache, lambda: store.referenced_blobs()),
+                "cache-report": report_cache_forever(store, downloader, cache),
                 "heap-trim": trim_heap_forever(),
                 "systemd": report_forever(
                     ready=lambda: player.state != PlayerState.NEW,

@@ -137,6 +137,20 @@ class Downloader:
         """Blobs wanted and not in the cache yet."""
         return len(self._cache.missing(self._sizes))
 
+    def progress(self) -> dict[str, object]:
+        """What `status` shows: blobs still missing, their bytes, and those that keep failing."""
+        missing = self._cache.missing(self._sizes)
+        failures = self._queue.failures
+        return {
+            "pending": len(missing),
+            "pending_bytes": sum(self._sizes[sha] for sha in missing),
+            "downloading": len(self._tasks),
+            "failing": [
+                {"sha256": sha, "attempts": f.attempts, "reason": f.reason}
+                for sha, f in sorted(failures.items())[:10]
+            ],
+        }
+
     def want(self, blobs: Mapping[str, int]) -> None:
         """The blobs (sha256 -> announced size, in the order to fetch them) the state uses."""
         self._sizes = dict(blobs)

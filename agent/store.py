@@ -52,6 +52,8 @@ class Meta(StrEnum):
     CLOCK_OFFSET_S = "clock_offset_s"  # the cloud's clock minus ours
     NOW_PLAYING = "now_playing"  # JSON: name, sha256, since
     CONNECTION = "connection"  # JSON: see agent.connection.ConnectionState
+    DOWNLOADS = "downloads"  # JSON: see agent.downloads.Downloader.progress
+    CACHE = "cache"  # JSON: used_bytes, blobs, limit_bytes
     SCREEN_MESSAGE = "screen_message"  # JSON: title, headline, lines, shown when nothing plays
 
 

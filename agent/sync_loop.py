@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agent.backoff import backoff
+from agent.backoff import jittered
 from agent.config import AgentConfig
 from agent.connection import Connection
 from agent.content_cache import ContentCache
@@ -171,7 +171,7 @@ class SyncLoop:
                 failures += 1
                 reason = f"unexpected {type(exc).__name__}: {exc}"
                 log.debug("sync round failed", exc_info=True)
-            wait = max(self._config.sync_interval_s, backoff(failures))
+            wait = jittered(failures)
             log.warning("sync failed: %s; playing what is cached, retrying in %.0f s", reason, wait)
             await asyncio.sleep(wait)
 

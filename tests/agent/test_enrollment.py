@@ -81,3 +81,12 @@ def test_when_to_ask_the_cloud_again(changed, held_s, long_poll_s, at_once) -> N
     from agent.sync_loop import poll_again_now
 
     assert poll_again_now(changed, held_s, long_poll_s) is at_once
+
+
+@given(st.integers(0, 100), st.floats(0, 1, exclude_max=True))
+def test_jittered_waits_stay_below_the_backoff_and_spread_over_it(attempt: int, r: float) -> None:
+    from agent.backoff import jittered
+
+    wait = jittered(attempt, rng=lambda: r)
+    assert 0.1 <= wait <= max(0.1, backoff(attempt))
+    assert wait == max(0.1, r * backoff(attempt))
