@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     common(status)
     status.add_argument("--json", action="store_true", help="print JSON")
 
+    sync = sub.add_parser(
+        "sync", help="sync once in the foreground (while the agent is stopped) and exit"
+    )
+    common(sync)
+    sync.add_argument("--cloud", help="cloud base URL (env SIGNAGE_AGENT_CLOUD_URL)")
+    sync.add_argument(
+        "--once", action="store_true", required=True, help="fetch every change and blob, then exit"
+    )
+
     config = sub.add_parser("config", help="print the effective configuration")
     common(config)
     config.add_argument("--cloud", help="cloud base URL")
@@ -263,8 +272,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _print_status(status)
         return 0
+    if args.command == "sync":
+        return cmd_sync(config)
     _setup_logging(config.log_level)
     return cmd_run(config)
+
+
+def cmd_sync(config: AgentConfig) -> int:
+    """Exit 0 when the device is up to date, 1 when something is missing, one line on error."""
+    from agent.sync_now import sync_now
+
+    logging.basicConfig(level="WARNING", stream=sys.stderr, format="%(message)s")
+    try:
+        return asyncio.run(sync_now(config))
+    except (AgentError, SyncError) as exc:
+        print(f"signage-agent: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from agent.enrollment import Enrollment
 from agent.errors import StoreError
 from agent.screen import Screen, message_for
 from agent.store import Meta, Store
-from sync.client import DeviceClient
+from sync.client import DeviceClient, DeviceTokens
 from sync.errors import CloudResponseError, CursorExpired, SyncError, Unauthorized
 from sync.models import DeviceAuthorization, DeviceRecord, StatePage
 
@@ -42,6 +42,21 @@ def poll_again_now(changed: bool, held_s: float, long_poll_s: int) -> bool:
     support it: asking again at once would spin.
     """
     return changed or (long_poll_s > 0 and held_s >= long_poll_s / 2)
+
+
+def check_tenant(page: StatePage, tokens: DeviceTokens | None) -> None:
+    """A page must not carry another device's or tenant's record: if it does, reject it whole."""
+    for change in page.changes:
+        record = change.object
+        if (
+            isinstance(record, DeviceRecord)
+            and tokens is not None
+            and (record.tenant_id != tokens.tenant_id or record.id != tokens.device_id)
+        ):
+            raise CloudResponseError(
+                f"the state answer names device {record.id!r:.70} of tenant "
+                f"{record.tenant_id!r:.70}, not this one: rejected whole"
+            )
 
 
 class SyncLoop:
@@ -194,7 +209,7 @@ class SyncLoop:
         self._note_clock_offset()
         if page is None:
             return False
-        self._check_tenant(page)
+        check_tenant(page, self._client.tokens)
         result = self._store.apply_page(page, starts_listing=cursor is None)
         for kind, count in result.unknown_kinds.items():
             log.info("skipped %d change(s) of kind %r, which this agent does not know", count, kind)
@@ -211,21 +226,6 @@ class SyncLoop:
             self._downloader.want(self._store.referenced_blobs())
             self.refresh_screen()
         return True
-
-    def _check_tenant(self, page: StatePage) -> None:
-        """A page must not carry another tenant's device record (nothing of it is applied)."""
-        tokens = self._client.tokens
-        for change in page.changes:
-            record = change.object
-            if (
-                isinstance(record, DeviceRecord)
-                and tokens is not None
-                and (record.tenant_id != tokens.tenant_id or record.id != tokens.device_id)
-            ):
-                raise CloudResponseError(
-                    f"the state answer names device {record.id!r:.70} of tenant "
-                    f"{record.tenant_id!r:.70}, not this one: rejected whole"
-                )
 
     def _note_clock_offset(self) -> None:
         """Keep the cloud-clock offset in the store for `status` when it moved."""
@@ -248,4 +248,4 @@ class SyncLoop:
             log.warning("%s", exc)
 
 
-__all__ = ["SyncLoop", "poll_again_now"]
+__all__ = ["SyncLoop", "check_tenant", "poll_again_now"]
