@@ -13,7 +13,7 @@ from player.items import (
     ScreenMessage,
 )
 from player.output import VideoOutput, choose_video_output
-from player.renderer import Ended, Failed, Renderer, RendererEvent, Started
+from player.renderer import Ended, Failed, Recovered, Renderer, RendererEvent, Started
 from player.sequence import RetryPolicy
 from player.vlc import RendererState, VlcRenderer
 
@@ -29,6 +29,7 @@ __all__ = [
     "PlayerError",
     "PlayerListener",
     "PlayerState",
+    "Recovered",
     "Renderer",
     "RendererError",
     "RendererEvent",

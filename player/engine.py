@@ -39,7 +39,7 @@ from player.items import (
     ScreenMessage,
     describe,
 )
-from player.renderer import Ended, Failed, Renderer, RendererEvent, Started
+from player.renderer import Ended, Failed, Recovered, Renderer, RendererEvent, Started
 from player.sequence import (
     Failures,
     KeepPlaying,
@@ -199,6 +199,11 @@ class Player:
                     self._retry_timer = None
                     if self._state == PlayerState.BACKING_OFF:
                         self._play_from(self._resume_from)
+            case Recovered(reason=reason):
+                # Optional in PlayerListener: listeners written before it existed still work.
+                told = getattr(self._listener, "renderer_recovered", None)
+                if told is not None:
+                    self._tell(told, reason)
             case Started() | Ended() | Failed():
                 self._on_renderer_event(entry)
 
@@ -214,6 +219,7 @@ class Player:
                 self._show(self._message)
             case KeepPlaying(index):
                 self._cursor = index
+                self._prepare_next()
             case StartAt(index):
                 self._interrupt("it is no longer in the playlist")
                 self._play_from(index)
@@ -292,6 +298,7 @@ class Player:
                 local = at.astimezone().strftime("%H:%M:%S")
                 log.info("playing %s at %s", describe(item, length_ms), local)
                 self._tell(self._listener.item_started, item, at)
+                self._prepare_next()
             case Ended(at=at, played_ms=played_ms):
                 self._failures = record_success(self._failures, item)
                 self._now_playing = None
@@ -312,6 +319,24 @@ class Player:
                 self._now_playing = None
                 self._tell(self._listener.item_failed, item, reason)
                 self._advance()
+
+    def _prepare_next(self) -> None:
+        """Tell the renderer what will most likely follow, so it can get it ready."""
+        prepare = getattr(self._renderer, "prepare", None)
+        if prepare is None or self._cursor is None or not self._items:
+            return
+        start = (self._cursor + 1) % len(self._items)
+        index = first_playable(self._items, start, self._failures, self._now())
+        upcoming = self._items[index] if index is not None else None
+        current = self._current
+        if (
+            upcoming is not None
+            and current is not None
+            and upcoming.media_type == "image"
+            and upcoming.same_content(current)
+        ):
+            upcoming = None  # the same picture again stays on screen as it is
+        prepare(upcoming)
 
     def _tell(self, method: Callable[..., None], *args: Any) -> None:
         # Listeners run on the loop and must not block; one that raises must not stop

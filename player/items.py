@@ -99,6 +99,10 @@ class PlayerListener(Protocol):
 
     def item_failed(self, item: PlayableItem, reason: str) -> None: ...
 
+    # Optional (called only when the listener has it): the renderer found its output
+    # stuck (no new frame, or libvlc not answering) and recreated it.
+    # def renderer_recovered(self, reason: str) -> None: ...
+
 
 def describe(item: PlayableItem, length_ms: int | None = None) -> str:
     """`"counter.mp4" (video, 5.0 s)` for log lines; `length_ms` is what the renderer measured."""

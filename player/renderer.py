@@ -11,6 +11,7 @@ For every `play(item)` the renderer emits, in this order, either
     Failed(item)                       nothing of it was ever shown
     Started(item) ... Failed(item)     it broke while playing
 
+(the last preceded by `Recovered` when the renderer had to recreate its output)
 and nothing more about that call once `play()`, `show_message()` or `close()` is
 called again: a new command replaces what is on screen at once, and whatever was
 playing is dropped without an event (the engine accounts for it).
@@ -56,7 +57,18 @@ class Failed:
     reason: str
 
 
-RendererEvent = Started | Ended | Failed
+@dataclass(frozen=True)
+class Recovered:
+    """The renderer found its output stuck and recreated it; `item` was playing then.
+
+    Followed by `Failed(item)` for that item, so the engine moves on as for any failure.
+    """
+
+    reason: str
+    item: PlayableItem | None = None
+
+
+RendererEvent = Started | Ended | Failed | Recovered
 EmitEvent = Callable[[RendererEvent], None]
 
 
@@ -75,6 +87,14 @@ class Renderer(Protocol):
         """Replace what is on screen by `message`, held until the next command."""
         ...
 
+    def prepare(self, item: PlayableItem | None) -> None:
+        """`item` is likely the next `play()`: get it ready so the switch shows no gap.
+
+        A hint: a renderer may ignore it, and `play()` of another item discards it.
+        Optional: the engine calls it only on renderers that have it.
+        """
+        ...
+
     async def snapshot(self, path: Path) -> bool:
         """Write what is on screen to `path` as PNG; False when there is nothing to save."""
         ...
@@ -84,4 +104,4 @@ class Renderer(Protocol):
         ...
 
 
-__all__ = ["EmitEvent", "Ended", "Failed", "Renderer", "RendererEvent", "Started"]
+__all__ = ["EmitEvent", "Ended", "Failed", "Recovered", "Renderer", "RendererEvent", "Started"]

@@ -1,18 +1,31 @@
 """`VlcRenderer`: the `Renderer` that draws through libvlc.
 
-One libvlc instance and one media player for the life of the renderer (a new player per
-item leaks memory); each item gets a fresh `Media`, released when the next one replaces
-it. What the notes measured on these machines shapes the rest:
+One libvlc instance and two media players for the life of the renderer (a new player
+per item leaks memory), used as a double buffer: the player in front shows the current
+item while the one behind opens the next (`prepare`), in its own full-screen window
+under the front one (`player.x11`). A switch raises the window behind once its first
+picture is out, so the screen never shows black or a half-opened item between two
+items, and the old player is stopped after. Each item gets a fresh `Media`, released
+when the next one replaces it in its player. What the notes measured shapes the rest:
 
 - libvlc's event callbacks run on libvlc threads, and calling libvlc from them
-  deadlocks the player. Callbacks only tag the event with the current playback's token
+  deadlocks the player. Callbacks only tag the event with its player's current token
   and hand it to the loop with `call_soon_threadsafe`; everything else runs there.
 - `Playing` fires even for files that never show anything, and a garbage file ends
   40 ms later without an error. An item counts as started when its first picture is
   out (the `Vout` event, or time moving), and an item that ends before that having
   displayed no picture is reported as failed.
 - Images are held on screen (`:image-duration=-1`) and timed on the loop: VLC's own
-  image duration ends them about 0.15 s early, the loop timer is within 2%.
+  image duration ends them about 0.15 s early, the loop timer is within 2%. Once its
+  picture is out an image's player is paused, so a still picture costs no decoding.
+- libvlc cannot hold a video paused on its first picture (`:start-paused` decodes
+  nothing; pausing at the `Vout` event loses the first frame and stalls 120 ms on
+  resume: measured, see docs/player.md). A prepared video is therefore started behind
+  the front window just early enough (libvlc's measured start-up time) for its first
+  picture to land when the current item ends; a prepared image is opened at once.
+- A watchdog looks at the decoded-picture count of a playing video once a second; when
+  it stops moving for `stall_timeout_s`, or libvlc stops answering, the players are
+  recreated and the item reported as failed (`Recovered`, then `Failed`).
 
 Its states are drawn in `player.vlc_state`.
 """
@@ -22,15 +35,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from player.errors import RendererError
+from player.images import ROTATIONS, fitted_image
 from player.items import PlayableItem, ScreenMessage
 from player.libvlc import (
     call_with_timeout,
@@ -41,20 +59,58 @@ from player.libvlc import (
 )
 from player.messages import render_message
 from player.output import VideoOutput
-from player.renderer import EmitEvent, Ended, Failed, RendererEvent, Started
+from player.renderer import EmitEvent, Ended, Failed, Recovered, RendererEvent, Started
 from player.vlc_state import TRANSITIONS, Playback, RendererState, Signal, file_problem
 
 if TYPE_CHECKING:
     import vlc
 
+    from player.x11 import X11Screen
+
 log = logging.getLogger(__name__)
 
 SNAPSHOT_ATTEMPTS = 6
 SNAPSHOT_RETRY_S = 0.1
+DEFAULT_SCREEN = (1920, 1080)
+# libvlc's start-up (play() -> first picture) as first guessed, and its bounds; the
+# renderer keeps a running average of what it measures.
+STARTUP_GUESS_MS = 60.0
+STARTUP_BOUNDS_MS = (10.0, 250.0)
+# How long an image's picture is given to reach the screen before its player is paused.
+IMAGE_PAUSE_AFTER_S = 0.5
+WATCHDOG_PERIOD_S = 1.0
+SIGNALS = (
+    "MediaPlayerVout",
+    "MediaPlayerTimeChanged",
+    "MediaPlayerEndReached",
+    "MediaPlayerEncounteredError",
+)
+_SIGNAL_OF = {
+    "MediaPlayerVout": Signal.PICTURE,
+    "MediaPlayerTimeChanged": Signal.PICTURE,
+    "MediaPlayerEndReached": Signal.END,
+    "MediaPlayerEncounteredError": Signal.ERROR,
+}
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One libvlc media player, its window (window output only) and what it shows."""
+
+    name: str
+    player: vlc.MediaPlayer
+    events: vlc.EventManager  # kept alive: it owns the C callbacks
+    window: int | None
+    media: vlc.Media | None = None
+    token: int = 0  # read by libvlc threads; only ever written on the loop thread
+    playback: Playback | None = None
+    shown_path: Path | None = None  # the file its media was opened from
+    paused: bool = False
+    handlers: list[Any] = field(default_factory=list)
 
 
 class VlcRenderer:
-    """Plays items and shows messages through one libvlc media player."""
+    """Plays items and shows messages through two libvlc media players (a double buffer)."""
 
     def __init__(
         self,
@@ -64,27 +120,52 @@ class VlcRenderer:
         extra_args: Sequence[str] = (),
         start_timeout_s: float = 10.0,
         stop_timeout_s: float = 5.0,
+        stall_timeout_s: float = 5.0,
+        image_cache_dir: Path | None = None,
+        screen_size: tuple[int, int] | None = None,
+        rotation: int = 0,
+        volume: int = 100,
+        double_buffer: bool | None = None,
     ) -> None:
         self._video_output = video_output
         self._messages_dir = messages_dir
-        self._args = (*video_output.vlc_args, *extra_args)
+        self._image_cache_dir = image_cache_dir or messages_dir / "screen-sized"
+        windowed = video_output.name == "window"
+        extra = ("--no-disable-screensaver",) if windowed else ()  # see player.x11
+        self._args = (*video_output.vlc_args, *extra, *extra_args)
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
+        self._stall_timeout_s = stall_timeout_s
+        self._screen_size = screen_size
+        self._check_rotation(rotation)
+        self._rotation = rotation
+        self._volume = volume
+        # Two outputs at once are known to work in a window and with the dummy output;
+        # KMS and the framebuffer give the display to one output at a time.
+        self._double_buffer = (
+            double_buffer if double_buffer is not None else video_output.name in ("window", "dummy")
+        )
         self._state = RendererState.NEW
         self._vlc: ModuleType | None = None
         self._instance: vlc.Instance | None = None
-        self._player: vlc.MediaPlayer | None = None
-        self._events: vlc.EventManager | None = None  # kept alive: it owns the C callback
-        self._media: vlc.Media | None = None  # the media set in the player
+        self._screen: X11Screen | None = None
+        self._slots: list[_Slot] = []
+        self._front: _Slot | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._emit: EmitEvent | None = None
         self._current: Playback | None = None
-        # Read by libvlc threads; only ever written on the loop thread.
-        self._token = 0
+        self._next: Playback | None = None  # opened (or about to be) behind the front
+        self._wanted_next: PlayableItem | None = None
+        self._prepare_timer: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._startup_ms = STARTUP_GUESS_MS
+        self._tokens = 0
         self._runtime_dir: Path | None = None
         # Held around blocking libvlc calls made off the loop (snapshot, stop), so that
-        # close() never releases the player under a snapshot.
+        # close() never releases a player under a snapshot.
         self._blocking_calls = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.recoveries = 0
 
     # --- state --------------------------------------------------------------------
 
@@ -104,6 +185,21 @@ class VlcRenderer:
         current = self._current
         return current.item if current is not None else None
 
+    @property
+    def screen_size(self) -> tuple[int, int]:
+        """The size pictures are prepared for: the X screen's, else the configured one."""
+        if self._screen is not None:
+            return (self._screen.size.width, self._screen.size.height)
+        return self._screen_size or DEFAULT_SCREEN
+
+    @property
+    def rotation(self) -> int:
+        return self._rotation
+
+    @property
+    def volume(self) -> int:
+        return self._volume
+
     def _set_state(self, new: RendererState) -> None:
         old = self._state
         if new == old and new != RendererState.OPENING:
@@ -112,6 +208,44 @@ class VlcRenderer:
             raise RendererError(f"renderer cannot go from {old} to {new}")
         self._state = new
         log.debug("renderer: %s -> %s", old, new)
+
+    # --- settings -----------------------------------------------------------------
+
+    @staticmethod
+    def _check_rotation(degrees: int) -> None:
+        if degrees not in ROTATIONS:
+            raise ValueError(f"rotation must be one of {ROTATIONS}, not {degrees}")
+
+    def set_rotation(self, degrees: int) -> None:
+        """Turn the picture clockwise by 0, 90, 180 or 270 degrees, without a restart.
+
+        A still picture or message on screen is shown again turned at once; a video
+        playing keeps its turn until it ends, and the next item is turned.
+        """
+        self._check_rotation(degrees)
+        if degrees == self._rotation:
+            return
+        log.info("rotation: %d -> %d degrees", self._rotation, degrees)
+        self._rotation = degrees
+        if self._state in (RendererState.NEW, RendererState.CLOSED):
+            return
+        self._discard_next()
+        current = self._current
+        if current is None or (current.finished and not current.held_picture):
+            return
+        if current.message is not None:
+            self._open(current.message, None, self._message_path(current.message))
+        elif current.item is not None and current.item.media_type == "image":
+            # The same item again, turned: its timer runs on from where it was.
+            self._reopen_turned(current)
+
+    def set_volume(self, percent: int) -> None:
+        """Audio volume 0..100 (up to 200 amplifies), applied at once to what plays."""
+        if not 0 <= percent <= 200:
+            raise ValueError(f"volume must be within 0..200, not {percent}")
+        self._volume = percent
+        for slot in self._slots:
+            slot.player.audio_set_volume(percent)
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -122,30 +256,47 @@ class VlcRenderer:
         self._emit = emit
         self._runtime_dir = ensure_xdg_runtime_dir()
         module = load_vlc()
+        if self._video_output.name == "window" and "WAYLAND_DISPLAY" not in os.environ:
+            from player.x11 import X11Screen
+
+            self._screen = X11Screen(os.environ.get("DISPLAY"))
         instance = new_instance(module, self._args)
-        player = instance.media_player_new()
-        if self._video_output.name not in ("dummy", "kms"):
-            # The --fullscreen option does not reach a libvlc media player's windows.
-            player.set_fullscreen(True)
-        # python-vlc hands out one EventManager per player and keeps one callback per
-        # event type in it: this renderer must be the only one attaching to its player.
-        events = player.event_manager()
-        kinds = module.EventType
-        for kind, signal in (
-            (kinds.MediaPlayerVout, Signal.PICTURE),
-            (kinds.MediaPlayerTimeChanged, Signal.PICTURE),
-            (kinds.MediaPlayerEndReached, Signal.END),
-            (kinds.MediaPlayerEncounteredError, Signal.ERROR),
-        ):
-            events.event_attach(kind, self._on_libvlc_event, signal)
-        self._vlc, self._instance, self._player, self._events = module, instance, player, events
+        self._vlc, self._instance = module, instance
+        for name in ("a", "b") if self._double_buffer else ("a",):
+            self._slots.append(self._new_slot(name))
+        self._front = self._slots[-1]
         self._set_state(RendererState.IDLE)
+        size = "x".join(map(str, self.screen_size))
         log.info(
-            "libvlc %s ready, video output %r: %s",
+            "libvlc %s ready, video output %r (%s, pictures fitted to %s%s): %s",
             libvlc_version(module),
             self._video_output.name,
+            "double-buffered" if self._double_buffer else "one player",
+            size,
+            f", turned {self._rotation} degrees" if self._rotation else "",
             self._video_output.reason,
         )
+
+    def _new_slot(self, name: str) -> _Slot:
+        assert self._instance is not None and self._vlc is not None
+        player = self._instance.media_player_new()
+        window = None
+        if self._screen is not None:
+            window = self._screen.new_window(f"signage {name}")
+            player.set_xwindow(window)
+        elif self._video_output.name == "window":
+            # Wayland: libvlc's own window; --fullscreen does not reach a player's windows.
+            player.set_fullscreen(True)
+        player.audio_set_volume(self._volume)
+        # python-vlc hands out one EventManager per player and keeps one callback per
+        # event type in it: this renderer must be the only one attaching to its players.
+        events = player.event_manager()
+        slot = _Slot(name, player, events, window)
+        for kind in SIGNALS:
+            events.event_attach(
+                getattr(self._vlc.EventType, kind), self._on_libvlc_event, slot, _SIGNAL_OF[kind]
+            )
+        return slot
 
     async def close(self) -> None:
         if self._state in (RendererState.NEW, RendererState.CLOSED):
@@ -153,11 +304,18 @@ class VlcRenderer:
             self._remove_runtime_dir()
             return
         self._drop_current()
-        self._token += 1
+        self._discard_next()
+        self._cancel_watchdog()
+        for slot in self._slots:
+            slot.token = -1
         self._set_state(RendererState.CLOSED)
+        slots, instance = self._slots, self._instance
+        self._slots, self._front, self._instance = [], None, None
         try:
             async with asyncio.timeout(2 * self._stop_timeout_s), self._blocking_calls:
-                await call_with_timeout(self._release_all, self._stop_timeout_s, "stop")
+                await call_with_timeout(
+                    lambda: self._release(slots, instance), self._stop_timeout_s, "stop"
+                )
         except TimeoutError:
             log.error(
                 "libvlc did not stop within %.0f s; leaving it behind. If the screen is "
@@ -166,28 +324,23 @@ class VlcRenderer:
             )
         else:
             self._remove_runtime_dir()
+        if self._screen is not None:
+            self._screen.close()
+            self._screen = None
 
-    def _release_all(self) -> None:
+    def _release(self, slots: list[_Slot], instance: vlc.Instance | None) -> None:
         """Runs on a worker thread: stop, detach callbacks and release what we created."""
-        player, events, module = self._player, self._events, self._vlc
-        if player is None or events is None or module is None:
-            return
-        player.stop()
-        kinds = module.EventType
-        for kind in (
-            kinds.MediaPlayerVout,
-            kinds.MediaPlayerTimeChanged,
-            kinds.MediaPlayerEndReached,
-            kinds.MediaPlayerEncounteredError,
-        ):
-            events.event_detach(kind)
-        if self._media is not None:
-            self._media.release()
-            self._media = None
-        player.release()
-        if self._instance is not None:
-            self._instance.release()
-        self._player = self._instance = self._events = None
+        assert self._vlc is not None
+        for slot in slots:
+            slot.player.stop()
+            for kind in SIGNALS:
+                slot.events.event_detach(getattr(self._vlc.EventType, kind))
+            if slot.media is not None:
+                slot.media.release()
+                slot.media = None
+            slot.player.release()
+        if instance is not None:
+            instance.release()
 
     def _remove_runtime_dir(self) -> None:
         if self._runtime_dir is not None:
@@ -198,6 +351,12 @@ class VlcRenderer:
 
     def play(self, item: PlayableItem) -> None:
         self._require_open()
+        prepared = self._next
+        if prepared is not None and prepared.item is not None and _same(prepared.item, item):
+            self._next = None
+            self._promote(prepared, item)
+            return
+        self._discard_next()
         previous = self._current
         if (
             item.media_type == "image"
@@ -205,12 +364,12 @@ class VlcRenderer:
             and previous.item is not None
             and previous.held_picture
             and previous.item.media_type == "image"
-            and previous.item.path == item.path
-            and previous.item.sha256 == item.sha256
+            and _same(previous.item, item)
         ):
             # The same picture is on screen already: keep it rather than reopen it, so a
             # one-image playlist does not flicker every time round.
             playback = self._begin(item=item, message=None, has_media=False)
+            playback.slot = previous.slot
             self._later(playback, self._on_picture, playback)
             return
         problem = file_problem(item.path)
@@ -219,27 +378,41 @@ class VlcRenderer:
             playback = self._begin(item=item, message=None, has_media=False)
             self._later(playback, self._fail, playback, problem)
             return
-        self._open(item.path, item=item, message=None)
+        self._open(None, item, self._item_path(item))
+
+    def prepare(self, item: PlayableItem | None) -> None:
+        """`item` is likely to be played next: open it behind the screen, ready to switch.
+
+        A hint only: `play()` of another item discards what was prepared.
+        """
+        self._require_open()
+        if item is None or not self._double_buffer:
+            self._discard_next()
+            self._wanted_next = None
+            return
+        if self._next is not None and self._next.item is not None and _same(self._next.item, item):
+            return
+        self._discard_next()
+        self._wanted_next = item
+        self._schedule_prepare()
 
     def show_message(self, message: ScreenMessage) -> None:
         self._require_open()
         current = self._current
         if current is not None and current.message == message and not current.finished:
             return
-        try:
-            path = render_message(message, self._messages_dir)
-        except OSError as exc:
-            log.error(
-                "cannot draw the message %r into %s (%s); the screen keeps what it shows",
-                message.headline,
-                self._messages_dir,
-                exc,
-            )
-            return
-        self._open(path, item=None, message=message)
+        self._discard_next()
+        path = self._message_path(message)
+        if path is not None:
+            self._open(message, None, path)
 
     async def snapshot(self, path: Path) -> bool:
-        """Save the picture on screen to `path` (PNG). False when nothing could be saved."""
+        """Save the picture on screen to `path` (PNG). False when nothing could be saved.
+
+        libvlc's snapshot of the front player where it has a video output; otherwise (it
+        refuses, or the picture on screen is a held image or message) the picture file
+        itself, fitted to the screen.
+        """
 
         def take(player: vlc.MediaPlayer) -> bool:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,24 +426,53 @@ class VlcRenderer:
             return False
 
         async with self._blocking_calls:
-            player = self._player
-            if player is None or self._state == RendererState.CLOSED:
+            front = self._front
+            if front is None or self._state == RendererState.CLOSED:
                 return False
             try:
-                return await call_with_timeout(
-                    lambda: take(player), self._stop_timeout_s, "snapshot"
-                )
+                if await call_with_timeout(
+                    lambda: take(front.player), self._stop_timeout_s, "snapshot"
+                ):
+                    return True
             except TimeoutError:
                 log.warning(
                     "libvlc took longer than %.0f s to take a snapshot", self._stop_timeout_s
                 )
+            shown = front.shown_path
+            if shown is None:
                 return False
+            return await asyncio.to_thread(_picture_snapshot, shown, path, self.screen_size)
 
     # --- opening media --------------------------------------------------------------
 
     def _require_open(self) -> None:
         if self._state in (RendererState.NEW, RendererState.CLOSED):
             raise RendererError(f"renderer is {self._state}: call start() first")
+
+    def _message_path(self, message: ScreenMessage) -> Path | None:
+        try:
+            drawn = render_message(message, self._messages_dir)
+        except OSError as exc:
+            log.error(
+                "cannot draw the message %r into %s (%s); the screen keeps what it shows",
+                message.headline,
+                self._messages_dir,
+                exc,
+            )
+            return None
+        return self._fit(drawn, None)
+
+    def _item_path(self, item: PlayableItem) -> Path:
+        return self._fit(item.path, item.sha256) if item.media_type == "image" else item.path
+
+    def _fit(self, path: Path, sha256: str | None) -> Path:
+        return fitted_image(
+            path,
+            screen=self.screen_size,
+            rotation=self._rotation,
+            cache_dir=self._image_cache_dir,
+            sha256=sha256,
+        )
 
     def _drop_current(self) -> None:
         if self._current is not None:
@@ -283,29 +485,49 @@ class VlcRenderer:
         """A new playback replaces the current one; events of the old are ignored from now."""
         assert self._loop is not None
         self._drop_current()
-        self._token += 1
+        self._cancel_watchdog()
+        self._tokens += 1
         playback = Playback(
-            self._token, item, message, opened_at=self._loop.time(), has_media=has_media
+            self._tokens, item, message, opened_at=self._loop.time(), has_media=has_media
         )
         self._current = playback
         self._set_state(RendererState.OPENING)
         return playback
 
-    def _open(
-        self, path: Path, *, item: PlayableItem | None, message: ScreenMessage | None
-    ) -> None:
-        assert self._instance is not None and self._player is not None
+    def _free_slot(self) -> _Slot:
+        """The player not in front (the only one without double buffering)."""
+        assert self._front is not None
+        for slot in self._slots:
+            if slot is not self._front:
+                return slot
+        return self._front
+
+    def _load(self, slot: _Slot, path: Path, playback: Playback, *, still: bool) -> None:
+        """Open `path` in `slot` for `playback` and start it."""
+        assert self._instance is not None
         media = self._instance.media_new_path(str(path))
-        if message is not None or (item is not None and item.media_type == "image"):
+        if still:
             media.add_option(":image-duration=-1")  # held until replaced; timed on the loop
-        old_media = self._media
+        elif self._rotation:
+            media.add_option(":video-filter=transform")
+            media.add_option(f":transform-type={self._rotation}")
+        old_media = slot.media
         # set_media() stops the old input synchronously; its last events carry the old
         # token, so the token moves on only after it returns.
-        self._player.set_media(media)
-        self._media = media
+        slot.player.set_media(media)
+        slot.media, slot.shown_path, slot.paused = media, path, False
         if old_media is not None:
             old_media.release()
+        slot.token = playback.token
+        slot.playback = playback
+        playback.slot = slot
+        if slot.player.play() != 0:
+            playback.broken = "libvlc refused to start playing it"
+
+    def _open(self, message: ScreenMessage | None, item: PlayableItem | None, path: Path) -> None:
         playback = self._begin(item=item, message=message, has_media=True)
+        still = message is not None or (item is not None and item.media_type == "image")
+        self._load(self._free_slot(), path, playback, still=still)
         self._later(
             playback,
             self._fail,
@@ -313,8 +535,122 @@ class VlcRenderer:
             f"no picture after {self._start_timeout_s:.0f} s",
             delay=self._start_timeout_s,
         )
-        if self._player.play() != 0:
-            self._later(playback, self._fail, playback, "libvlc refused to start playing it")
+        if playback.broken is not None:
+            self._later(playback, self._fail, playback, playback.broken)
+
+    def _reopen_turned(self, current: Playback) -> None:
+        """Show the image on screen again turned; its own timers carry on."""
+        assert current.item is not None
+        slot = self._free_slot()
+        self._tokens += 1
+        turned = Playback(
+            self._tokens, current.item, None, opened_at=current.opened_at, prepared=True
+        )
+        self._load(slot, self._item_path(current.item), turned, still=True)
+        self._next = turned  # shown by _on_picture as soon as its picture is out
+        turned.shown_at = current.shown_at  # marks it as a re-show of the current item
+
+    # --- preparing the next item -------------------------------------------------------
+
+    def _schedule_prepare(self) -> None:
+        """Open the wanted next item now (images) or timed to land at the current's end."""
+        assert self._loop is not None
+        if self._prepare_timer is not None:
+            self._prepare_timer.cancel()
+            self._prepare_timer = None
+        item, current = self._wanted_next, self._current
+        if item is None or current is None or current.shown_at is None or current.finished:
+            return  # tried again once the current item is on screen
+        if self._free_slot().playback is current:
+            return
+        delay = 0.0
+        if item.media_type == "video":
+            end = self._expected_end(current)
+            if end is None:
+                return  # a video playing to an unknown end: switch on its end instead
+            delay = end - self._startup_ms / 1000 - self._loop.time()
+        if delay > 0:
+            self._prepare_timer = self._loop.call_later(delay, self._open_next)
+        else:
+            self._open_next()
+
+    def _expected_end(self, current: Playback) -> float | None:
+        if current.shown_at is None or current.item is None:
+            return None
+        planned = current.item.planned_ms
+        if planned is None and current.slot is not None and current.item.media_type == "video":
+            length = self._length_ms(current.slot)
+            planned = length
+        return None if planned is None else current.shown_at + planned / 1000
+
+    def _open_next(self) -> None:
+        self._prepare_timer = None
+        item, current = self._wanted_next, self._current
+        if item is None or current is None or self._state == RendererState.CLOSED:
+            return
+        self._wanted_next = None
+        if file_problem(item.path) is not None:
+            return  # play() reports it
+        assert self._loop is not None
+        self._tokens += 1
+        playback = Playback(self._tokens, item, None, opened_at=self._loop.time(), prepared=True)
+        self._load(
+            self._free_slot(), self._item_path(item), playback, still=item.media_type == "image"
+        )
+        self._next = playback
+
+    def _discard_next(self) -> None:
+        if self._prepare_timer is not None:
+            self._prepare_timer.cancel()
+            self._prepare_timer = None
+        prepared, self._next = self._next, None
+        if prepared is None:
+            return
+        prepared.cancel_timers()
+        prepared.finished = True
+        slot = prepared.slot
+        if isinstance(slot, _Slot) and slot is not self._front and slot.playback is prepared:
+            slot.token = -1
+            slot.playback = None
+            slot.player.stop()
+
+    def _promote(self, prepared: Playback, item: PlayableItem) -> None:
+        """`play(item)` of the prepared item: it becomes the current playback."""
+        assert self._loop is not None
+        self._drop_current()
+        self._cancel_watchdog()
+        prepared.item, prepared.prepared = item, False
+        self._current = prepared
+        self._set_state(RendererState.OPENING)
+        if prepared.broken is not None:
+            self._later(prepared, self._fail, prepared, prepared.broken)
+        elif prepared.picture_out:
+            self._later(prepared, self._on_picture, prepared)
+        else:
+            self._later(
+                prepared,
+                self._fail,
+                prepared,
+                f"no picture after {self._start_timeout_s:.0f} s",
+                delay=max(self._start_timeout_s - (self._loop.time() - prepared.opened_at), 0),
+            )
+
+    def _present(self, playback: Playback) -> None:
+        """Bring `playback`'s player to the front and stop the one it covers."""
+        slot = playback.slot
+        assert isinstance(slot, _Slot)
+        old = self._front
+        if slot is old:
+            return
+        if self._screen is not None and slot.window is not None:
+            self._screen.raise_window(slot.window)
+        self._front = slot
+        if old is not None and old.playback is not self._next:
+            old.token = -1
+            old.playback = None
+            old.player.stop()
+        if self._wanted_next is not None:
+            self._schedule_prepare()
 
     def _later(self, playback: Playback, callback: Any, *args: Any, delay: float = 0.0) -> None:
         """Run `callback(*args)` on the loop after `delay` unless `playback` is replaced."""
@@ -327,23 +663,26 @@ class VlcRenderer:
 
     # --- events -------------------------------------------------------------------
 
-    def _on_libvlc_event(self, _event: object, signal: Signal) -> None:
+    def _on_libvlc_event(self, _event: object, slot: _Slot, signal: Signal) -> None:
         # Runs on a libvlc thread. Calling libvlc here deadlocks the player, so only note
         # which playback the event belongs to and hand it to the loop.
-        token = self._token
+        token = slot.token
         loop = self._loop
-        if loop is None:
+        if loop is None or token < 0:
             return
         # RuntimeError: the loop is closed, the process is shutting down.
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._on_signal, signal, token)
+            loop.call_soon_threadsafe(self._on_signal, slot, signal, token)
 
-    def _on_signal(self, signal: Signal, token: int) -> None:
-        playback = self._current
-        if playback is None or playback.token != token or playback.finished:
+    def _on_signal(self, slot: _Slot, signal: Signal, token: int) -> None:
+        playback = slot.playback
+        if playback is None or playback.token != token or slot.token != token:
             return  # an event of a playback already replaced
-        if not playback.has_media:
-            return  # the media playing belongs to an earlier playback
+        if playback.prepared:
+            self._on_prepared_signal(playback, signal)
+            return
+        if playback.finished or playback is not self._current or not playback.has_media:
+            return
         if signal is Signal.PICTURE:
             self._on_picture(playback)
         elif signal is Signal.END:
@@ -351,19 +690,81 @@ class VlcRenderer:
         else:
             self._fail(playback, "VLC could not open or decode it")
 
+    def _on_prepared_signal(self, playback: Playback, signal: Signal) -> None:
+        assert self._loop is not None
+        if signal is Signal.PICTURE:
+            if playback.picture_out:
+                return
+            playback.picture_out = True
+            self._note_startup(playback)
+            current = self._current
+            if playback.shown_at is not None and current is not None:
+                # The current image again, turned (set_rotation): show it in its place.
+                self._next = None
+                self._present(playback)
+                current.slot = playback.slot
+                self._pause_later(playback)
+            elif current is None or current.finished:
+                # The current item is already over and holds its last picture: switch now.
+                self._present(playback)
+            return
+        if playback.picture_out:
+            return  # it broke after its first picture: play() will find out again
+        playback.broken = (
+            "VLC could not open or decode it"
+            if signal is Signal.ERROR
+            else "ended without showing a picture (damaged file, or not a video or image "
+            "VLC can decode)"
+        )
+
+    def _note_startup(self, playback: Playback) -> None:
+        """Keep a running average of libvlc's play() -> first picture time for videos."""
+        if playback.item is None or playback.item.media_type != "video":
+            return
+        assert self._loop is not None
+        sample = (self._loop.time() - playback.opened_at) * 1000
+        low, high = STARTUP_BOUNDS_MS
+        self._startup_ms = min(max(0.8 * self._startup_ms + 0.2 * sample, low), high)
+
+    def _pause_later(self, playback: Playback) -> None:
+        """Pause a still picture's player once its picture is out: no decoding while held."""
+        assert self._loop is not None
+        slot = playback.slot
+        if not isinstance(slot, _Slot):
+            return
+        token = slot.token
+
+        def pause() -> None:
+            if slot.token == token and not slot.paused and slot in self._slots:
+                slot.player.set_pause(1)
+                slot.paused = True
+
+        self._loop.call_later(IMAGE_PAUSE_AFTER_S, pause)
+
     def _on_picture(self, playback: Playback) -> None:
         if playback.shown_at is not None or playback.finished or playback is not self._current:
             return
         assert self._loop is not None
         playback.cancel_timers()  # the start timeout
+        if playback.has_media:
+            if not playback.picture_out:
+                playback.picture_out = True
+                self._note_startup(playback)
+            self._present(playback)
         playback.shown_at = self._loop.time()
         if playback.message is not None:
+            self._pause_later(playback)
             self._set_state(RendererState.MESSAGE)
             return
         item = playback.item
         assert item is not None
         self._set_state(RendererState.PLAYING)
-        length_ms = self._video_length_ms() if item.media_type == "video" else None
+        length_ms = None
+        if item.media_type == "video":
+            length_ms = self._length_ms(playback.slot)
+            self._start_watchdog(playback)
+        elif playback.has_media:
+            self._pause_later(playback)
         planned_ms = item.planned_ms
         if planned_ms is not None:
             # Images, and videos cut short: the loop ends them.
@@ -380,6 +781,8 @@ class VlcRenderer:
             )
         known_ms = [ms for ms in (planned_ms, length_ms) if ms is not None]
         self._send(Started(item, _utc_now(), min(known_ms) if known_ms else None))
+        if self._wanted_next is not None:
+            self._schedule_prepare()
 
     def _on_end(self, playback: Playback) -> None:
         if playback.message is not None:
@@ -389,7 +792,7 @@ class VlcRenderer:
             self._set_state(RendererState.IDLE)
             return
         if playback.shown_at is None:
-            if self._displayed_pictures() == 0:
+            if self._displayed_pictures(playback.slot) == 0:
                 assert self._loop is not None
                 elapsed_ms = (self._loop.time() - playback.opened_at) * 1000
                 self._fail(
@@ -408,7 +811,12 @@ class VlcRenderer:
         playback.cancel_timers()
         playback.finished = True
         playback.held_picture = held
+        self._cancel_watchdog()
         self._set_state(RendererState.HELD)
+        prepared = self._next
+        if prepared is not None and prepared.picture_out and prepared.broken is None:
+            # The next item is ready behind: switch in the same loop turn as the end.
+            self._present(prepared)
         played_ms = round((self._loop.time() - playback.shown_at) * 1000)
         self._send(Ended(playback.item, _utc_now(), played_ms))
 
@@ -417,6 +825,7 @@ class VlcRenderer:
             return
         playback.cancel_timers()
         playback.finished = True
+        self._cancel_watchdog()
         shown = playback.shown_at is not None
         self._set_state(RendererState.HELD if shown else RendererState.IDLE)
         if playback.item is not None:
@@ -428,23 +837,142 @@ class VlcRenderer:
         assert self._emit is not None
         self._emit(event)
 
+    # --- watchdog -----------------------------------------------------------------
+
+    def _start_watchdog(self, playback: Playback) -> None:
+        assert self._loop is not None
+        self._cancel_watchdog()
+        playback.frames_seen, playback.frames_still_since = -1, self._loop.time()
+        self._watchdog = self._loop.call_later(WATCHDOG_PERIOD_S, self._watch, playback)
+
+    def _cancel_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    def _watch(self, playback: Playback) -> None:
+        """Once a second while a video plays: is libvlc answering, and the picture moving?"""
+        self._watchdog = None
+        if playback is not self._current or playback.finished:
+            return
+        slot = playback.slot
+        assert self._loop is not None and isinstance(slot, _Slot)
+        task = self._loop.create_task(self._watch_once(playback, slot))
+        self._tasks.add(task)  # a reference, so the task is not collected mid-way
+        task.add_done_callback(self._tasks.discard)
+
+    async def _watch_once(self, playback: Playback, slot: _Slot) -> None:
+        assert self._loop is not None
+        try:
+            frames = await call_with_timeout(
+                lambda: self._decoded_pictures(slot), self._stop_timeout_s, "watchdog"
+            )
+        except TimeoutError:
+            if playback is self._current and not playback.finished:
+                await self._recover(playback, "libvlc stopped answering", wedged=True)
+            return
+        if playback is not self._current or playback.finished:
+            return
+        now = self._loop.time()
+        if frames != playback.frames_seen:
+            playback.frames_seen, playback.frames_still_since = frames, now
+        elif now - (playback.frames_still_since or now) >= self._stall_timeout_s:
+            still_s = now - (playback.frames_still_since or now)
+            await self._recover(
+                playback, f"the picture stopped: no new video frame for {still_s:.0f} s"
+            )
+            return
+        self._watchdog = self._loop.call_later(WATCHDOG_PERIOD_S, self._watch, playback)
+
+    async def _recover(self, playback: Playback, reason: str, *, wedged: bool = False) -> None:
+        """Replace the players (and the libvlc instance if it hangs); fail the item."""
+        assert self._vlc is not None and self._loop is not None
+        item = playback.item
+        log.error(
+            "playback of %s: %s; recreating the VLC player%s and moving on",
+            f'"{item.name}"' if item else "a message",
+            reason,
+            " and instance" if wedged else "",
+        )
+        self.recoveries += 1
+        self._discard_next()
+        old_slots, old_instance = self._slots, self._instance
+        for slot in old_slots:
+            slot.token = -1
+            slot.playback = None
+        if wedged:
+            self._instance = new_instance(self._vlc, self._args)
+        self._slots = [self._new_slot(slot.name) for slot in old_slots]
+        self._front = self._slots[-1]
+        self._send(Recovered(reason, item))
+        self._fail(playback, reason)
+
+        async def release_old() -> None:
+            try:
+                await call_with_timeout(
+                    lambda: self._release(old_slots, old_instance if wedged else None),
+                    self._stop_timeout_s,
+                    "release",
+                )
+            except TimeoutError:
+                log.error("the old VLC player did not stop; it is left behind")
+                return
+            if self._screen is not None:
+                for slot in old_slots:
+                    if slot.window is not None:
+                        self._screen.destroy_window(slot.window)
+
+        if not wedged:
+            await release_old()
+        else:
+            task = self._loop.create_task(release_old())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     # --- getters (safe from the loop thread) -----------------------------------------
 
-    def _video_length_ms(self) -> int | None:
-        assert self._player is not None
-        length = self._player.get_length()
+    def _length_ms(self, slot: object) -> int | None:
+        if not isinstance(slot, _Slot):
+            return None
+        length = slot.player.get_length()
         return length if length and length > 0 else None
 
-    def _displayed_pictures(self) -> int:
+    def _stats(self, slot: object) -> vlc.MediaStats | None:
         assert self._vlc is not None
-        if self._media is None:
-            return 0
+        if not isinstance(slot, _Slot) or slot.media is None:
+            return None
         stats = self._vlc.MediaStats()
-        if not self._media.get_stats(stats):
-            return 0
+        return stats if slot.media.get_stats(stats) else None
+
+    def _displayed_pictures(self, slot: object) -> int:
         # Displayed, not decoded: a truncated PNG counts one decoded picture that never
         # reaches the screen.
-        return int(stats.displayed_pictures)
+        stats = self._stats(slot)
+        return int(stats.displayed_pictures) if stats is not None else 0
+
+    def _decoded_pictures(self, slot: object) -> int:
+        stats = self._stats(slot)
+        return int(stats.decoded_video) if stats is not None else 0
+
+
+def _same(a: PlayableItem, b: PlayableItem) -> bool:
+    return a.key == b.key and a.sha256 == b.sha256 and a.path == b.path
+
+
+def _picture_snapshot(source: Path, target: Path, screen: tuple[int, int]) -> bool:
+    """`source` letterboxed onto a black picture of the screen's size, saved as PNG."""
+    try:
+        with Image.open(source) as picture:
+            picture.thumbnail(screen)
+            canvas = Image.new("RGB", screen)
+            offset = ((screen[0] - picture.width) // 2, (screen[1] - picture.height) // 2)
+            canvas.paste(picture.convert("RGB"), offset)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        canvas.save(target, format="PNG")
+    except OSError as exc:
+        log.warning("cannot save a snapshot of %s to %s: %s", source, target, exc)
+        return False
+    return True
 
 
 def _utc_now() -> datetime:

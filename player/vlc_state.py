@@ -75,6 +75,15 @@ class Playback:
     finished: bool = False
     held_picture: bool = False  # finished by its timer with its picture still on screen
     timers: list[asyncio.Handle] = field(default_factory=list)
+    # Double buffering (see `player.vlc`): the player slot it was opened in, whether it
+    # was opened ahead of being asked for, whether its first picture is out in that
+    # slot, and the decoded-picture count the watchdog last saw.
+    slot: object | None = None
+    prepared: bool = False
+    picture_out: bool = False
+    broken: str | None = None  # why it failed while it was only prepared
+    frames_seen: int = -1
+    frames_still_since: float | None = None
 
     def cancel_timers(self) -> None:
         for timer in self.timers:

@@ -1,0 +1,119 @@
+"""A private Xvfb server whose screen can be read pixel by pixel, for tests and benchmarks.
+
+Xvfb's `-fbdir` keeps the screen in a memory-mapped XWD file; reading it shows exactly
+what a viewer would see (after the window stacking), with no X client and no extra
+package (`xwd`, ImageMagick) involved.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+SCREEN = (1920, 1080)
+
+
+def xvfb_available() -> bool:
+    return shutil.which("Xvfb") is not None
+
+
+@dataclass
+class Framebuffer:
+    """The screen of an Xvfb server, read from its `-fbdir` file."""
+
+    path: Path
+    width: int
+    height: int
+    _map: mmap.mmap
+    _offset: int
+    _stride: int
+
+    @classmethod
+    def open(cls, path: Path) -> Framebuffer:
+        with path.open("rb") as file:
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        header = struct.unpack(">25I", mapped[:100])
+        header_size, width, height = header[0], header[4], header[5]
+        bits_per_pixel, stride, colours = header[11], header[12], header[19]
+        if bits_per_pixel != 32:
+            raise RuntimeError(f"Xvfb framebuffer has {bits_per_pixel} bits per pixel, not 32")
+        return cls(path, width, height, mapped, header_size + 12 * colours, stride)
+
+    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
+        start = self._offset + y * self._stride + 4 * x
+        blue, green, red = self._map[start : start + 3]
+        return red, green, blue
+
+    def screenshot(self) -> Image.Image:
+        size = self._stride * self.height
+        data = self._map[self._offset : self._offset + size]
+        return Image.frombuffer("RGB", (self.width, self.height), data, "raw", "BGRX", 0, 1)
+
+    def close(self) -> None:
+        self._map.close()
+
+
+@dataclass
+class Xvfb:
+    display: str
+    framebuffer: Framebuffer
+
+
+@contextmanager
+def running_xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Xvfb]:
+    """An Xvfb server with no window manager on a free display number."""
+    folder = Path(tempfile.mkdtemp(prefix="xvfb-"))
+    read_fd, write_fd = os.pipe()
+    command = [
+        "Xvfb",
+        "-displayfd",
+        str(write_fd),
+        "-screen",
+        "0",
+        f"{size[0]}x{size[1]}x24",
+        "-fbdir",
+        str(folder),
+        "-nolisten",
+        "tcp",
+        "-noreset",
+    ]
+    process = subprocess.Popen(
+        command, pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    os.close(write_fd)
+    try:
+        with os.fdopen(read_fd) as pipe:
+            number = pipe.readline().strip()
+        if not number:
+            raise RuntimeError("Xvfb did not start")
+        screen_file = folder / "Xvfb_screen0"
+        deadline = time.monotonic() + 10
+        while not screen_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        framebuffer = Framebuffer.open(screen_file)
+        try:
+            yield Xvfb(f":{number}", framebuffer)
+        finally:
+            framebuffer.close()
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+__all__ = ["SCREEN", "Framebuffer", "Xvfb", "running_xvfb", "xvfb_available"]
