@@ -34,7 +34,8 @@ TABLE_END = "<!-- end of config-keys -->"
 def meanings(doc: str | None = None) -> dict[str, str]:
     """{key: meaning} from the rows `| `key` | default | environment | meaning |` of agent.md."""
     text = AGENT_DOC.read_text(encoding="utf-8") if doc is None else doc
-    rows = re.findall(r"^\| `([a-z_]+)` \| [^|]* \| `SIGNAGE_AGENT_[A-Z_]+` \| (.+?) \|$", text, re.M)
+    row = r"^\| `([a-z_]+)` \| [^|]* \| `SIGNAGE_AGENT_[A-Z_]+` \| (.+?) \|$"
+    rows = re.findall(row, text, re.M)
     return {key: meaning.strip() for key, meaning in rows}
 
 

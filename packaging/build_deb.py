@@ -184,7 +184,7 @@ def strip_binaries(site: Path, arch: str) -> None:
     strip = shutil.which(STRIP[arch])
     if strip is None:
         raise BuildError(
-            f"{STRIP[arch]} is missing: apt-get install {STRIP_PACKAGE[arch]} (or run make bootstrap)"
+            f"{STRIP[arch]} is missing: apt-get install {STRIP_PACKAGE[arch]} (make bootstrap does)"
         )
     for path in sorted(site.rglob("*")):
         if path.is_file() and not path.is_symlink() and path.read_bytes()[:4] == b"\x7fELF":
@@ -236,7 +236,8 @@ def install_files(root: Path, cloud_url: str | None) -> list[str]:
     (usr_bin / "signage-agent").symlink_to(f"/{PREFIX}/current/bin/signage-agent")
     man = root / "usr/share/man/man1/signage-agent.1.gz"
     man.parent.mkdir(parents=True)
-    page = (DEBIAN / "signage-agent.1").read_text(encoding="utf-8").replace("@VERSION@", __version__)
+    page = (DEBIAN / "signage-agent.1").read_text(encoding="utf-8")
+    page = page.replace("@VERSION@", __version__)
     with gzip.GzipFile(man, "wb", compresslevel=9, mtime=0) as out:
         out.write(page.encode())
 

@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 # libvlc-bin: its plugin cache makes vlc.Instance() start in ms; vlc-plugin-video-output: the
 # window (X11/Wayland) outputs used where DISPLAY is set; ffmpeg: makes demo and test media;
 # faketime: the tests run an agent whose clock is years off, as a Pi without RTC can be.
-DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg faketime)
+# dpkg-dev, lintian, binutils-aarch64-linux-gnu, systemd: `make deb` builds the Debian
+# package (stripping arm64 objects too), the tests check it with lintian and check the unit
+# with systemd-analyze; fonts-dejavu-core and adduser: what the package depends on.
+DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg faketime
+              dpkg-dev lintian binutils-aarch64-linux-gnu systemd fonts-dejavu-core adduser)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
