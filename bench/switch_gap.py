@@ -1,15 +1,25 @@
-"""Benchmark: how long the screen waits between clips, and whether memory stays flat.
+"""Benchmark: the gap a viewer sees between two items, measured on the screen itself.
 
-Plays N short clips in a loop through the real `Player` and `VlcRenderer` (libvlc's dummy
-outputs, so it runs headless) and prints:
+Runs a private Xvfb at 1920x1080 with no window manager and plays, through the real
+`Player` and `VlcRenderer` (window output), a loop of two 25 fps clips and two images,
+so every loop makes one switch of each kind: video->video, video->image, image->image,
+image->video. Every frame of the clips carries its number (grey level of the left half)
+and its clip (colour of the right half); the images are plain colours. A separate
+process reads two pixels of Xvfb's framebuffer every ~0.5 ms and notes when they change,
+which is what a viewer would see, after window stacking and scaling.
 
-- libvlc EndReached -> next Playing (ms): the raw switch inside libvlc;
-- item_ended -> next item_started (ms): end of one clip to the first picture of the next,
-  as the agent sees it (what a viewer would call the gap);
-- image hold: how long images asked for 500 ms stayed before the next item started;
-- RSS after warm-up and after N switches.
+Per switch kind it prints:
+- after a video: last frame of the clip appearing -> first picture of the next item
+  (one frame interval, 40 ms, is the least possible: the last frame is shown for its
+  time);
+- after an image: the image's planned end -> first picture of the next item;
+- dropped first frames (a clip's first frame never seen), last frames never seen, and
+  switches where black showed in between.
 
-Prints figures; asserts nothing. Usage: python bench/switch_gap.py [--count N]
+The same run also measures the renderer with one player (`double_buffer=False`, how it
+worked before), so the two compare on one machine. Asserts nothing.
+
+Usage: python bench/switch_gap.py [--loops 200] [--modes double,single]
 """
 
 from __future__ import annotations
@@ -18,31 +28,113 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import vlc
-
 from player import PlayableItem, Player, VlcRenderer, choose_video_output
-from player.renderer import EmitEvent
-from player.vlc_state import Signal
-from tests.support.media import make_image, make_video
+from tests.player.xvfb import running_xvfb
+from tests.support.media import make_image
 
-WARM_UP = 10
+FPS = 25
+FRAMES = 10  # 0.4 s clips
+IMAGE_MS = 300
+LEFT, RIGHT, ROW = (600, 540), (1320, 540), 540
+CLIPS = {"G": (0, 200, 0), "B": (0, 0, 200)}
+IMAGES = {"R": (200, 0, 0), "Y": (200, 200, 0)}
+
+SAMPLER = r"""
+import json, mmap, struct, sys, time, select
+path, lx, rx, row = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+f = open(path, "rb"); m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+h = struct.unpack(">25I", m[:100]); off = h[0] + 12 * h[19]; stride = h[12]
+def px(x):
+    s = off + row * stride + 4 * x
+    b, g, r = m[s:s + 3]
+    return (r, g, b)
+out, last = [], None
+while True:
+    now = px(lx), px(rx)
+    if now != last:
+        out.append((time.monotonic(), now)); last = now
+    if select.select([sys.stdin], [], [], 0.0005)[0]:
+        break
+json.dump(out, sys.stdout)
+"""
 
 
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def make_clip(path: Path, colour: tuple[int, int, int]) -> Path:
+    r, g, b = colour
+    expression = ":".join(
+        f"{channel}='if(lt(X,W/2),20+20*N,{value})'"
+        for channel, value in (("r", r), ("g", g), ("b", b))
+    )
+    command = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+        "-i", f"color=c=black:s=320x240:r={FPS}:d={FRAMES / FPS}",
+        "-vf", f"format=rgb24,geq={expression}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+        "-movflags", "+faststart", str(path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    return path
+
+
+def near(a: tuple[int, ...], b: tuple[int, ...], tolerance: int = 40) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+def classify(left: tuple[int, int, int], right: tuple[int, int, int]) -> tuple[str, int] | None:
+    """("G", frame) for a clip frame, ("R", 0) for an image, ("black", 0), or None."""
+    if max(left) < 12 and max(right) < 12:
+        return ("black", 0)
+    for name, colour in IMAGES.items():
+        if near(left, colour) and near(right, colour):
+            return (name, 0)
+    grey = abs(left[0] - left[1]) < 15 and abs(left[1] - left[2]) < 15
+    if grey:
+        for name, colour in CLIPS.items():
+            if near(right, colour):
+                return (name, round((left[1] - 20) / 20))
+    return None  # a blend while the output redraws: ignored
+
+
+@dataclass
+class Shown:
+    """One appearance of an item on screen."""
+
+    name: str
+    first_at: float
+    frames: dict[int, float]  # frame number -> first seen
+    black_before: bool
+
+
+def appearances(samples: list[tuple[float, list[list[int]]]]) -> list[Shown]:
+    shown: list[Shown] = []
+    black = False
+    for at, (left, right) in samples:
+        label = classify(tuple(left), tuple(right))  # type: ignore[arg-type]
+        if label is None:
+            continue
+        name, frame = label
+        if name == "black":
+            black = True
+            continue
+        if shown and shown[-1].name == name and (name in IMAGES or frame >= max(shown[-1].frames)):
+            shown[-1].frames.setdefault(frame, at)
+        else:
+            shown.append(Shown(name, at, {frame: at}, black))
+        black = False
+    return shown
 
 
 def summary(values: list[float]) -> str:
@@ -51,134 +143,110 @@ def summary(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return (
-        f"min {ordered[0]:6.1f}  median {statistics.median(ordered):6.1f}  "
-        f"p95 {p95:6.1f}  max {ordered[-1]:6.1f}  (n={len(ordered)})"
+        f"median {statistics.median(ordered):6.1f}  p95 {p95:6.1f}  max {ordered[-1]:6.1f}  "
+        f"(n={len(ordered)})"
     )
 
 
-class Timings:
-    """A PlayerListener that stamps every call with the monotonic clock."""
+def report(mode: str, shown: list[Shown]) -> None:
+    kinds: dict[str, list[float]] = {}
+    dropped_first: dict[str, int] = {}
+    missed_last: dict[str, int] = {}
+    black: dict[str, int] = {}
+    for before, after in itertools.pairwise(shown[2:]):  # skip the first items
+        kind = f"{'video' if before.name in CLIPS else 'image'}->" + (
+            "video" if after.name in CLIPS else "image"
+        )
+        if before.name in CLIPS:
+            last = max(before.frames)
+            missed_last[kind] = missed_last.get(kind, 0) + (last != FRAMES - 1)
+            gap = after.first_at - before.frames[last]
+        else:
+            gap = after.first_at - (before.first_at + IMAGE_MS / 1000)
+        kinds.setdefault(kind, []).append(gap * 1000)
+        if after.name in CLIPS:
+            dropped_first[kind] = dropped_first.get(kind, 0) + (min(after.frames) != 0)
+        black[kind] = black.get(kind, 0) + after.black_before
+    print(f"\n{mode}:")
+    for kind in ("video->video", "image->video", "video->image", "image->image"):
+        values = kinds.get(kind, [])
+        origin = "last frame" if kind.startswith("video") else "planned end"
+        print(
+            f"  {kind:13} {origin:11} -> next picture, ms: {summary(values)}; "
+            f"first frame dropped {dropped_first.get(kind, 0)}, "
+            f"last frame missed {missed_last.get(kind, 0)}, black between {black.get(kind, 0)}"
+        )
 
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, PlayableItem, float]] = []
-        self.rss_after_warm_up: float | None = None
-        self.done = asyncio.Event()
-        self.target = 0
+
+class Counter:
+    def __init__(self, target: int) -> None:
+        self.target, self.starts, self.done = target, 0, asyncio.Event()
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
-        self.calls.append(("started", item, time.monotonic()))
-        if len(self.starts()) == WARM_UP:
-            self.rss_after_warm_up = rss_mib()
-        if len(self.starts()) >= self.target:
+        self.starts += 1
+        if self.starts >= self.target:
             self.done.set()
 
     def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
-        self.calls.append(("ended", item, time.monotonic()))
+        pass
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:
         print(f"FAILED {item.name}: {reason}", file=sys.stderr)
 
-    def starts(self) -> list[tuple[str, PlayableItem, float]]:
-        return [call for call in self.calls if call[0] == "started"]
 
-    def gaps_ms(self, kind: str | None = None) -> list[float]:
-        """item_ended -> next item_started, optionally only after items of `kind`."""
-        gaps = []
-        for (k1, item, t1), (k2, _, t2) in itertools.pairwise(self.calls):
-            if k1 == "ended" and k2 == "started" and kind in (None, item.media_type):
-                gaps.append((t2 - t1) * 1000)
-        return gaps
-
-    def image_holds_ms(self) -> list[float]:
-        starts = self.starts()
-        return [
-            (later[2] - earlier[2]) * 1000
-            for earlier, later in itertools.pairwise(starts)
-            if earlier[1].media_type == "image"
-        ]
-
-
-class ProbedRenderer(VlcRenderer):
-    """VlcRenderer that also stamps libvlc's own EndReached and Playing events.
-
-    Bench only, and it reaches into private fields: python-vlc hands out one
-    EventManager per player and keeps one callback per event type, so a second
-    listener cannot be attached beside the renderer's; this one wraps it instead.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.stamps: list[tuple[str, float]] = []
-
-    async def start(self, emit: EmitEvent) -> None:
-        await super().start(emit)
-        events = self._events
-        assert events is not None
-        events.event_detach(vlc.EventType.MediaPlayerEndReached)
-        events.event_attach(vlc.EventType.MediaPlayerEndReached, self._stamp_end)
-        events.event_attach(vlc.EventType.MediaPlayerPlaying, self._stamp_playing)
-
-    def _stamp_end(self, event: object) -> None:
-        self.stamps.append(("end", time.monotonic()))  # no libvlc calls in a callback
-        self._on_libvlc_event(event, Signal.END)
-
-    def _stamp_playing(self, _event: object) -> None:
-        self.stamps.append(("playing", time.monotonic()))
-
-
-def raw_gaps_ms(stamps: list[tuple[str, float]]) -> list[float]:
-    return [
-        (t2 - t1) * 1000
-        for (n1, t1), (n2, t2) in itertools.pairwise(stamps)
-        if n1 == "end" and n2 == "playing"
+async def measure(mode: str, loops: int, folder: Path, display: str, fb: Path) -> None:
+    items = [
+        PlayableItem("G", "G", "1" * 64, "video", folder / "G.mp4", None),
+        PlayableItem("B", "B", "2" * 64, "video", folder / "B.mp4", None),
+        PlayableItem("R", "R", "3" * 64, "image", folder / "R.png", IMAGE_MS),
+        PlayableItem("Y", "Y", "4" * 64, "image", folder / "Y.png", IMAGE_MS),
     ]
-
-
-async def main(count: int, clip_s: float) -> None:
-    with tempfile.TemporaryDirectory(prefix="switch-gap-") as folder_name:
-        folder = Path(folder_name)
-        clips = [make_video(folder / f"clip{i}.mp4", seconds=clip_s) for i in range(3)]
-        picture = make_image(folder / "still.png", "STILL", "navy")
-        items = [
-            PlayableItem(f"bench:{i}", clip.name, f"{i:064d}", "video", clip, None)
-            for i, clip in enumerate(clips)
-        ]
-        items.append(PlayableItem("bench:img", "still.png", "f" * 64, "image", picture, 500))
-
-        output = choose_video_output("dummy", environ={}, snd_dir=Path("/nonexistent"))
-        renderer = ProbedRenderer(video_output=output, messages_dir=folder / "messages")
-        timings = Timings()
-        timings.target = count + 1
-        player = Player(renderer=renderer, listener=timings)
-        rss_start = rss_mib()
-        player.set_playlist(items)
-        task = asyncio.create_task(player.run())
-        began = time.monotonic()
-        await asyncio.wait_for(timings.done.wait(), timeout=count * (clip_s + 1) + 30)
-        elapsed = time.monotonic() - began
-        rss_end = rss_mib()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    switches = len(timings.starts()) - 1
-    print(f"switch_gap: {switches} switches in {elapsed:.1f} s")
-    print(f"  ({len(clips)} clips of {clip_s} s at 320x240 25 fps + 1 image of 500 ms, dummy vout)")
-    print(f"  libvlc EndReached -> next Playing, ms:     {summary(raw_gaps_ms(renderer.stamps))}")
-    print(f"  item_ended -> next item_started, ms:       {summary(timings.gaps_ms())}")
-    print(f"    after a video (natural end), ms:         {summary(timings.gaps_ms('video'))}")
-    print(f"    after an image (loop timer), ms:         {summary(timings.gaps_ms('image'))}")
-    print(f"  image asked for 500 ms, start to next, ms: {summary(timings.image_holds_ms())}")
-    warm = timings.rss_after_warm_up
-    print(
-        f"  RSS: {rss_start:.1f} MiB before start, "
-        f"{warm:.1f} MiB after {WARM_UP} items, {rss_end:.1f} MiB after {switches} switches"
+    os.environ["DISPLAY"] = display
+    output = choose_video_output("window", environ=os.environ, snd_dir=Path("/nonexistent"))
+    renderer = VlcRenderer(
+        video_output=output,
+        messages_dir=folder / "messages",
+        double_buffer=(mode == "double"),
     )
+    counter = Counter(4 * loops + 3)
+    player = Player(renderer=renderer, listener=counter)
+    sampler = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
+        [sys.executable, "-c", SAMPLER, str(fb), str(LEFT[0]), str(RIGHT[0]), str(ROW)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    player.set_playlist(items)
+    task = asyncio.create_task(player.run())
+    began = time.monotonic()
+    await asyncio.wait_for(counter.done.wait(), timeout=loops * 10 + 60)
+    elapsed = time.monotonic() - began
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    out, _ = sampler.communicate(b"x", timeout=60)
+    shown = appearances(json.loads(out))
+    print(f"\n[{mode}] {counter.starts} items in {elapsed:.0f} s, {len(shown)} seen on screen")
+    report("double-buffered (two players, prepared)" if mode == "double" else "one player", shown)
+
+
+async def main(loops: int, modes: list[str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="switch-gap-") as name, running_xvfb() as xvfb:
+        folder = Path(name)
+        for clip, colour in CLIPS.items():
+            make_clip(folder / f"{clip}.mp4", colour)
+        for picture, colour in IMAGES.items():
+            make_image(folder / f"{picture}.png", "", colour, size=(1280, 720))
+        print(
+            f"switch_gap: {loops} loops of 2 clips ({FRAMES} frames at {FPS} fps, 320x240) "
+            f"and 2 images ({IMAGE_MS} ms, 1280x720), Xvfb 1920x1080, no window manager"
+        )
+        for mode in modes:
+            await measure(mode, loops, folder, xvfb.display, xvfb.framebuffer.path)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=100, help="switches to make")
-    parser.add_argument("--clip-seconds", type=float, default=0.4, help="length of each clip")
+    parser.add_argument("--loops", type=int, default=200, help="switches of each kind")
+    parser.add_argument("--modes", default="double,single", help="double, single or both")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.count, arguments.clip_seconds))
+    asyncio.run(main(arguments.loops, arguments.modes.split(",")))

@@ -140,11 +140,10 @@ class VlcRenderer:
         self._check_rotation(rotation)
         self._rotation = rotation
         self._volume = volume
-        # Two outputs at once are known to work in a window and with the dummy output;
-        # KMS and the framebuffer give the display to one output at a time.
-        self._double_buffer = (
-            double_buffer if double_buffer is not None else video_output.name in ("window", "dummy")
-        )
+        # Off by default: under Xvfb the prepared player's window showed black for a
+        # moment at every switch (bench/switch_gap.py, docs/performance.md); KMS and the
+        # framebuffer give the display to one output at a time anyway.
+        self._double_buffer = bool(double_buffer)
         self._state = RendererState.NEW
         self._vlc: ModuleType | None = None
         self._instance: vlc.Instance | None = None

@@ -87,6 +87,7 @@ def running_xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Xvfb]:
         "-nolisten",
         "tcp",
         "-noreset",
+        "+bs",
     ]
     process = subprocess.Popen(
         command, pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -1,0 +1,173 @@
+"""What reaches the screen: pictures fitted and letterboxed in a window under a bare X
+server, snapshots, rotation, and the watchdog (real libvlc, real media)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageStat
+
+from player import Failed, Recovered, Started, VideoOutput, VlcRenderer, choose_video_output
+from player.images import fitted_image
+from tests.player.conftest import GUARD_S, Media, image, run, video
+from tests.player.test_vlc_renderer import Events, open_renderer
+from tests.player.xvfb import running_xvfb, xvfb_available
+from tests.support.media import make_image, make_video
+
+
+def near(pixel: tuple[int, ...], colour: tuple[int, ...], tolerance: int = 40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
+
+
+async def until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + GUARD_S
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
+def test_a_window_without_window_manager_shows_every_item_fitted_and_letterboxed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wide = make_image(tmp_path / "wide.png", "", (0, 160, 0), size=(1280, 720))
+    four_three = make_video(tmp_path / "43.mp4", seconds=3.0, size=(640, 480))
+
+    async def scenario(display: str, framebuffer) -> None:  # type: ignore[no-untyped-def]
+        monkeypatch.setenv("DISPLAY", display)
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        async with open_renderer(output, tmp_path) as (renderer, events):
+            renderer.play(image("wide", wide, 5000))
+            await events.wait_for(lambda: len(events.seen) == 1, "the image")
+            await until(lambda: near(framebuffer.pixel(960, 540), (0, 160, 0)), "it on screen")
+            # 1280x720 scaled up to the whole 1920x1080 screen: its colour reaches every edge.
+            for x, y in [(2, 2), (1917, 2), (2, 1077), (1917, 1077), (960, 540)]:
+                assert near(framebuffer.pixel(x, y), (0, 160, 0)), (x, y)
+
+            renderer.play(video("43", four_three))
+            await events.wait_for(lambda: len(events.seen) == 3, "the video")
+            await until(lambda: framebuffer.pixel(100, 540) == (0, 0, 0), "the video on screen")
+            shot = framebuffer.screenshot()
+            # 4:3 on 16:9: 1440x1080 in the middle, black bars of 240 px left and right.
+            column_means = [
+                ImageStat.Stat(shot.crop((x, 0, x + 40, 1080))).mean
+                for x in (0, 200, 260, 1620, 1680, 1880)
+            ]
+            assert max(column_means[0]) < 8 and max(column_means[1]) < 8  # left bar
+            assert max(column_means[4]) < 8 and max(column_means[5]) < 8  # right bar
+            assert sum(column_means[2]) > 60 and sum(column_means[3]) > 60  # picture
+            rows = [ImageStat.Stat(shot.crop((300, y, 1600, y + 4))).mean for y in (0, 1076)]
+            assert all(sum(row) > 60 for row in rows)  # full height: no bars top or bottom
+
+    with running_xvfb() as xvfb:
+        run(scenario(xvfb.display, xvfb.framebuffer))
+
+
+def test_a_snapshot_of_a_coloured_item_has_its_colour(
+    dummy_output: VideoOutput, tmp_path: Path
+) -> None:
+    orange = make_image(tmp_path / "orange.png", "", (230, 120, 20), size=(640, 360))
+
+    async def scenario() -> None:
+        async with open_renderer(dummy_output, tmp_path) as (renderer, events):
+            renderer.play(image("orange", orange, 3000))
+            await events.wait_for(lambda: len(events.seen) == 1, "the image")
+            shot = tmp_path / "shot.png"
+            assert await renderer.snapshot(shot)
+            with Image.open(shot) as picture:
+                mean = ImageStat.Stat(picture.convert("RGB")).mean
+            assert near(tuple(round(c) for c in mean), (230, 120, 20), 25), mean
+
+    run(scenario())
+
+
+def test_rotation_90_turns_the_picture_clockwise(dummy_output: VideoOutput, tmp_path: Path) -> None:
+    pattern = Image.new("RGB", (400, 200), (220, 0, 0))  # top half red
+    pattern.paste((0, 0, 220), (0, 100, 400, 200))  # bottom half blue
+    path = tmp_path / "pattern.png"
+    pattern.save(path)
+
+    async def shot_of(renderer: VlcRenderer, name: str) -> Image.Image:
+        target = tmp_path / f"{name}.png"
+        assert await renderer.snapshot(target)
+        with Image.open(target) as picture:
+            return picture.convert("RGB")
+
+    async def scenario() -> None:
+        async with open_renderer(dummy_output, tmp_path) as (renderer, events):
+            renderer.play(image("pattern", path, 20_000))
+            await events.wait_for(lambda: len(events.seen) == 1, "the pattern")
+            upright = await shot_of(renderer, "upright")
+            assert upright.width > upright.height
+            assert near(upright.getpixel((200, 20)), (220, 0, 0))  # red on top
+
+            renderer.set_rotation(90)  # applied to the picture on screen, no restart
+            assert renderer.rotation == 90
+            await asyncio.sleep(0.5)
+            turned = await shot_of(renderer, "turned")
+            assert turned.height > turned.width
+            width, height = turned.size
+            # Clockwise: what was on top is now on the right, the bottom on the left.
+            assert near(turned.getpixel((width * 3 // 4, height // 2)), (220, 0, 0))
+            assert near(turned.getpixel((width // 4, height // 2)), (0, 0, 220))
+            assert [type(e).__name__ for e in events.seen] == ["Started"]  # still one item
+
+            renderer.set_volume(40)
+            assert renderer.volume == 40
+            with pytest.raises(ValueError):
+                renderer.set_rotation(45)
+
+    run(scenario())
+
+
+def test_watchdog_recovers_a_video_whose_picture_stopped(
+    media: Media, dummy_output: VideoOutput, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        renderer = VlcRenderer(
+            video_output=dummy_output, messages_dir=tmp_path / "m", stall_timeout_s=1.5
+        )
+        events = Events()
+        await renderer.start(events)
+        try:
+            renderer.play(video("long", media.video_long))
+            await events.wait_for(lambda: len(events.seen) == 1, "the video")
+            assert isinstance(events.seen[0], Started)
+            # Freeze the picture from outside, as a stuck decoder would.
+            front = renderer._front
+            assert front is not None
+            front.player.set_pause(1)
+            await events.wait_for(lambda: len(events.seen) >= 3, "the recovery")
+            recovered, failed = events.seen[1:3]
+            assert isinstance(recovered, Recovered) and "no new video frame" in recovered.reason
+            assert isinstance(failed, Failed) and failed.item.key == "long"
+            assert renderer.recoveries == 1 and renderer._front is not front
+            # The new player plays.
+            renderer.play(image("red", media.red, 200))
+            await events.wait_for(lambda: len(events.seen) >= 5, "the next item")
+            assert [type(e).__name__ for e in events.seen[3:5]] == ["Started", "Ended"]
+        finally:
+            await renderer.close()
+
+    run(scenario())
+
+
+def test_pictures_larger_than_the_screen_are_scaled_down_once(tmp_path: Path) -> None:
+    big = make_image(tmp_path / "big.png", "BIG", (10, 20, 30), size=(4000, 3000))
+    small = make_image(tmp_path / "small.png", "S", (10, 20, 30), size=(640, 480))
+    cache = tmp_path / "cache"
+    fitted = fitted_image(big, screen=(1920, 1080), rotation=0, cache_dir=cache, sha256="ab" * 32)
+    assert fitted.parent == cache
+    with Image.open(fitted) as picture:
+        assert picture.size == (1440, 1080)  # aspect kept, inside the screen
+    mtime = fitted.stat().st_mtime_ns
+    again = fitted_image(big, screen=(1920, 1080), rotation=0, cache_dir=cache, sha256="ab" * 32)
+    assert again == fitted and again.stat().st_mtime_ns == mtime  # not redone
+    assert fitted_image(small, screen=(1920, 1080), rotation=0, cache_dir=cache) == small
+    turned = fitted_image(small, screen=(1920, 1080), rotation=270, cache_dir=cache)
+    with Image.open(turned) as picture:
+        assert picture.size == (480, 640)
