@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # dpkg-dev, lintian, binutils-aarch64-linux-gnu, systemd: `make deb` builds the Debian
 # package (stripping arm64 objects too), the tests check it with lintian and check the unit
 # with systemd-analyze; fonts-dejavu-core and adduser: what the package depends on.
-DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg faketime
+DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg faketime xvfb  # xvfb: player tests read a bare X screen
               dpkg-dev lintian binutils-aarch64-linux-gnu systemd fonts-dejavu-core adduser)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
