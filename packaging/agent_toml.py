@@ -43,9 +43,9 @@ class UndocumentedKey(Exception):
     """A schema key has no row in docs/agent.md's configuration table, or no variable."""
 
 
-def check_documented() -> dict[str, str]:
+def check_documented(doc: str | None = None) -> dict[str, str]:
     """The meaning of every schema key; raises UndocumentedKey naming each one without."""
-    documented = meanings()
+    documented = meanings(doc)
     problems = [
         f"{key}: in AgentConfig but has no row in the configuration table of docs/agent.md"
         for key in AgentConfig.model_fields
