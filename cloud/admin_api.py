@@ -27,11 +27,16 @@ from sync.models import (
     ApprovedDevice,
     ApproveEnrollment,
     AssetCreated,
+    AssetSummary,
     AssignPlaylist,
     DeviceSummary,
     Name,
     NewPlaylist,
     PlaylistCreated,
+    PlaylistDetail,
+    PlaylistItems,
+    PlaylistSummary,
+    Rename,
 )
 
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -118,7 +123,101 @@ async def add_asset(
 def create_playlist(
     body: NewPlaylist, tenant: AdminTenant, services: ServicesDep
 ) -> PlaylistCreated:
-    return services.content.create_playlist(tenant_id=tenant.id, playlist=body)
+    return services.playlists.create(tenant_id=tenant.id, playlist=body)
+
+
+NO_ASSET = {404: {"description": "No such asset in the tenant"}}
+NO_PLAYLIST = {404: {"description": "No such playlist in the tenant"}}
+
+
+@router.get(
+    "/assets",
+    response_model=list[AssetSummary],
+    summary="The tenant's assets, oldest first, with how many playlists use each",
+)
+def list_assets(tenant: AdminTenant, services: ServicesDep) -> list[AssetSummary]:
+    return services.content.list_assets(tenant.id)
+
+
+@router.patch(
+    "/assets/{asset_id}",
+    response_model=AssetSummary,
+    responses=NO_ASSET,
+    summary="Rename an asset; the devices whose playlist uses it get the new name",
+)
+def rename_asset(
+    asset_id: str, body: Rename, tenant: AdminTenant, services: ServicesDep
+) -> AssetSummary:
+    return services.content.rename_asset(tenant_id=tenant.id, asset_id=asset_id, name=body.name)
+
+
+@router.delete(
+    "/assets/{asset_id}",
+    response_model=AssetSummary,
+    responses={**NO_ASSET, 409: {"description": "A playlist uses it (and `force` is not set)"}},
+    summary="Delete an asset; with force=true, first take it out of the playlists using it",
+)
+def delete_asset(
+    asset_id: str, tenant: AdminTenant, services: ServicesDep, force: bool = False
+) -> AssetSummary:
+    return services.content.delete_asset(tenant_id=tenant.id, asset_id=asset_id, force=force)
+
+
+@router.get(
+    "/playlists",
+    response_model=list[PlaylistSummary],
+    summary="The tenant's playlists, oldest first, with their item and device counts",
+)
+def list_playlists(tenant: AdminTenant, services: ServicesDep) -> list[PlaylistSummary]:
+    return services.playlists.list(tenant.id)
+
+
+@router.get(
+    "/playlists/{playlist_id}",
+    response_model=PlaylistDetail,
+    responses=NO_PLAYLIST,
+    summary="A playlist with its items in play order and the devices that play it",
+)
+def show_playlist(playlist_id: str, tenant: AdminTenant, services: ServicesDep) -> PlaylistDetail:
+    return services.playlists.show(tenant_id=tenant.id, playlist_id=playlist_id)
+
+
+@router.put(
+    "/playlists/{playlist_id}/items",
+    response_model=PlaylistSummary,
+    responses={**NO_PLAYLIST, 422: {"description": "An asset id is not one of the tenant's"}},
+    summary="Replace a playlist's items; its devices get the change",
+)
+def set_playlist_items(
+    playlist_id: str, body: PlaylistItems, tenant: AdminTenant, services: ServicesDep
+) -> PlaylistSummary:
+    return services.playlists.set_items(
+        tenant_id=tenant.id, playlist_id=playlist_id, items=body.items
+    )
+
+
+@router.patch(
+    "/playlists/{playlist_id}",
+    response_model=PlaylistSummary,
+    responses=NO_PLAYLIST,
+    summary="Rename a playlist",
+)
+def rename_playlist(
+    playlist_id: str, body: Rename, tenant: AdminTenant, services: ServicesDep
+) -> PlaylistSummary:
+    return services.playlists.rename(tenant_id=tenant.id, playlist_id=playlist_id, name=body.name)
+
+
+@router.delete(
+    "/playlists/{playlist_id}",
+    response_model=PlaylistSummary,
+    responses={**NO_PLAYLIST, 409: {"description": "A device is assigned the playlist"}},
+    summary="Delete a playlist that no device plays",
+)
+def delete_playlist(
+    playlist_id: str, tenant: AdminTenant, services: ServicesDep
+) -> PlaylistSummary:
+    return services.playlists.delete(tenant_id=tenant.id, playlist_id=playlist_id)
 
 
 @router.put(
@@ -133,6 +232,18 @@ def assign_playlist(
     return services.devices.assign_playlist(
         tenant_id=tenant.id, device_id=device_id, playlist_id=body.playlist_id
     )
+
+
+@router.patch(
+    "/devices/{device_id}",
+    response_model=DeviceSummary,
+    responses={404: {"description": "No such device in the tenant"}},
+    summary="Rename a device; it gets its record anew",
+)
+def rename_device(
+    device_id: str, body: Rename, tenant: AdminTenant, services: ServicesDep
+) -> DeviceSummary:
+    return services.devices.rename(tenant_id=tenant.id, device_id=device_id, name=body.name)
 
 
 @router.delete(

@@ -19,16 +19,22 @@ from sync.models import (
     ADMIN_PREFIX,
     ApprovedDevice,
     AssetCreated,
+    AssetSummary,
     DeviceSummary,
     NewPlaylist,
     NewPlaylistItem,
     PlaylistCreated,
+    PlaylistDetail,
+    PlaylistItems,
+    PlaylistSummary,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 _DEVICE_LIST = TypeAdapter(list[DeviceSummary])
+_ASSET_LIST = TypeAdapter(list[AssetSummary])
+_PLAYLIST_LIST = TypeAdapter(list[PlaylistSummary])
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -127,16 +133,61 @@ class AdminClient:
             )
         return self._parse(AssetCreated, data)
 
+    def _list(self, adapter: TypeAdapter[Any], path: str) -> Any:
+        data = self._request("GET", path)
+        try:
+            return adapter.validate_python(data)
+        except ValidationError as exc:
+            raise AdminClientError(f"unexpected answer from the cloud at {self.url}") from exc
+
     def create_playlist(self, name: str, items: list[NewPlaylistItem]) -> PlaylistCreated:
         try:
             playlist = NewPlaylist(name=name, items=items)
         except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(part) for part in first["loc"])
-            message = str(first["msg"]).removeprefix("Value error, ")
-            raise AdminClientError(f"the playlist's {where}: {message}") from exc
+            raise AdminClientError(f"the playlist's {_first_problem(exc)}") from exc
         body = playlist.model_dump(mode="json")
         return self._parse(PlaylistCreated, self._request("POST", "/playlists", json=body))
+
+    def list_assets(self) -> list[AssetSummary]:
+        result: list[AssetSummary] = self._list(_ASSET_LIST, "/assets")
+        return result
+
+    def rename_asset(self, asset_id: str, name: str) -> AssetSummary:
+        data = self._request("PATCH", f"/assets/{_part(asset_id)}", json={"name": name})
+        return self._parse(AssetSummary, data)
+
+    def delete_asset(self, asset_id: str, *, force: bool = False) -> AssetSummary:
+        params = {"force": "true"} if force else None
+        data = self._request("DELETE", f"/assets/{_part(asset_id)}", params=params)
+        return self._parse(AssetSummary, data)
+
+    def list_playlists(self) -> list[PlaylistSummary]:
+        result: list[PlaylistSummary] = self._list(_PLAYLIST_LIST, "/playlists")
+        return result
+
+    def show_playlist(self, playlist_id: str) -> PlaylistDetail:
+        return self._parse(PlaylistDetail, self._request("GET", f"/playlists/{_part(playlist_id)}"))
+
+    def set_playlist_items(self, playlist_id: str, items: list[NewPlaylistItem]) -> PlaylistSummary:
+        try:
+            body = PlaylistItems(items=items).model_dump(mode="json")
+        except ValidationError as exc:
+            raise AdminClientError(f"the playlist's {_first_problem(exc)}") from exc
+        data = self._request("PUT", f"/playlists/{_part(playlist_id)}/items", json=body)
+        return self._parse(PlaylistSummary, data)
+
+    def rename_playlist(self, playlist_id: str, name: str) -> PlaylistSummary:
+        data = self._request("PATCH", f"/playlists/{_part(playlist_id)}", json={"name": name})
+        return self._parse(PlaylistSummary, data)
+
+    def delete_playlist(self, playlist_id: str) -> PlaylistSummary:
+        return self._parse(
+            PlaylistSummary, self._request("DELETE", f"/playlists/{_part(playlist_id)}")
+        )
+
+    def rename_device(self, device_id: str, name: str) -> DeviceSummary:
+        data = self._request("PATCH", f"/devices/{_part(device_id)}", json={"name": name})
+        return self._parse(DeviceSummary, data)
 
     def assign_playlist(self, device_id: str, playlist_id: str | None) -> DeviceSummary:
         data = self._request(
@@ -151,11 +202,20 @@ class AdminClient:
         return self._parse(DeviceSummary, data)
 
     def list_devices(self) -> list[DeviceSummary]:
-        data = self._request("GET", "/devices")
-        try:
-            return _DEVICE_LIST.validate_python(data)
-        except ValidationError as exc:
-            raise AdminClientError(f"unexpected answer from the cloud at {self.url}") from exc
+        result: list[DeviceSummary] = self._list(_DEVICE_LIST, "/devices")
+        return result
+
+
+def _part(text: str) -> str:
+    """`text` as one path segment."""
+    return quote(text, safe="")
+
+
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
 
 
 __all__ = ["DEFAULT_URL", "AdminClient", "error_message"]

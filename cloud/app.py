@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloud import activate, admin_api, device_api
 from cloud.blobs import BlobStore
+from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
@@ -38,6 +39,7 @@ from cloud.enrollment import Enrollments
 from cloud.errors import ApiError, ConfigError, DeviceUnauthorized, OAuthFailure
 from cloud.keys import AccessTokens, SigningKey
 from cloud.limits import BodyLimit, limit_for
+from cloud.playlists import Playlists
 from cloud.proofs import NonceIssuer, ProofChecker, ReplayCache
 from cloud.services import Services
 from cloud.sessions import DeviceSessions
@@ -50,8 +52,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Reference implementation of the signage device API (v3): enrollment with the OAuth 2.0
-Device Authorization Grant (RFC 8628), DPoP-bound tokens (RFC 9449), state snapshots and
-content-addressed blobs; and the per-tenant admin API. See docs/device-api.md.
+Device Authorization Grant (RFC 8628), DPoP-bound tokens (RFC 9449), delta sync of a
+device's state, content-addressed blobs; and the per-tenant admin API. See docs/device-api.md.
 """
 
 
@@ -219,9 +221,11 @@ def create_app(settings: Settings) -> FastAPI:
         secret=signing_key.derive_secret("signage-cloud refresh-token v1"),
         grace_s=settings.refresh_grace_s,
     )
-    devices = Devices(db)
+    changelog = ChangeLog(db, retention_s=settings.change_retention_s)
+    devices = Devices(db, changelog)
+    content = Content(db, changelog)
     changes = ChangeFeed()
-    db.on_revision = changes.notify
+    db.on_change = changes.notify
     enrollments = Enrollments(db, devices=devices, sessions=sessions, settings=settings)
 
     app = FastAPI(
@@ -238,8 +242,10 @@ def create_app(settings: Settings) -> FastAPI:
         sessions=sessions,
         enrollments=enrollments,
         devices=devices,
-        content=Content(db),
-        state=DeviceState(db),
+        content=content,
+        playlists=Playlists(db, content=content, changelog=changelog),
+        changelog=changelog,
+        state=DeviceState(db, changelog),
         blobs=blobs,
         changes=changes,
         clock=clock,

@@ -4,8 +4,17 @@
     signage-cloud tenant create NAME [--data DIR]       prints only the admin key
     signage-cloud enroll approve CODE --name NAME        prints the device id
     signage-cloud asset add FILE [--name NAME]           prints the asset id
+    signage-cloud asset list [--json]
+    signage-cloud asset rename ASSET_ID NAME
+    signage-cloud asset delete ASSET_ID [--force]
     signage-cloud playlist create NAME --item ASSET_ID[:SECONDS] ...   prints the playlist id
-    signage-cloud device assign DEVICE_ID --playlist PLAYLIST_ID
+    signage-cloud playlist list [--json]
+    signage-cloud playlist show PLAYLIST_ID [--json]
+    signage-cloud playlist set PLAYLIST_ID --item ASSET_ID[:SECONDS] ...
+    signage-cloud playlist rename PLAYLIST_ID NAME
+    signage-cloud playlist delete PLAYLIST_ID
+    signage-cloud device assign DEVICE_ID --playlist PLAYLIST_ID | --none
+    signage-cloud device rename DEVICE_ID NAME
     signage-cloud device remove DEVICE_ID
     signage-cloud devices [--json]
 
@@ -27,12 +36,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cloud.admin_client import DEFAULT_URL, AdminClient
 from cloud.errors import CloudError
 from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, default_data_dir
-from sync.models import MAX_DURATION_MS, DeviceSummary, NewPlaylistItem
+from sync.models import (
+    MAX_DURATION_MS,
+    AssetSummary,
+    DeviceSummary,
+    NewPlaylistItem,
+    PlaylistDetail,
+    PlaylistSummary,
+)
 
 PROG = "signage-cloud"
 MAX_ITEM_SECONDS = MAX_DURATION_MS / 1000
@@ -136,16 +152,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     asset_add.add_argument("file", type=Path, help="the file to upload")
     asset_add.add_argument("--name", default=None, help="asset name (default: the file name)")
+    asset_list = asset_commands.add_parser(
+        "list", parents=[remote], help="list the assets and how many playlists use each"
+    )
+    asset_list.add_argument("--json", action="store_true", help="print a JSON list")
+    asset_rename = asset_commands.add_parser(
+        "rename", parents=[remote], help="rename an asset (screens showing it get the name)"
+    )
+    asset_rename.add_argument("asset_id", help="the asset's id (see `signage-cloud asset list`)")
+    asset_rename.add_argument("name", help="its new name")
+    asset_delete = asset_commands.add_parser(
+        "delete", parents=[remote], help="delete an asset no playlist uses"
+    )
+    asset_delete.add_argument("asset_id", help="the asset's id (see `signage-cloud asset list`)")
+    asset_delete.add_argument(
+        "--force", action="store_true", help="first take it out of the playlists that use it"
+    )
 
     playlist = commands.add_parser("playlist", help="manage playlists")
     playlist_commands = playlist.add_subparsers(
         dest="playlist_command", required=True, metavar="COMMAND"
     )
-    playlist_create = playlist_commands.add_parser(
-        "create", parents=[remote], help="create a playlist; prints its id"
-    )
-    playlist_create.add_argument("name", help="the playlist's name")
-    playlist_create.add_argument(
+    items = argparse.ArgumentParser(add_help=False)
+    items.add_argument(
         "--item",
         dest="items",
         action="append",
@@ -154,6 +183,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ASSET_ID[:SECONDS]",
         help="an item, in play order; SECONDS for images (default 10), videos play to the end",
     )
+    playlist_create = playlist_commands.add_parser(
+        "create", parents=[remote, items], help="create a playlist; prints its id"
+    )
+    playlist_create.add_argument("name", help="the playlist's name")
+    playlist_list = playlist_commands.add_parser(
+        "list", parents=[remote], help="list the playlists with their item and device counts"
+    )
+    playlist_list.add_argument("--json", action="store_true", help="print a JSON list")
+    playlist_show = playlist_commands.add_parser(
+        "show", parents=[remote], help="a playlist's items and the devices that play it"
+    )
+    playlist_show.add_argument("playlist_id", help="the playlist's id")
+    playlist_show.add_argument("--json", action="store_true", help="print JSON")
+    playlist_set = playlist_commands.add_parser(
+        "set", parents=[remote, items], help="replace a playlist's items"
+    )
+    playlist_set.add_argument("playlist_id", help="the playlist's id")
+    playlist_rename = playlist_commands.add_parser(
+        "rename", parents=[remote], help="rename a playlist"
+    )
+    playlist_rename.add_argument("playlist_id", help="the playlist's id")
+    playlist_rename.add_argument("name", help="its new name")
+    playlist_delete = playlist_commands.add_parser(
+        "delete", parents=[remote], help="delete a playlist no device plays"
+    )
+    playlist_delete.add_argument("playlist_id", help="the playlist's id")
 
     device = commands.add_parser("device", help="manage a device")
     device_commands = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
@@ -161,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "assign", parents=[remote], help="make a device play a playlist"
     )
     assign.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
-    assign.add_argument("--playlist", required=True, help="the playlist's id")
+    target = assign.add_mutually_exclusive_group(required=True)
+    target.add_argument("--playlist", help="the playlist's id")
+    target.add_argument("--none", action="store_true", help="play nothing")
+    rename = device_commands.add_parser("rename", parents=[remote], help="rename a device")
+    rename.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
+    rename.add_argument("name", help="its new name")
     remove = device_commands.add_parser(
         "remove", parents=[remote], help="remove a device: it deletes the content, shows a new code"
     )
@@ -180,15 +240,54 @@ def _admin_client(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return AdminClient(url, key)
 
 
-def format_devices(devices: Sequence[DeviceSummary]) -> str:
-    """The devices as an aligned table with a header line."""
-    rows = [("ID", "NAME", "PLAYLIST", "LAST SEEN")]
-    rows += [(d.id, d.name, d.playlist_id or "-", d.last_seen_at or "never") for d in devices]
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows (the first is the header) as aligned columns."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def format_devices(devices: Sequence[DeviceSummary]) -> str:
+    """The devices as an aligned table with a header line."""
+    rows = [("ID", "NAME", "PLAYLIST", "LAST SEEN")]
+    rows += [(d.id, d.name, d.playlist_id or "-", d.last_seen_at or "never") for d in devices]
+    return format_table(rows)
+
+
+def format_assets(assets: Sequence[AssetSummary]) -> str:
+    rows = [("ID", "NAME", "TYPE", "BYTES", "PLAYLISTS")]
+    rows += [(a.id, a.name, a.media_type, str(a.size), str(a.playlists)) for a in assets]
+    return format_table(rows)
+
+
+def format_playlists(playlists: Sequence[PlaylistSummary]) -> str:
+    rows = [("ID", "NAME", "ITEMS", "DEVICES")]
+    rows += [(p.id, p.name, str(p.items), str(p.devices)) for p in playlists]
+    return format_table(rows)
+
+
+def format_playlist(playlist: PlaylistDetail) -> str:
+    """A playlist's name, its devices and its items in play order."""
+    devices = ", ".join(playlist.devices) or "none"
+    rows = [("POSITION", "ASSET", "SECONDS")]
+    rows += [
+        (
+            str(item.position),
+            item.asset_id,
+            "to the end" if item.duration_ms is None else f"{item.duration_ms / 1000:g}",
+        )
+        for item in playlist.items
+    ]
+    return f"{playlist.id} {playlist.name}\nplayed by: {devices}\n{format_table(rows)}"
+
+
+def _print_json(models: Sequence[BaseModel] | BaseModel) -> None:
+    if isinstance(models, BaseModel):
+        print(json.dumps(models.model_dump(mode="json"), indent=2))
+    else:
+        print(json.dumps([model.model_dump(mode="json") for model in models], indent=2))
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -213,22 +312,66 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         if args.command == "enroll":
             print(client.approve_enrollment(args.code, name=args.name).device_id)
         elif args.command == "asset":
-            print(client.add_asset(args.file, name=args.name).id)
+            _asset_command(client, args)
         elif args.command == "playlist":
-            print(client.create_playlist(args.name, args.items).id)
-        elif args.command == "device" and args.device_command == "remove":
-            summary = client.remove_device(args.device_id)
-            print(f"removed device {summary.id} ({summary.name})")
+            _playlist_command(client, args)
         elif args.command == "device":
-            summary = client.assign_playlist(args.device_id, args.playlist)
-            print(f"device {summary.id} ({summary.name}) now plays {summary.playlist_id}")
+            _device_command(client, args)
         elif args.command == "devices":
             listed = client.list_devices()
             if args.json:
-                print(json.dumps([d.model_dump(mode="json") for d in listed], indent=2))
+                _print_json(listed)
             else:
                 print(format_devices(listed))
     return 0
+
+
+def _asset_command(client: AdminClient, args: argparse.Namespace) -> None:
+    if args.asset_command == "add":
+        print(client.add_asset(args.file, name=args.name).id)
+    elif args.asset_command == "list":
+        assets = client.list_assets()
+        _print_json(assets) if args.json else print(format_assets(assets))
+    elif args.asset_command == "rename":
+        asset = client.rename_asset(args.asset_id, args.name)
+        print(f"asset {asset.id} is now named {asset.name!r}")
+    elif args.asset_command == "delete":
+        asset = client.delete_asset(args.asset_id, force=args.force)
+        taken = f", taken out of {asset.playlists} playlist(s)" if asset.playlists else ""
+        print(f"deleted asset {asset.id} ({asset.name}){taken}")
+
+
+def _playlist_command(client: AdminClient, args: argparse.Namespace) -> None:
+    if args.playlist_command == "create":
+        print(client.create_playlist(args.name, args.items).id)
+    elif args.playlist_command == "list":
+        playlists = client.list_playlists()
+        _print_json(playlists) if args.json else print(format_playlists(playlists))
+    elif args.playlist_command == "show":
+        playlist = client.show_playlist(args.playlist_id)
+        _print_json(playlist) if args.json else print(format_playlist(playlist))
+    elif args.playlist_command == "set":
+        summary = client.set_playlist_items(args.playlist_id, args.items)
+        print(f"playlist {summary.id} now has {summary.items} items")
+    elif args.playlist_command == "rename":
+        summary = client.rename_playlist(args.playlist_id, args.name)
+        print(f"playlist {summary.id} is now named {summary.name!r}")
+    elif args.playlist_command == "delete":
+        summary = client.delete_playlist(args.playlist_id)
+        print(f"deleted playlist {summary.id} ({summary.name})")
+
+
+def _device_command(client: AdminClient, args: argparse.Namespace) -> None:
+    if args.device_command == "remove":
+        summary = client.remove_device(args.device_id)
+        print(f"removed device {summary.id} ({summary.name})")
+    elif args.device_command == "rename":
+        summary = client.rename_device(args.device_id, args.name)
+        print(f"device {summary.id} is now named {summary.name!r}")
+    elif args.device_command == "assign":
+        summary = client.assign_playlist(args.device_id, None if args.none else args.playlist)
+        plays = summary.playlist_id or "nothing"
+        print(f"device {summary.id} ({summary.name}) now plays {plays}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,4 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["build_parser", "first_problem", "format_devices", "main", "parse_item", "port_number"]
+__all__ = [
+    "build_parser",
+    "first_problem",
+    "format_assets",
+    "format_devices",
+    "format_playlist",
+    "format_playlists",
+    "main",
+    "parse_item",
+    "port_number",
+]

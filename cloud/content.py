@@ -1,31 +1,31 @@
-"""A tenant's content: assets (named blobs with a media type) and playlists of them.
+"""A tenant's assets: named blobs with a media type, which playlists use.
 
-Every write here bumps the tenant's revision in the same transaction, so the devices'
-cursor moves exactly when what they may see changes.
+A rename or a delete records, in its own transaction, a change for every device whose
+playlist uses the asset (`cloud.changelog`): those devices, and only those, are woken and
+get the new name or a tombstone. An upload concerns no device until a playlist uses it.
 """
 
 from __future__ import annotations
 
 import logging
 import mimetypes
+from collections import defaultdict
 
 from cloud.blobs import StoredBlob
-from cloud.errors import NotFound, Unprocessable, UnsupportedMediaType
+from cloud.changelog import ChangeLog, chunks
+from cloud.errors import Conflict, NotFound, UnsupportedMediaType
 from cloud.settings import DEFAULT_IMAGE_DURATION_MS
-from cloud.store import Database, new_id, utc_now_iso
+from cloud.store import Database, Row, new_id, utc_now_iso
 from sync.models import (
     MAX_DURATION_MS,
     AssetCreated,
+    AssetSummary,
+    ChangeKind,
     MediaType,
-    NewPlaylist,
     NewPlaylistItem,
-    PlaylistCreated,
 )
 
 log = logging.getLogger(__name__)
-
-# Ids per `IN (...)` query: far below SQLite's limit on variables in one statement.
-_IDS_PER_QUERY = 500
 
 GENERIC_CONTENT_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
 
@@ -58,9 +58,32 @@ def item_duration_ms(item: NewPlaylistItem, media_type: MediaType) -> int | None
     return None  # a video plays to its end
 
 
+def asset_summary(row: Row) -> AssetSummary:
+    return AssetSummary(
+        id=row["id"],
+        name=row["name"],
+        sha256=row["sha256"],
+        media_type=row["media_type"],
+        size=row["size"],
+        created_at=row["created_at"],
+        playlists=row["playlists"],
+    )
+
+
+def no_asset(asset_id: str) -> NotFound:
+    return NotFound(f"no asset {asset_id} in this tenant: `signage-cloud asset list` lists them")
+
+
+_ASSET_WITH_USE = (
+    "SELECT a.*, (SELECT COUNT(DISTINCT i.playlist_id) FROM playlist_items i"
+    " WHERE i.tenant_id = a.tenant_id AND i.asset_id = a.id) AS playlists FROM assets a"
+)
+
+
 class Content:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, changelog: ChangeLog) -> None:
         self._db = db
+        self._changelog = changelog
 
     def add_asset(
         self,
@@ -84,7 +107,6 @@ class Content:
                     "created_at": utc_now_iso(),
                 },
             )
-            self._db.bump_revision(tenant_id)
         log.info(
             "tenant %s added %s asset %s %r (%d bytes, sha256 %s)",
             tenant_id,
@@ -96,58 +118,10 @@ class Content:
         )
         return asset
 
-    def create_playlist(self, *, tenant_id: str, playlist: NewPlaylist) -> PlaylistCreated:
-        """Store a playlist whose items all name assets of the tenant."""
-        asset_ids = sorted({item.asset_id for item in playlist.items})
-        created = PlaylistCreated(id=new_id("pl"), name=playlist.name)
-        with self._db.write():
-            media_types = self._media_types(tenant_id, asset_ids)
-            missing = [asset_id for asset_id in asset_ids if asset_id not in media_types]
-            if missing:
-                more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
-                raise Unprocessable(
-                    f"no asset {', '.join(missing[:3])}{more} in this tenant: "
-                    "upload it first with `signage-cloud asset add`"
-                )
-            self._db.insert(
-                "playlists",
-                {
-                    "id": created.id,
-                    "tenant_id": tenant_id,
-                    "name": created.name,
-                    "created_at": utc_now_iso(),
-                },
-            )
-            rows = [
-                (
-                    tenant_id,
-                    created.id,
-                    position,
-                    item.asset_id,
-                    item_duration_ms(item, media_types[item.asset_id]),
-                )
-                for position, item in enumerate(playlist.items)
-            ]
-            self._db.insert_many(
-                "playlist_items",
-                ("tenant_id", "playlist_id", "position", "asset_id", "duration_ms"),
-                rows,
-            )
-            self._db.bump_revision(tenant_id)
-        log.info(
-            "tenant %s created playlist %s %r with %d items",
-            tenant_id,
-            created.id,
-            created.name,
-            len(playlist.items),
-        )
-        return created
-
-    def _media_types(self, tenant_id: str, asset_ids: list[str]) -> dict[str, str]:
+    def media_types(self, tenant_id: str, asset_ids: list[str]) -> dict[str, MediaType]:
         """{asset id: media type} of those of `asset_ids` that the tenant has."""
-        found: dict[str, str] = {}
-        for start in range(0, len(asset_ids), _IDS_PER_QUERY):
-            chunk = asset_ids[start : start + _IDS_PER_QUERY]
+        found: dict[str, MediaType] = {}
+        for chunk in chunks(asset_ids):
             marks = ",".join("?" * len(chunk))
             for row in self._db.all(
                 f"SELECT id, media_type FROM assets WHERE tenant_id = ? AND id IN ({marks})",  # noqa: S608 - only placeholders
@@ -155,6 +129,84 @@ class Content:
             ):
                 found[row["id"]] = row["media_type"]
         return found
+
+    def list_assets(self, tenant_id: str) -> list[AssetSummary]:
+        """The tenant's assets, oldest first, each with how many playlists use it."""
+        rows = self._db.all(
+            f"{_ASSET_WITH_USE} WHERE a.tenant_id = ? ORDER BY a.created_at, a.id",
+            (tenant_id,),
+        )
+        return [asset_summary(row) for row in rows]
+
+    def _asset(self, tenant_id: str, asset_id: str) -> Row:
+        row = self._db.one(
+            f"{_ASSET_WITH_USE} WHERE a.tenant_id = ? AND a.id = ?",
+            (tenant_id, asset_id),
+        )
+        if row is None:
+            raise no_asset(asset_id)
+        return row
+
+    def rename_asset(self, *, tenant_id: str, asset_id: str, name: str) -> AssetSummary:
+        """Rename an asset; the devices whose playlist uses it get the new name."""
+        with self._db.write():
+            self._asset(tenant_id, asset_id)
+            self._db.execute(
+                "UPDATE assets SET name = ? WHERE tenant_id = ? AND id = ?",
+                (name, tenant_id, asset_id),
+            )
+            changelog = self._changelog
+            playlists = changelog.playlists_using(tenant_id, asset_id)
+            devices = changelog.devices_playing(tenant_id, playlists)
+            seq = self._db.next_seq(tenant_id)
+            changelog.record(tenant_id, seq, devices, [(ChangeKind.ASSET, asset_id)])
+            row = self._asset(tenant_id, asset_id)
+        log.info("tenant %s renamed asset %s to %r", tenant_id, asset_id, name)
+        return asset_summary(row)
+
+    def delete_asset(self, *, tenant_id: str, asset_id: str, force: bool) -> AssetSummary:
+        """Delete an asset; 409 while a playlist uses it, unless `force` takes it out of them.
+
+        The devices whose playlist used it get a tombstone for it and their playlist anew.
+        The blob stays: other assets (of any tenant) may have the same bytes.
+        """
+        with self._db.write():
+            row = self._asset(tenant_id, asset_id)
+            changelog = self._changelog
+            playlists = changelog.playlists_using(tenant_id, asset_id)
+            if playlists and not force:
+                shown = ", ".join(playlists[:3]) + (" ..." if len(playlists) > 3 else "")
+                raise Conflict(
+                    f"asset {asset_id} is used by {len(playlists)} playlist(s) ({shown}): "
+                    "take it out of them first, or delete it with --force to do so"
+                )
+            devices = changelog.devices_playing(tenant_id, playlists)
+            self._db.execute(
+                "DELETE FROM playlist_items WHERE tenant_id = ? AND asset_id = ?",
+                (tenant_id, asset_id),
+            )
+            self._db.execute(
+                "DELETE FROM assets WHERE tenant_id = ? AND id = ?", (tenant_id, asset_id)
+            )
+            seq = self._db.next_seq(tenant_id)
+            by_playlist: dict[str, list[str]] = defaultdict(list)
+            for device_id, playlist_id in devices.items():
+                by_playlist[playlist_id].append(device_id)
+            for playlist_id, device_ids in by_playlist.items():
+                changelog.record(
+                    tenant_id,
+                    seq,
+                    device_ids,
+                    [(ChangeKind.ASSET, asset_id), (ChangeKind.PLAYLIST, playlist_id)],
+                )
+        log.info(
+            "tenant %s deleted asset %s %r (taken out of %d playlists)",
+            tenant_id,
+            asset_id,
+            row["name"],
+            len(playlists),
+        )
+        return asset_summary(row)
 
     def blob_of_tenant(self, *, tenant_id: str, sha256: str) -> tuple[str, str]:
         """(sha256, Content-Type) of a blob that one of the tenant's assets names."""
@@ -168,4 +220,4 @@ class Content:
         return row["sha256"], row["content_type"]
 
 
-__all__ = ["Content", "classify_media", "item_duration_ms"]
+__all__ = ["Content", "asset_summary", "classify_media", "item_duration_ms", "no_asset"]

@@ -13,6 +13,7 @@ a slow query never holds up another device's request or a long-poll.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -28,14 +29,16 @@ from cloud.services import Services, ServicesDep
 from sync.dpop import VerifiedProof
 from sync.models import (
     CLIENT_ID,
+    DEFAULT_PAGE_CHANGES,
     DEVICE_CODE_GRANT,
     DEVICE_PREFIX,
+    MAX_PAGE_CHANGES,
     REFRESH_TOKEN_GRANT,
     SHA256_PATTERN,
     DeviceAuthorization,
     ErrorCode,
     OAuthError,
-    StateSnapshot,
+    StatePage,
     TokenResponse,
 )
 
@@ -207,34 +210,50 @@ def _token(
     )
 
 
+STATE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    204: {"description": "No change after the delta cursor (after waiting `wait` s)"},
+    410: {"description": "Unknown, malformed or expired cursor: ask again without one"},
+    **DEVICE_AUTH_ERRORS,
+}
+
+
 @router.get(
     "/state",
-    response_model=StateSnapshot,
-    responses={204: {"description": "The cursor sent is current"}, **DEVICE_AUTH_ERRORS},
-    summary="The device's whole state, or 204 when `cursor` is current (after `wait` s)",
+    response_model=StatePage,
+    responses=STATE_ANSWERS,
+    summary="A page of the changes since `cursor`, or of a full listing without one",
 )
 async def get_state(
     device: Device,
     services: ServicesDep,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(description="The last page's cursor")] = None,
     wait: Annotated[int, Query(ge=0, le=MAX_WAIT_S)] = 0,
-) -> Any:
-    """With `wait`, a current cursor holds the request until something changes (long-poll)."""
-    state = services.state
-    # Watch before reading the cursor (in a thread): a change in between still wakes us.
-    watch = services.changes.watch(device.tenant_id)
-    current = cursor is not None and cursor == await run_in_threadpool(
-        state.current_cursor, device.tenant_id
-    )
-    if current and not (wait and await services.changes.wait(watch, wait)):
-        return Response(status_code=204)
-    if current and not await run_in_threadpool(
-        services.devices.active, tenant_id=device.tenant_id, device_id=device.device_id
-    ):
-        raise removed_device()  # the change that ended the wait was this device's removal
-    return await run_in_threadpool(
-        state.snapshot, tenant_id=device.tenant_id, device_id=device.device_id
-    )
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_CHANGES)] = DEFAULT_PAGE_CHANGES,
+) -> Response:
+    """With `wait` and no change after a delta cursor, hold until one comes (long-poll).
+
+    Only a change that concerns this device wakes the request; the page is read in a
+    worker thread each time.
+    """
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        # Watch before reading (in a thread): a change committed in between still wakes us.
+        watch = services.changes.watch(device.tenant_id, device.device_id)
+        try:
+            body = await run_in_threadpool(
+                services.state.page,
+                tenant_id=device.tenant_id,
+                device_id=device.device_id,
+                cursor=cursor,
+                limit=limit,
+            )
+        except NotFound:
+            raise removed_device() from None  # e.g. the change that ended the wait
+        if body is not None:
+            return Response(body, media_type="application/json")
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0 or not await services.changes.wait(watch, remaining):
+            return Response(status_code=204)
 
 
 @router.get(

@@ -172,7 +172,6 @@ class Enrollments:
                 " WHERE id = ?",
                 (tenant_id, device_id, row["id"]),
             )
-            self._db.bump_revision(tenant_id)
         log.info(
             "code %s approved as device %s (%r) of tenant %s", shown, device_id, name, tenant_id
         )

@@ -14,11 +14,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cloud.blobs import BlobStore
+from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments
 from cloud.keys import AccessTokens
+from cloud.playlists import Playlists
 from cloud.proofs import ProofChecker
 from cloud.sessions import DeviceSessions
 from cloud.settings import Settings
@@ -36,6 +38,8 @@ class Services:
     enrollments: Enrollments
     devices: Devices
     content: Content
+    playlists: Playlists
+    changelog: ChangeLog
     state: DeviceState
     blobs: BlobStore
     changes: ChangeFeed

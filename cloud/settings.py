@@ -12,6 +12,8 @@ touching code:
     SIGNAGE_CLOUD_MAX_BODY_BYTES     largest request body but uploads and admin JSON (64K)
     SIGNAGE_CLOUD_MAX_ADMIN_BODY_BYTES   largest admin API JSON body (4M)
     SIGNAGE_CLOUD_MAX_UPLOAD_BYTES   largest asset upload (2G)
+    SIGNAGE_CLOUD_CHANGE_RETENTION_S seconds device changes are kept; older cursors get 410
+                                     (2592000: 30 days)
 
 Sizes are bytes, or a number with a binary suffix: 64K, 4M, 2G.
 """
@@ -50,6 +52,10 @@ DEFAULT_IMAGE_DURATION_MS = 10_000
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MAX_ADMIN_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+
+# How long the per-device change log keeps a change: a device whose cursor is older gets
+# 410 Gone and a full listing.
+DEFAULT_CHANGE_RETENTION_S = 30 * 86_400
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -108,6 +114,7 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_admin_body_bytes: int = DEFAULT_MAX_ADMIN_BODY_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    change_retention_s: int = DEFAULT_CHANGE_RETENTION_S
 
     @classmethod
     def from_env(
@@ -147,6 +154,9 @@ class Settings:
                 DEFAULT_MAX_UPLOAD_BYTES,
                 most=MAX_ASSET_BYTES,
             ),
+            change_retention_s=_positive_int(
+                env, "SIGNAGE_CLOUD_CHANGE_RETENTION_S", DEFAULT_CHANGE_RETENTION_S
+            ),
         )
 
     @property
@@ -171,6 +181,7 @@ class Settings:
 
 
 __all__ = [
+    "DEFAULT_CHANGE_RETENTION_S",
     "DEFAULT_DATA_DIR",
     "DEFAULT_HOST",
     "DEFAULT_IMAGE_DURATION_MS",

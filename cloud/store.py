@@ -23,7 +23,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,16 +117,65 @@ CREATE INDEX refresh_tokens_by_device ON refresh_tokens (tenant_id, device_id);
 """
 
 
-def _schema_v1(db: Database) -> None:
-    for statement in _SCHEMA_V1.split(";"):
+# Delta sync (see cloud.changelog): one row per (device, kind, object) that changed for the
+# device, holding the tenant's change sequence number of the latest such change (so the log
+# compacts itself in place); a device's horizon is the newest sequence number pruned from
+# its log: a cursor older than it is answered 410. `tenants.revision` is the tenant's change
+# sequence and `tenants.sync_epoch` tells its cursors from any other database's.
+_SCHEMA_V2 = """
+ALTER TABLE tenants ADD COLUMN sync_epoch TEXT NOT NULL DEFAULT '';
+CREATE TABLE device_changes (
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    changed_at REAL NOT NULL,
+    PRIMARY KEY (tenant_id, device_id, kind, object_id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX device_changes_by_seq ON device_changes (tenant_id, device_id, seq, kind, object_id);
+CREATE INDEX device_changes_by_age ON device_changes (tenant_id, changed_at);
+CREATE TABLE device_horizons (
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, device_id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX playlist_items_by_asset ON playlist_items (tenant_id, asset_id, playlist_id);
+CREATE INDEX playlist_items_by_playlist_asset
+    ON playlist_items (tenant_id, playlist_id, asset_id);
+CREATE INDEX devices_by_playlist ON devices (tenant_id, playlist_id);
+"""
+
+
+def _run_script(db: Database, script: str) -> None:
+    for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def _schema_v1(db: Database) -> None:
+    _run_script(db, _SCHEMA_V1)
+
+
+def _delta_sync(db: Database) -> None:
+    _run_script(db, _SCHEMA_V2)
+    for row in db.all("SELECT id FROM tenants"):
+        db.execute("UPDATE tenants SET sync_epoch = ? WHERE id = ?", (new_sync_epoch(), row["id"]))
 
 
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
+    ("0002_delta_sync", _delta_sync),
 ]
+
+
+def new_sync_epoch() -> str:
+    """A random tag in a tenant's cursors: a cursor of another database is refused (410)."""
+    return secrets.token_hex(4)
 
 
 def new_id(prefix: str) -> str:
@@ -155,9 +204,9 @@ class Database:
         self._connections_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = False
-        # Called with each tenant whose revision a committed transaction moved (long-poll),
-        # in the thread that committed.
-        self.on_revision: Callable[[str], None] | None = None
+        # Called with the (tenant, device) pairs a committed transaction changed something
+        # for (long-poll), in the thread that committed.
+        self.on_change: Callable[[set[tuple[str, str]]], None] | None = None
         self.migrate()
 
     def _connect(self) -> sqlite_utils.Database:
@@ -186,12 +235,12 @@ class Database:
         return db
 
     @property
-    def _bumped(self) -> set[str]:
-        """Tenants whose revision this thread's open transaction moved."""
-        bumped: set[str] | None = getattr(self._local, "bumped", None)
-        if bumped is None:
-            bumped = self._local.bumped = set()
-        return bumped
+    def _changed(self) -> set[tuple[str, str]]:
+        """(tenant, device) pairs this thread's open transaction changed something for."""
+        changed: set[tuple[str, str]] | None = getattr(self._local, "changed", None)
+        if changed is None:
+            changed = self._local.changed = set()
+        return changed
 
     @contextmanager
     def write(self) -> Iterator[Database]:
@@ -202,16 +251,15 @@ class Database:
             try:
                 yield self
             except BaseException:
-                self._bumped.clear()
+                self._changed.clear()
                 if conn.in_transaction:  # some SQLite errors have rolled back already
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        bumped = set(self._bumped)
-        self._bumped.clear()
-        if self.on_revision is not None:
-            for tenant_id in bumped:
-                self.on_revision(tenant_id)
+        changed = set(self._changed)
+        self._changed.clear()
+        if changed and self.on_change is not None:
+            self.on_change(changed)
 
     @contextmanager
     def read(self) -> Iterator[Database]:
@@ -248,10 +296,19 @@ class Database:
             rows,
         )
 
-    def bump_revision(self, tenant_id: str) -> None:
-        """Note that what the tenant's devices see may have changed (their cursor moves)."""
-        self.execute("UPDATE tenants SET revision = revision + 1 WHERE id = ?", (tenant_id,))
-        self._bumped.add(tenant_id)
+    def next_seq(self, tenant_id: str) -> int:
+        """The tenant's next change sequence number; call once per write transaction."""
+        rows = self.all(  # all(): a RETURNING statement must run to its end before COMMIT
+            "UPDATE tenants SET revision = revision + 1 WHERE id = ? RETURNING revision",
+            (tenant_id,),
+        )
+        if not rows:
+            raise LookupError(f"no tenant {tenant_id}")
+        return int(rows[0]["revision"])
+
+    def wake(self, tenant_id: str, device_ids: Iterable[str]) -> None:
+        """Wake these devices' long-polls once the open transaction commits."""
+        self._changed.update((tenant_id, device_id) for device_id in device_ids)
 
     def migrate(self) -> None:
         """Apply the migrations not yet recorded, each in the transaction that records it."""
@@ -280,4 +337,4 @@ def now() -> float:
     return time.time()
 
 
-__all__ = ["MIGRATIONS", "Database", "Row", "new_id", "now", "utc_now_iso"]
+__all__ = ["MIGRATIONS", "Database", "Row", "new_id", "new_sync_epoch", "now", "utc_now_iso"]

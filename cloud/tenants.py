@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cloud.errors import AdminUnauthorized
 from cloud.settings import DB_FILE_NAME
-from cloud.store import Database, new_id, utc_now_iso
+from cloud.store import Database, new_id, new_sync_epoch, utc_now_iso
 from sync.models import CONTROL_CHARACTERS, MAX_NAME_CHARS
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ def create_tenant(db: Database, name: str) -> tuple[Tenant, str]:
                 "name": tenant.name,
                 "admin_key_sha256": key_hash(admin_key),
                 "revision": 0,
+                "sync_epoch": new_sync_epoch(),
                 "created_at": utc_now_iso(),
             },
         )

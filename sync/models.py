@@ -340,6 +340,44 @@ class DeviceSummary(WireModel):
     last_seen_at: str | None
 
 
+class Rename(WireModel):
+    """Body of the admin rename calls (`PATCH` an asset, a playlist or a device)."""
+
+    name: Name = Field(min_length=1)
+
+
+class PlaylistItems(WireModel):
+    """Body of `PUT /playlists/{id}/items`: the playlist's new items, in play order."""
+
+    items: list[NewPlaylistItem] = Field(min_length=1, max_length=MAX_PLAYLIST_ITEMS)
+
+
+class AssetSummary(WireModel):
+    id: str
+    name: str
+    sha256: Sha256
+    media_type: MediaType
+    size: int
+    created_at: str
+    playlists: int  # how many playlists use it
+
+
+class PlaylistSummary(WireModel):
+    id: str
+    name: str
+    items: int
+    devices: int  # how many devices play it
+    created_at: str
+
+
+class PlaylistDetail(WireModel):
+    id: str
+    name: str
+    created_at: str
+    items: list[PlaylistItem]
+    devices: list[str]  # ids of the devices that play it
+
+
 __all__ = [
     "ADMIN_PREFIX",
     "API_PREFIX",
@@ -373,6 +411,7 @@ __all__ = [
     "ApprovedDevice",
     "Asset",
     "AssetCreated",
+    "AssetSummary",
     "AssignPlaylist",
     "Change",
     "ChangeKind",
@@ -389,7 +428,11 @@ __all__ = [
     "OAuthError",
     "Playlist",
     "PlaylistCreated",
+    "PlaylistDetail",
     "PlaylistItem",
+    "PlaylistItems",
+    "PlaylistSummary",
+    "Rename",
     "Sha256",
     "StatePage",
     "StateSnapshot",

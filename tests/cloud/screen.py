@@ -18,7 +18,9 @@ from sync.models import (
     DEVICE_CODE_GRANT,
     DEVICE_PREFIX,
     REFRESH_TOKEN_GRANT,
+    Change,
     DeviceAuthorization,
+    StatePage,
     TokenResponse,
 )
 from tests.support.cloud import RunningCloud
@@ -100,6 +102,7 @@ class Screen:
         data: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """A request with a fresh proof, retried once if the cloud asks for its nonce."""
         for attempt in range(2):
@@ -107,7 +110,12 @@ class Screen:
             if access_token is not None:
                 proof_headers["Authorization"] = f"DPoP {access_token}"
             response = self.raw(
-                method, path, data=data, params=params, headers={**proof_headers, **(headers or {})}
+                method,
+                path,
+                data=data,
+                params=params,
+                headers={**proof_headers, **(headers or {})},
+                **({"timeout": timeout} if timeout is not None else {}),
             )
             if attempt == 0 and needs_nonce(response):
                 continue
@@ -147,11 +155,49 @@ class Screen:
 
     # --- resources ---------------------------------------------------------------------
 
-    def get_state(self, cursor: str | None = None) -> httpx.Response:
-        params = {"cursor": cursor} if cursor is not None else None
+    def get_state(
+        self, cursor: str | None = None, *, wait: int = 0, limit: int | None = None
+    ) -> httpx.Response:
+        """One `GET /state`: a page of a full listing without a cursor, else of the deltas."""
+        params = {"cursor": cursor} if cursor is not None else {}
+        if wait:
+            params["wait"] = str(wait)
+        if limit is not None:
+            params["limit"] = str(limit)
         return self.send(
-            "GET", f"{DEVICE_PREFIX}/state", access_token=self.access_token, params=params
+            "GET",
+            f"{DEVICE_PREFIX}/state",
+            access_token=self.access_token,
+            params=params or None,
+            timeout=wait + 10.0,
         )
+
+    def page(self, cursor: str | None = None, *, limit: int | None = None) -> StatePage:
+        """The next page, which must be a 200."""
+        response = self.get_state(cursor, limit=limit)
+        assert response.status_code == 200, (response.status_code, response.text)
+        return StatePage.model_validate_json(response.content)
+
+    def pages(self, cursor: str | None = None, *, limit: int | None = None) -> list[StatePage]:
+        """Every page from `cursor` until one without `more` (a 204 gives no pages)."""
+        pages: list[StatePage] = []
+        while True:
+            response = self.get_state(cursor, limit=limit)
+            if response.status_code == 204 and cursor is not None:
+                assert not pages, "204 in the middle of a series of pages"
+                return pages
+            assert response.status_code == 200, (response.status_code, response.text)
+            page = StatePage.model_validate_json(response.content)
+            pages.append(page)
+            cursor = page.cursor
+            if not page.more:
+                return pages
+
+    def listing(self, *, limit: int | None = None) -> tuple[Held, str]:
+        """A full listing, every page of it: what it names, and the delta cursor it ends on."""
+        pages = self.pages(limit=limit)
+        assert all(page.full for page in pages)
+        return held_after(pages), pages[-1].cursor
 
     def get_blob(self, sha256: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.send(
@@ -160,6 +206,35 @@ class Screen:
             access_token=self.access_token,
             headers=headers,
         )
+
+
+Held = dict[tuple[str, str], Change]
+
+
+def held_after(pages: list[StatePage], held: Held | None = None) -> Held:
+    """What a device holds after applying `pages` to `held`: upserts kept, tombstones gone.
+
+    An older version never replaces a newer one, as the agent applies them.
+    """
+    result: Held = dict(held or {})
+    for page in pages:
+        for change in page.changes:
+            key = (change.kind, change.id)
+            if key in result and result[key].version > change.version:
+                continue
+            result[key] = change
+    return {key: change for key, change in result.items() if not change.deleted}
+
+
+def changes_of(pages: list[StatePage]) -> dict[tuple[str, str], Change]:
+    """Every change the pages carry, by (kind, id), the newest version of each."""
+    found: dict[tuple[str, str], Change] = {}
+    for page in pages:
+        for change in page.changes:
+            key = (change.kind, change.id)
+            if key not in found or found[key].version <= change.version:
+                found[key] = change
+    return found
 
 
 def upload(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from sync.models import StateSnapshot
+from sync.models import StatePage
 from tests.cloud.screen import PNG_1X1, VIDEO_BYTES, Screen, oauth_error, upload
 from tests.support.cloud import RunningCloud, running_cloud
 
@@ -92,9 +92,13 @@ def test_the_openapi_document_is_built_from_the_wire_models(cloud: RunningCloud)
         assert http.get("/healthz").json() == {"status": "ok"}
         document = http.get("/openapi.json").json()
     schemas = document["components"]["schemas"]
-    for model in ("DeviceAuthorization", "TokenResponse", "OAuthError", "StateSnapshot"):
+    for model in ("DeviceAuthorization", "TokenResponse", "OAuthError", "StatePage", "Change"):
         assert model in schemas
-    assert set(schemas["StateSnapshot"]["properties"]) == set(StateSnapshot.model_fields)
+    assert set(schemas["StatePage"]["properties"]) == set(StatePage.model_fields)
+    state = document["paths"]["/api/v3/device/state"]["get"]
+    assert {"200", "204", "410"} <= set(state["responses"])
+    query = {p["name"] for p in state["parameters"] if p["in"] == "query"}
+    assert query == {"cursor", "wait", "limit"}
     paths = document["paths"]
     assert (
         "application/x-www-form-urlencoded"
@@ -125,7 +129,8 @@ def test_a_restarted_cloud_keeps_its_data_and_honours_the_tokens_it_issued(
         )
         assert oauth_error(stale) == "use_dpop_nonce"
         # ...and with the new nonce the old token works.
-        assert same.get_state().json()["device"]["name"] == "Lobby"
+        held, _ = same.listing()
+        assert held["device", same.device_id].data["name"] == "Lobby"
     with closing(sqlite3.connect(data_dir / "cloud.db")) as db:
         migrations = db.execute("SELECT name FROM _migrations").fetchall()
-    assert migrations == [("0001_initial_schema",)]
+    assert migrations == [("0001_initial_schema",), ("0002_delta_sync",)]

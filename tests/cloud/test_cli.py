@@ -96,10 +96,11 @@ def test_an_admin_sets_up_a_screen_from_the_shell(
         table = ok(signage_cloud("devices", env=admin_env)).splitlines()
         assert table[0].split() == ["ID", "NAME", "PLAYLIST", "LAST", "SEEN"]
         assert table[1].split()[:3] == [device_id, "Lobby", playlist]
-        state = screen.get_state().json()
-    items = state["playlist"]["items"]
+        held, _ = screen.listing()
+    items = held["playlist", playlist].data["items"]
     assert [(i["asset_id"], i["duration_ms"]) for i in items] == [(image, 4000), (video, None)]
-    assert {a["id"]: a["name"] for a in state["assets"]} == {image: "welcome.png", video: "Intro"}
+    names = {key[1]: change.data["name"] for key, change in held.items() if key[0] == "asset"}
+    assert names == {image: "welcome.png", video: "Intro"}
 
 
 def test_a_mistyped_code_says_to_check_the_screen(admin_env: dict[str, str]) -> None:

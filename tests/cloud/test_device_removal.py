@@ -13,7 +13,7 @@ from sync.client import DeviceClient, DeviceTokens
 from sync.errors import Unauthorized
 from sync.identity import DeviceKey
 from tests.support.cloud import RunningCloud
-from tests.support.device import enroll, enroll_and_sync, tokens_of
+from tests.support.device import enroll, enroll_and_sync, state_answer, tokens_of
 
 
 def remove(cloud: RunningCloud, device_id: str, key: str | None = None) -> httpx.Response:
@@ -26,11 +26,11 @@ async def test_a_removed_device_is_refused_and_told_it_was_removed(cloud: Runnin
     async with httpx.AsyncClient() as http:
         client = await enroll(cloud, http)
         device_id = tokens_of(client).device_id
-        assert await client.get_state(None) is not None
+        assert (await state_answer(client)).status_code == 200
         response = remove(cloud, device_id)
         assert response.status_code == 200, response.text
         with pytest.raises(Unauthorized) as info:
-            await client.get_state(None)
+            await state_answer(client)
     assert info.value.device_removed is True
     with cloud.admin() as admin:
         assert device_id not in [d["id"] for d in admin.get("/api/v3/admin/devices").json()]
@@ -39,7 +39,7 @@ async def test_a_removed_device_is_refused_and_told_it_was_removed(cloud: Runnin
 async def test_a_held_poll_ends_when_the_device_is_removed(cloud: RunningCloud) -> None:
     async with httpx.AsyncClient() as http:
         client, cursor = await enroll_and_sync(cloud, http)
-        held = asyncio.create_task(client.get_state(cursor, wait_s=30))
+        held = asyncio.create_task(state_answer(client, cursor, wait_s=30))
         await asyncio.sleep(0.3)
         assert remove(cloud, tokens_of(client).device_id).status_code == 200
         with pytest.raises(Unauthorized) as info:
@@ -59,7 +59,7 @@ async def test_revoked_tokens_are_not_a_removal(cloud: RunningCloud) -> None:
         )  # fmt: skip
         client = DeviceClient(http=http, base_url=cloud.url, key=key, tokens=unknown)
         with pytest.raises(Unauthorized) as info:
-            await client.get_state(None)
+            await state_answer(client)
     assert info.value.device_removed is False
 
 
@@ -69,7 +69,7 @@ async def test_another_tenant_cannot_remove_a_device(cloud: RunningCloud) -> Non
         client = await enroll(cloud, http)
         response = remove(cloud, tokens_of(client).device_id, key=other_key)
         assert response.status_code == 404
-        assert await client.get_state(None) is not None  # still working
+        assert (await state_answer(client)).status_code == 200  # still working
 
 
 async def test_the_cli_removes_a_device(cloud: RunningCloud) -> None:

@@ -10,7 +10,7 @@ import httpx
 
 from sync.dpop import create_proof
 from sync.identity import DeviceKey
-from sync.models import CLIENT_ID, DEVICE_PREFIX, StateSnapshot, TokenResponse
+from sync.models import CLIENT_ID, DEVICE_PREFIX, DeviceRecord, TokenResponse
 from tests.cloud.screen import Screen, oauth_error
 from tests.support.cloud import RunningCloud, running_cloud
 
@@ -65,12 +65,14 @@ def test_a_screen_enrolls_with_a_code_an_admin_approves(cloud: RunningCloud) -> 
         assert tokens.expires_in == 3600
 
         screen.tokens = tokens
-        state = screen.get_state()
-        assert state.status_code == 200, state.text
-        snapshot = StateSnapshot.model_validate(state.json())
-        assert snapshot.device.id == device_id
-        assert snapshot.device.name == "Lobby"
-        assert snapshot.playlist is None
+        held, _ = screen.listing()
+        assert list(held) == [("device", device_id)]
+        record = DeviceRecord.model_validate(held["device", device_id].data)
+        assert (record.name, record.tenant_id, record.playlist_id) == (
+            "Lobby",
+            cloud.tenant_id,
+            None,
+        )
 
         # The device code is spent.
         again = screen.poll(grant.device_code)

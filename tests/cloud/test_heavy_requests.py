@@ -11,7 +11,7 @@ from contextlib import closing
 
 import httpx
 
-from sync.models import ADMIN_PREFIX, MAX_PLAYLIST_ITEMS, StateSnapshot
+from sync.models import ADMIN_PREFIX, MAX_PLAYLIST_ITEMS, Playlist
 from tests.cloud.screen import PNG_1X1, Screen, assign, create_playlist, upload
 from tests.support.cloud import RunningCloud
 
@@ -78,10 +78,10 @@ def test_the_largest_playlist_allowed_is_created_and_served(cloud: RunningCloud)
         with Screen(cloud.url) as screen:
             screen.enroll(cloud)
             assert assign(admin, screen.device_id, playlist).status_code == 200
-            state = StateSnapshot.model_validate(screen.get_state().json())
-    assert state.playlist is not None
-    assert len(state.playlist.items) == MAX_PLAYLIST_ITEMS
-    assert [item.duration_ms for item in state.playlist.items[:8]] == [
+            held, _ = screen.listing()
+    served = Playlist.model_validate(held["playlist", playlist].data)
+    assert len(served.items) == MAX_PLAYLIST_ITEMS
+    assert [item.duration_ms for item in served.items[:8]] == [
         1000,
         2000,
         3000,

@@ -1,4 +1,4 @@
-"""What a device reads: its state snapshot behind a cursor, and blobs with Range support."""
+"""What a device reads: its state behind a cursor, and blobs with Range support."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync.models import StateSnapshot
-from tests.cloud.screen import PNG_1X1, VIDEO_BYTES, Screen, assign, create_playlist, upload
+from sync.models import Asset, Playlist
+from tests.cloud.screen import (
+    PNG_1X1,
+    VIDEO_BYTES,
+    Screen,
+    assign,
+    changes_of,
+    create_playlist,
+    upload,
+)
 from tests.support.cloud import RunningCloud
 
 
@@ -19,20 +27,19 @@ def screen(cloud: RunningCloud) -> Iterator[Screen]:
         yield enrolled
 
 
-def snapshot_of(screen: Screen, cursor: str | None = None) -> StateSnapshot:
-    response = screen.get_state(cursor)
-    assert response.status_code == 200, response.text
-    return StateSnapshot.model_validate(response.json())
-
-
-def test_the_cursor_says_when_nothing_changed_and_moves_with_an_admin_change(
+def test_the_cursor_says_when_nothing_changed_and_the_delta_brings_an_assignment(
     cloud: RunningCloud, screen: Screen
 ) -> None:
-    empty = snapshot_of(screen)
-    assert empty.playlist is None
-    assert empty.assets == []
+    held, cursor = screen.listing()
+    assert list(held) == [("device", screen.device_id)]
+    assert held["device", screen.device_id].data == {
+        "id": screen.device_id,
+        "name": "Lobby",
+        "tenant_id": cloud.tenant_id,
+        "playlist_id": None,
+    }
 
-    unchanged = screen.get_state(empty.cursor)
+    unchanged = screen.get_state(cursor)
     assert unchanged.status_code == 204
     assert unchanged.content == b""
     assert unchanged.headers["DPoP-Nonce"]
@@ -49,29 +56,45 @@ def test_the_cursor_says_when_nothing_changed_and_moves_with_an_admin_change(
                 {"asset_id": image["id"], "duration_s": 2.5},
             ],
         )
+        # Uploads and a playlist nobody plays concern no device: still nothing new.
+        assert screen.get_state(cursor).status_code == 204
         assert assign(admin, screen.device_id, playlist_id).status_code == 200
 
-    changed = snapshot_of(screen, empty.cursor)
-    assert changed.cursor != empty.cursor
-    assert changed.playlist is not None
-    assert changed.playlist.id == playlist_id
-    assert changed.playlist.name == "Loop"
-    assert [(i.position, i.asset_id, i.duration_ms) for i in changed.playlist.items] == [
+    pages = screen.pages(cursor)
+    assert len(pages) == 1 and not pages[0].full and not pages[0].more
+    changes = changes_of(pages)
+    assert set(changes) == {
+        ("device", screen.device_id),
+        ("playlist", playlist_id),
+        ("asset", image["id"]),
+        ("asset", video["id"]),
+    }
+    assert changes["device", screen.device_id].data["playlist_id"] == playlist_id
+    playlist = Playlist.model_validate(changes["playlist", playlist_id].data)
+    assert playlist.name == "Loop"
+    assert [(i.position, i.asset_id, i.duration_ms) for i in playlist.items] == [
         (0, image["id"], 10_000),  # an image without a duration: 10 s
         (1, video["id"], None),  # a video without a duration plays to its end
         (2, image["id"], 2_500),
     ]
-    # Each asset is listed once, however often the playlist uses it.
-    assert sorted((a.id, a.media_type, a.size) for a in changed.assets) == sorted(
-        [(image["id"], "image", len(PNG_1X1)), (video["id"], "video", len(VIDEO_BYTES))]
+    # Each asset comes once, however often the playlist uses it.
+    assert Asset.model_validate(changes["asset", video["id"]].data) == Asset(
+        id=video["id"],
+        name="clip.mp4",
+        sha256=video["sha256"],
+        media_type="video",
+        size=len(VIDEO_BYTES),
     )
-    assert screen.get_state(changed.cursor).status_code == 204
+    # One write, one version, newer than what the listing said.
+    assert {c.version for c in changes.values()} == {pages[0].changes[0].version}
+    assert pages[0].changes[0].version > held["device", screen.device_id].version
+    assert screen.get_state(pages[-1].cursor).status_code == 204
 
 
 def test_an_admin_change_for_another_tenant_does_not_move_the_cursor(
     cloud: RunningCloud, screen: Screen
 ) -> None:
-    cursor = snapshot_of(screen).cursor
+    _, cursor = screen.listing()
     _, other_key = cloud.create_tenant("Other")
     with cloud.admin() as admin:
         admin.headers["Authorization"] = f"Bearer {other_key}"
@@ -85,7 +108,7 @@ def test_the_admin_sees_when_a_screen_was_last_heard_from(
     with cloud.admin() as admin:
         before = admin.get("/api/v3/admin/devices").json()
         assert before[0]["last_seen_at"] is None
-        snapshot_of(screen)
+        screen.listing()
         after = admin.get("/api/v3/admin/devices").json()
     assert after[0]["id"] == screen.device_id
     assert after[0]["last_seen_at"] is not None

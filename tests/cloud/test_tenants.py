@@ -66,8 +66,9 @@ def test_an_admin_cannot_assign_another_tenants_device_or_playlist(
     assert foreign_playlist.status_code == 404
     assert f"no playlist {a.playlist_id} in this tenant" in foreign_playlist.json()["detail"]
     # A's screen still plays nothing: the refused assignment did not land.
-    state = a.screen.get_state().json()
-    assert state["playlist"] is None
+    held, _ = a.screen.listing()
+    assert list(held) == [("device", a.screen.device_id)]
+    assert held["device", a.screen.device_id].data["playlist_id"] is None
 
 
 def test_an_admin_cannot_put_another_tenants_asset_in_a_playlist(
@@ -98,11 +99,19 @@ def test_a_device_sees_only_its_own_tenants_playlist_and_assets(
     tenants: tuple[Tenant, Tenant],
 ) -> None:
     a, b = tenants
+    _, a_cursor = a.screen.listing()
     assert assign(b.admin, b.screen.device_id, b.playlist_id).status_code == 200
-    state = b.screen.get_state().json()
-    assert state["device"]["tenant_id"] == b.id
-    assert [asset["id"] for asset in state["assets"]] == [b.asset["id"]]
-    assert a.screen.get_state().json()["assets"] == []
+    held, _ = b.screen.listing()
+    assert held["device", b.screen.device_id].data["tenant_id"] == b.id
+    assert sorted(held) == [
+        ("asset", b.asset["id"]),
+        ("device", b.screen.device_id),
+        ("playlist", b.playlist_id),
+    ]
+    assert list(a.screen.listing()[0]) == [("device", a.screen.device_id)]
+    assert a.screen.get_state(a_cursor).status_code == 204
+    # A cursor of one tenant means nothing in another: refused, never answered.
+    assert b.screen.get_state(a_cursor).status_code == 410
 
 
 def test_the_admin_api_wants_a_known_key(cloud: RunningCloud) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from sync.client import DeviceClient, DeviceTokens
 from sync.identity import DeviceKey
-from sync.models import TokenResponse
+from sync.models import DEFAULT_MAX_STATE_BYTES, StatePage, TokenResponse
 from tests.support.cloud import RunningCloud
+
+# A held request is given this much longer than the hold.
+WAIT_MARGIN_S = 15
 
 
 def approve(cloud: RunningCloud, user_code: str, name: str = "Test screen") -> str:
@@ -54,12 +58,51 @@ async def enroll(
     return client
 
 
+async def state_answer(
+    client: DeviceClient,
+    cursor: str | None = None,
+    *,
+    wait_s: int = 0,
+    limit: int | None = None,
+) -> httpx.Response:
+    """`GET /state` through the client's own signed request (DPoP, nonce retry, refresh),
+    whatever its `get_state` makes of the answer; the body is read."""
+    params: dict[str, Any] = {}
+    if cursor is not None:
+        params["cursor"] = cursor
+    if wait_s:
+        params["wait"] = wait_s
+    if limit is not None:
+        params["limit"] = limit
+    timeout = httpx.Timeout(wait_s + WAIT_MARGIN_S, connect=5.0)
+    return await client._json(  # the low-level request, on purpose
+        "GET",
+        "/state",
+        limit=DEFAULT_MAX_STATE_BYTES,
+        params=params or None,
+        http_timeout=timeout,
+    )
+
+
+async def full_listing(client: DeviceClient) -> list[StatePage]:
+    """Every page of a full listing; the last one's cursor is the delta cursor to hold."""
+    pages: list[StatePage] = []
+    cursor: str | None = None
+    while True:
+        response = await state_answer(client, cursor)
+        assert response.status_code == 200, response.text
+        page = StatePage.model_validate_json(response.content)
+        pages.append(page)
+        cursor = page.cursor
+        if not page.more:
+            return pages
+
+
 async def enroll_and_sync(cloud: RunningCloud, http: httpx.AsyncClient) -> tuple[DeviceClient, str]:
-    """An enrolled device that has fetched its state once, and the cursor it holds."""
+    """An enrolled device that has read a full listing, and the cursor it holds."""
     client = await enroll(cloud, http)
-    state = await client.get_state(None)
-    assert state is not None
-    return client, state.cursor
+    pages = await full_listing(client)
+    return client, pages[-1].cursor
 
 
 def assign_playlist(cloud: RunningCloud, device_id: str, items: list[dict]) -> str:

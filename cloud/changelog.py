@@ -1,0 +1,184 @@
+"""The per-device change log behind delta sync: who a write concerns, recorded with it.
+
+Every admin write that changes what some device should hold takes the tenant's next
+change sequence number (`Database.next_seq`) and records, in the same transaction, one row
+`(device, kind, object id) -> seq` for each device it concerns. What concerns a device:
+
+- its own record (name, assigned playlist): kind `device`;
+- its assigned playlist (name, items): kind `playlist`;
+- the assets that playlist uses (rename, delete, joining or leaving the playlist): `asset`.
+
+The row says only *that* the object changed for the device, not how: `cloud.state` reads
+the object from the current tables when it answers, and an object that is gone or no longer
+concerns the device becomes a tombstone. The log compacts itself: its key is
+`(tenant, device, kind, object)`, so a later change of the same object replaces the row
+(and its sequence number) instead of adding one. It grows with the objects a device ever
+held, not with the number of edits; `prune` removes rows older than the retention window
+and remembers, per device, the newest sequence number it removed (its horizon): a cursor
+older than the horizon has lost changes and is answered 410 Gone.
+
+The writes wake exactly the devices they recorded rows for (`Database.wake`, then
+`cloud.changes`). Writes cost O(devices concerned x objects changed): exactly the rows
+those devices will read, and nothing for a device a write does not concern.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+
+from cloud.settings import DEFAULT_CHANGE_RETENTION_S
+from cloud.store import Database
+from sync.models import ChangeKind
+
+log = logging.getLogger(__name__)
+
+# Ids per `IN (...)` query: far below SQLite's limit on variables in one statement.
+IDS_PER_QUERY = 500
+# How often a write may spend a prune of its tenant's log (at most once per this many s).
+PRUNE_EVERY_S = 60.0
+
+
+def chunks(ids: Sequence[str], size: int = IDS_PER_QUERY) -> Iterable[Sequence[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+class ChangeLog:
+    """Recording (inside the caller's write transaction) and pruning of device changes."""
+
+    def __init__(self, db: Database, *, retention_s: float = DEFAULT_CHANGE_RETENTION_S) -> None:
+        self._db = db
+        self.retention_s = retention_s
+        self._last_prune: dict[str, float] = {}
+
+    # --- fan-out: which devices a write concerns -----------------------------------------
+
+    def devices_playing(self, tenant_id: str, playlist_ids: Iterable[str]) -> dict[str, str]:
+        """{device id: playlist id} of the active devices assigned one of `playlist_ids`."""
+        ids = sorted(set(playlist_ids))
+        found: dict[str, str] = {}
+        for chunk in chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT id, playlist_id FROM devices WHERE tenant_id = ?"  # noqa: S608 - only placeholders
+                f" AND revoked_at IS NULL AND playlist_id IN ({marks})"
+            )
+            for row in self._db.all(sql, (tenant_id, *chunk)):
+                found[row["id"]] = row["playlist_id"]
+        return found
+
+    def assets_of(self, tenant_id: str, playlist_id: str | None) -> set[str]:
+        """The ids of the assets a playlist uses (none for None)."""
+        if playlist_id is None:
+            return set()
+        return {
+            row["asset_id"]
+            for row in self._db.all(
+                "SELECT DISTINCT asset_id FROM playlist_items"
+                " WHERE tenant_id = ? AND playlist_id = ?",
+                (tenant_id, playlist_id),
+            )
+        }
+
+    def playlists_using(self, tenant_id: str, asset_id: str) -> list[str]:
+        return [
+            row["playlist_id"]
+            for row in self._db.all(
+                "SELECT DISTINCT playlist_id FROM playlist_items"
+                " WHERE tenant_id = ? AND asset_id = ? ORDER BY playlist_id",
+                (tenant_id, asset_id),
+            )
+        ]
+
+    # --- recording ------------------------------------------------------------------------
+
+    def record(
+        self,
+        tenant_id: str,
+        seq: int,
+        device_ids: Iterable[str],
+        objects: Iterable[tuple[ChangeKind, str]],
+    ) -> int:
+        """Note that each of `objects` changed at `seq` for each of `device_ids`; wake them.
+
+        Call inside the write transaction that made the change. Returns the rows written.
+        """
+        devices = sorted(set(device_ids))
+        changed = sorted(set(objects))
+        if not devices or not changed:
+            return 0
+        at = time.time()
+        rows = [
+            (tenant_id, device_id, str(kind), object_id, seq, at)
+            for device_id in devices
+            for kind, object_id in changed
+        ]
+        self._db.sqlite.conn.executemany(
+            "INSERT INTO device_changes (tenant_id, device_id, kind, object_id, seq, changed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (tenant_id, device_id, kind, object_id)"
+            " DO UPDATE SET seq = excluded.seq, changed_at = excluded.changed_at",
+            rows,
+        )
+        self._db.wake(tenant_id, devices)
+        self._maybe_prune(tenant_id, at)
+        return len(rows)
+
+    def forget_device(self, tenant_id: str, device_id: str) -> None:
+        """Drop a removed device's log; call inside the write transaction that removes it."""
+        self._db.execute(
+            "DELETE FROM device_changes WHERE tenant_id = ? AND device_id = ?",
+            (tenant_id, device_id),
+        )
+        self._db.execute(
+            "DELETE FROM device_horizons WHERE tenant_id = ? AND device_id = ?",
+            (tenant_id, device_id),
+        )
+        self._db.wake(tenant_id, [device_id])  # its held long-poll ends: it is told it was removed
+
+    # --- retention ------------------------------------------------------------------------
+
+    def horizon(self, tenant_id: str, device_id: str) -> int:
+        """The newest sequence number pruned from the device's log (0: none)."""
+        row = self._db.one(
+            "SELECT seq FROM device_horizons WHERE tenant_id = ? AND device_id = ?",
+            (tenant_id, device_id),
+        )
+        return int(row["seq"]) if row else 0
+
+    def _maybe_prune(self, tenant_id: str, now: float) -> None:
+        if now - self._last_prune.get(tenant_id, 0.0) >= min(PRUNE_EVERY_S, self.retention_s):
+            self._last_prune[tenant_id] = now
+            self.prune(tenant_id, now=now)
+
+    def prune(self, tenant_id: str, *, now: float) -> int:
+        """Remove the tenant's rows older than the retention window; call inside a write.
+
+        Each device's horizon becomes the newest sequence number removed from its log, so
+        that a cursor older than that is answered 410 and only those. Returns the rows removed.
+        """
+        cutoff = now - self.retention_s
+        self._db.execute(
+            "INSERT INTO device_horizons (tenant_id, device_id, seq)"
+            " SELECT tenant_id, device_id, MAX(seq) FROM device_changes"
+            " WHERE tenant_id = ? AND changed_at < ? GROUP BY device_id"
+            " ON CONFLICT (tenant_id, device_id) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            (tenant_id, cutoff),
+        )
+        removed = self._db.execute(
+            "DELETE FROM device_changes WHERE tenant_id = ? AND changed_at < ?",
+            (tenant_id, cutoff),
+        )
+        if removed:
+            log.info(
+                "pruned %d device changes of tenant %s older than %g s",
+                removed,
+                tenant_id,
+                self.retention_s,
+            )
+        return removed
+
+
+__all__ = ["IDS_PER_QUERY", "ChangeLog", "chunks"]
