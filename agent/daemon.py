@@ -72,6 +72,21 @@ async def report_cache_forever(
         await asyncio.sleep(every_s)
 
 
+def describe(player: Player, store: Store) -> str:
+    """One line for `systemctl status`: what is on screen."""
+    playing = player.now_playing
+    if playing is not None:
+        items = player.playlist
+        index = next((n for n, i in enumerate(items) if i.key == playing.item.key), None)
+        where = f", item {index + 1}/{len(items)}" if index is not None else ""
+        playlist = store.playlist_name() or "playlist"
+        return f"playing {playlist}{where}: {playing.item.name}"[:200]
+    message = store.get_json(Meta.SCREEN_MESSAGE)
+    if isinstance(message, dict):
+        return f"showing {message.get('title')}: {message.get('headline')}"[:200]
+    return f"player {player.state}"
+
+
 def save_message(store: Store, message: ScreenMessage) -> None:
     """Keep the message the screen shows when nothing plays, for `status`."""
     value = {"title": message.title, "headline": message.headline, "lines": list(message.lines)}
@@ -159,7 +174,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
                 "heap-trim": trim_heap_forever(),
                 "systemd": report_forever(
                     ready=lambda: player.state != PlayerState.NEW,
-                    status=lambda: f"player {player.state}",
+                    status=lambda: describe(player, store),
                 ),
             }
         )

@@ -53,17 +53,26 @@ def watchdog_interval_s(environ: Mapping[str, str] | None = None) -> float | Non
     return usec / 1_000_000 / 2
 
 
+STATUS_EVERY_S = 5.0
+
+
 async def report_forever(ready: Callable[[], bool], status: Callable[[], str]) -> None:
-    """READY=1 once `ready()` (the screen shows something), then watchdog pings from this loop."""
+    """READY=1 once `ready()` (the screen shows something), then watchdog pings from this loop
+    and `STATUS=` (one human line for `systemctl status`) whenever it changes."""
     while not ready():  # noqa: ASYNC110 (no start event to wait on; start-up only)
         await asyncio.sleep(0.05)
-    notify("READY=1", f"STATUS={status()}")
+    shown = status()
+    notify("READY=1", f"STATUS={shown}")
     interval = watchdog_interval_s()
-    if interval is None:
-        await asyncio.Event().wait()  # no watchdog: just stay alive with the other tasks
     while True:
-        notify("WATCHDOG=1")
-        await asyncio.sleep(interval)  # type: ignore[arg-type]
+        fields = ["WATCHDOG=1"] if interval is not None else []
+        now = status()
+        if now != shown:
+            shown = now
+            fields.append(f"STATUS={now}")
+        if fields:
+            notify(*fields)
+        await asyncio.sleep(min(interval or STATUS_EVERY_S, STATUS_EVERY_S))
 
 
 __all__ = ["notify", "report_forever", "watchdog_interval_s"]

@@ -71,14 +71,21 @@ def test_the_agent_is_ready_once_it_shows_something_and_pings_the_watchdog(
     with running_agent(tmp_path / "agent", url) as agent:
         wait_until(
             lambda: (
-                messages.extend(received(sock)) or sum("WATCHDOG=1" in m for m in messages) >= 3
+                messages.extend(received(sock))
+                or (
+                    sum("WATCHDOG=1" in m for m in messages) >= 3
+                    and "Cannot reach" in str(messages)
+                )
             ),
             30,
-            "three watchdog pings",
+            "three watchdog pings and the offline notice",
         )
         assert agent.stop() == 0
     messages.extend(received(sock))
     assert messages[0].startswith("READY=1")
-    assert "STATUS=player message" in messages[0]
+    # one human line for `systemctl status`, changed as the screen changes
+    assert "STATUS=showing Setting up this screen: Connecting…" in messages[0]
+    assert any("STATUS=showing Setting up this screen: Cannot reach the cloud" in m
+               for m in messages)  # fmt: skip
     assert "STOPPING=1" in messages[-1]
     assert "Setting up this screen" in agent.log()
