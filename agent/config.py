@@ -17,6 +17,8 @@ Keys (all optional):
     cache_min_free_percent   disk share always left free   env SIGNAGE_AGENT_CACHE_MIN_FREE_PERCENT
     cache_max_bytes          cap on the content cache      env SIGNAGE_AGENT_CACHE_MAX_BYTES
     cache_grace_s            unreferenced blobs kept this long  env SIGNAGE_AGENT_CACHE_GRACE
+    rotation         0 | 90 | 180 | 270 (degrees, clockwise) env SIGNAGE_AGENT_ROTATION
+    volume           0..200 (percent)                      env SIGNAGE_AGENT_VOLUME
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ ENV_KEYS: dict[str, str] = {
     "cache_min_free_percent": "SIGNAGE_AGENT_CACHE_MIN_FREE_PERCENT",
     "cache_max_bytes": "SIGNAGE_AGENT_CACHE_MAX_BYTES",
     "cache_grace_s": "SIGNAGE_AGENT_CACHE_GRACE",
+    "rotation": "SIGNAGE_AGENT_ROTATION",
+    "volume": "SIGNAGE_AGENT_VOLUME",
 }
 
 
@@ -72,6 +76,10 @@ class AgentConfig(BaseModel):
     cache_min_free_percent: float = Field(default=10.0, ge=0, le=90)
     cache_max_bytes: int = Field(default=0, ge=0, le=1 << 50)
     cache_grace_s: float = Field(default=86_400.0, ge=0, le=365 * 86_400)
+    # How the screen is mounted, and how loud videos play (device settings from the cloud
+    # will override these once the delta stream carries them).
+    rotation: int = 0
+    volume: int = Field(default=100, ge=0, le=200)
 
     @field_validator("cloud_url")
     @classmethod
@@ -82,6 +90,13 @@ class AgentConfig(BaseModel):
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         return value.rstrip("/")
+
+    @field_validator("rotation")
+    @classmethod
+    def _quarter_turns(cls, value: int) -> int:
+        if value not in (0, 90, 180, 270):
+            raise ValueError("must be 0, 90, 180 or 270")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -120,7 +120,12 @@ async def _run(config: AgentConfig, store: Store) -> None:
     key = DeviceKey.load_or_create(config.state_dir)
     # the renderer logs the choice and its reason in one line
     output = choose_video_output(config.video_output, environ=os.environ)
-    renderer = VlcRenderer(video_output=output, messages_dir=config.state_dir / "messages")
+    renderer = VlcRenderer(
+        video_output=output,
+        messages_dir=config.state_dir / "messages",
+        rotation=config.rotation,
+        volume=config.volume,
+    )
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         client = DeviceClient(
             http=http,
