@@ -331,7 +331,10 @@ def _asset_command(client: AdminClient, args: argparse.Namespace) -> None:
         print(client.add_asset(args.file, name=args.name).id)
     elif args.asset_command == "list":
         assets = client.list_assets()
-        _print_json(assets) if args.json else print(format_assets(assets))
+        if args.json:
+            _print_json(assets)
+        else:
+            print(format_assets(assets))
     elif args.asset_command == "rename":
         asset = client.rename_asset(args.asset_id, args.name)
         print(f"asset {asset.id} is now named {asset.name!r}")
@@ -346,10 +349,16 @@ def _playlist_command(client: AdminClient, args: argparse.Namespace) -> None:
         print(client.create_playlist(args.name, args.items).id)
     elif args.playlist_command == "list":
         playlists = client.list_playlists()
-        _print_json(playlists) if args.json else print(format_playlists(playlists))
+        if args.json:
+            _print_json(playlists)
+        else:
+            print(format_playlists(playlists))
     elif args.playlist_command == "show":
         playlist = client.show_playlist(args.playlist_id)
-        _print_json(playlist) if args.json else print(format_playlist(playlist))
+        if args.json:
+            _print_json(playlist)
+        else:
+            print(format_playlist(playlist))
     elif args.playlist_command == "set":
         summary = client.set_playlist_items(args.playlist_id, args.items)
         print(f"playlist {summary.id} now has {summary.items} items")

@@ -234,3 +234,59 @@ def test_an_unreadable_setting_is_one_line(tmp_path: Path) -> None:
     )
     line = assert_one_line_error(result)
     assert "SIGNAGE_CLOUD_MAX_BODY_BYTES" in line
+
+
+def test_an_admin_edits_and_deletes_from_the_shell(
+    cloud: RunningCloud, admin_env: dict[str, str], tmp_path: Path
+) -> None:
+    def run(*args: str) -> str:
+        return ok(signage_cloud(*args, env=admin_env))
+
+    (tmp_path / "a.png").write_bytes(PNG_1X1)
+    (tmp_path / "b.mp4").write_bytes(VIDEO_BYTES)
+    image = run("asset", "add", str(tmp_path / "a.png"))
+    video = run("asset", "add", str(tmp_path / "b.mp4"))
+    playlist = run("playlist", "create", "Loop", "--item", image)
+    with Screen(cloud.url) as screen:
+        screen.enroll(cloud)
+        device_id = screen.device_id
+        run("device", "assign", device_id, "--playlist", playlist)
+        _, cursor = screen.listing()
+
+        assert "now has 2 items" in run(
+            "playlist", "set", playlist, "--item", f"{image}:2", "--item", video
+        )
+        run("asset", "rename", image, "Welcome")
+        run("playlist", "rename", playlist, "Lobby loop")
+        run("device", "rename", device_id, "Front door")
+        pages = screen.pages(cursor)
+        changes = {(c.kind, c.id): c for page in pages for c in page.changes}
+        assert changes["asset", image].data["name"] == "Welcome"
+        assert changes["asset", video].data["media_type"] == "video"
+        assert changes["playlist", playlist].data["name"] == "Lobby loop"
+        assert changes["device", device_id].data["name"] == "Front door"
+
+        assets = json.loads(run("asset", "list", "--json"))
+        assert sorted((a["id"], a["name"], a["playlists"]) for a in assets) == sorted(
+            [(image, "Welcome", 1), (video, "b.mp4", 1)]
+        )
+        assert run("asset", "list").splitlines()[0].split() == [
+            "ID", "NAME", "TYPE", "BYTES", "PLAYLISTS"
+        ]  # fmt: skip
+        listed = json.loads(run("playlist", "list", "--json"))
+        assert [(p["id"], p["items"], p["devices"]) for p in listed] == [(playlist, 2, 1)]
+        shown = run("playlist", "show", playlist)
+        assert f"played by: {device_id}" in shown
+        assert shown.splitlines()[-1].split() == ["1", video, "to", "the", "end"]
+
+        in_use = signage_cloud("asset", "delete", video, env=admin_env)
+        assert "--force" in assert_one_line_error(in_use)
+        assigned = signage_cloud("playlist", "delete", playlist, env=admin_env)
+        assert "assigned to 1 device(s)" in assert_one_line_error(assigned)
+        assert "taken out of 1 playlist(s)" in run("asset", "delete", video, "--force")
+        assert "now plays nothing" in run("device", "assign", device_id, "--none")
+        assert f"deleted playlist {playlist}" in run("playlist", "delete", playlist)
+        held, _ = screen.listing()
+    assert list(held) == [("device", device_id)]
+    both = signage_cloud("device", "assign", device_id, "--none", "--playlist", "x", env=admin_env)
+    assert both.returncode == 2
