@@ -118,9 +118,22 @@ class Enrollment:
             log.debug("enrollment %s -> %s", self.state, new)
         self.state = new
 
-    async def run(self) -> DeviceTokens:
+    async def run(self, resume: DeviceAuthorization | None = None) -> DeviceTokens:
+        """Enroll; `resume` is a code shown before a restart that may still be approved.
+
+        Resuming it means an installer who typed the code while the agent restarted does not
+        have to type a new one: the approval is still waiting at the token endpoint.
+        """
         failures = 0
         self.set_state(EnrollmentState.REQUESTING_CODE)
+        if resume is not None:
+            self._show_code(resume)
+            self.set_state(EnrollmentState.AWAITING_APPROVAL)
+            tokens = await self._await_approval(resume)
+            if tokens is not None:
+                self.set_state(EnrollmentState.ENROLLED)
+                return tokens
+            self.set_state(EnrollmentState.REQUESTING_CODE)
         while True:
             try:
                 grant = await self._client.authorize()

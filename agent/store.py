@@ -47,6 +47,7 @@ class Meta(StrEnum):
     DEVICE_NAME = "device_name"
     ENROLLMENT_CODE = "enrollment_code"
     ENROLLMENT_URI = "enrollment_uri"
+    PENDING_GRANT = "pending_grant"  # JSON: the RFC 8628 grant on screen, and when it came
     CURSOR = "cursor"
     LAST_SYNC_AT = "last_sync_at"  # when the content last changed from a cloud answer
     CLOCK_OFFSET_S = "clock_offset_s"  # the cloud's clock minus ours
@@ -282,6 +283,7 @@ class Store:
                 Meta.TENANT_ID: tokens.tenant_id,
                 Meta.ENROLLMENT_CODE: None,
                 Meta.ENROLLMENT_URI: None,
+                Meta.PENDING_GRANT: None,
             }
         )
 

@@ -11,7 +11,9 @@ The cached content keeps playing throughout.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 
 from agent.backoff import jittered
 from agent.config import AgentConfig
@@ -28,6 +30,8 @@ from sync.models import DeviceAuthorization, DeviceRecord, StatePage
 
 log = logging.getLogger(__name__)
 
+# A code shown before a restart is shown again only when it stays valid this long.
+RESUME_GRANT_MIN_S = 60
 # At most one screen refresh per this many seconds while blobs land.
 BLOB_REFRESH_EVERY_S = 1.0
 # The stored clock offset is rewritten when it moved by more than this.
@@ -139,8 +143,10 @@ class SyncLoop:
                 grant.expires_in // 60,
             )
             self._grant = grant
+            pending = {"grant": grant.model_dump(), "received_at": time.time()}
             self._save({Meta.ENROLLMENT_CODE: grant.user_code,
-                        Meta.ENROLLMENT_URI: grant.verification_uri})  # fmt: skip
+                        Meta.ENROLLMENT_URI: grant.verification_uri,
+                        Meta.PENDING_GRANT: json.dumps(pending)})  # fmt: skip
             self.refresh_screen()  # cached content, if any, keeps playing meanwhile
 
         def report(error: Exception | None) -> None:
@@ -149,9 +155,22 @@ class SyncLoop:
             else:
                 self.connection.failed(error)
 
-        await Enrollment(client=self._client, show_code=show_code, report=report).run()
+        enrollment = Enrollment(client=self._client, show_code=show_code, report=report)
+        await enrollment.run(resume=self._pending_grant())
         self._grant = None
         self.refresh_screen()  # "No content yet" at once, before the first state arrives
+
+    def _pending_grant(self) -> DeviceAuthorization | None:
+        """The code shown before a restart, when it is still valid for a while."""
+        saved = self._store.get_json(Meta.PENDING_GRANT)
+        try:
+            grant = DeviceAuthorization.model_validate(saved["grant"])
+            left = grant.expires_in - (time.time() - float(saved["received_at"]))
+        except (TypeError, KeyError, ValueError):
+            return None
+        if not RESUME_GRANT_MIN_S <= left <= grant.expires_in:
+            return None  # nearly expired, or the clock moved backwards: ask for a new one
+        return grant.model_copy(update={"expires_in": int(left)})
 
     def _forget_device(self, exc: Unauthorized) -> None:
         """An admin removed this screen: its tenant's content goes, and it enrolls afresh."""

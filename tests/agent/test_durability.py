@@ -36,7 +36,8 @@ def assert_consistent(state_dir: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
-    for path in (state_dir / "content").iterdir():
+    content = state_dir / "content"
+    for path in content.iterdir() if content.exists() else []:
         if not path.name.endswith(".part"):  # what the player may see is always whole
             assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name, path
 
@@ -122,3 +123,19 @@ def test_on_a_full_disk_it_plays_what_fits_and_says_what_does_not(
         assert agent.stop() == 0
         assert_consistent(state_dir)
     assert "Traceback" not in agent.log()
+
+
+def test_a_code_approved_while_the_agent_restarts_still_enrolls_it(
+    tmp_path: Path, cloud: RunningCloud
+) -> None:
+    state_dir = tmp_path / "agent"
+    with running_agent(state_dir, cloud.url) as agent:
+        code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
+        agent.process.send_signal(signal.SIGKILL)
+        agent.process.wait()
+    approve(cloud, code, "Lobby")  # the installer typed the code while the screen rebooted
+    with running_agent(state_dir, cloud.url) as agent:
+        status = wait_until(lambda: (s := agent.status())["device_name"] and s, 30, "enrollment")
+        assert agent.stop() == 0
+    assert status["device_name"] == "Lobby"
+    assert status["enrollment_code"] is None
