@@ -67,6 +67,7 @@ class ContentCache:
         self._clock = clock
         self._sizes: dict[str, int] | None = None  # listed once, then kept up to date
         self._unreferenced_since: dict[str, float] = {}
+        self._reserved = 0  # bytes promised to downloads in flight
 
     def path(self, sha256: str) -> Path:
         """Where the blob `sha256` lives once verified (it may not be there yet)."""
@@ -108,7 +109,11 @@ class ContentCache:
         """
         self.root.mkdir(parents=True, exist_ok=True)
         self.make_room(size, keep=set(keep) | {sha256}, sha256=sha256)
-        path = await download_blob(client, sha256, self.root, size=size)
+        self._reserved += size  # downloads side by side must fit together, not each alone
+        try:
+            path = await download_blob(client, sha256, self.root, size=size)
+        finally:
+            self._reserved -= size
         self._listing()[sha256] = size
         return path
 
@@ -132,9 +137,10 @@ class ContentCache:
         except OSError:
             return 0
         total, free = stats.f_blocks * stats.f_frsize, stats.f_bavail * stats.f_frsize
-        room = free - int(total * self.quota.min_free_percent / 100)
+        # downloads in flight have not written all their bytes yet: count them as used
+        room = free - int(total * self.quota.min_free_percent / 100) - self._reserved
         if self.quota.max_bytes:
-            room = min(room, self.quota.max_bytes - used)
+            room = min(room, self.quota.max_bytes - used - self._reserved)
         return max(0, room)
 
     def make_room(self, size: int, *, keep: set[str], sha256: str = "") -> None:

@@ -59,6 +59,7 @@ async def report_cache_forever(
 ) -> None:
     """Keep download progress and cache use in the store for `status`, when they change."""
     last: tuple[object, object] | None = None
+    failing = False
     while True:
         usage = cache.usage()
         now = (downloader.progress(), {"used_bytes": usage.used_bytes, "blobs": usage.blobs,
@@ -66,9 +67,11 @@ async def report_cache_forever(
         if now != last:
             try:
                 store.set_many({Meta.DOWNLOADS: json.dumps(now[0]), Meta.CACHE: json.dumps(now[1])})
-                last = now
+                last, failing = now, False
             except StoreError as exc:
-                log.warning("%s", exc)
+                if not failing:  # once, not every round, while the disk stays full
+                    log.warning("%s; status will show older figures until it can", exc)
+                failing = True
         await asyncio.sleep(every_s)
 
 

@@ -7,6 +7,7 @@ It becomes the proof-of-play outbox; for now it keeps the newest events (see
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,8 @@ from agent.store import Store
 from player import PlayableItem
 
 log = logging.getLogger(__name__)
+
+LOST_REPORT_EVERY_S = 60.0
 
 
 class PlayLog:
@@ -37,6 +40,8 @@ class PlayLog:
         self._store = store
         self._clock_offset_s = clock_offset_s
         self._on_started = on_started
+        self._lost = 0
+        self._reported_at = float("-inf")
 
     def _record(self, event: str, item: PlayableItem, at: datetime, **extra: Any) -> None:
         at_on_cloud_clock = at + timedelta(seconds=self._clock_offset_s() or 0.0)
@@ -46,7 +51,14 @@ class PlayLog:
                 at=at_on_cloud_clock, **extra,
             )  # fmt: skip
         except StoreError as exc:
-            log.error("play log: %s; the %s event of %s is lost", exc, event, item.name)
+            self._lost += 1
+            now = time.monotonic()
+            if now - self._reported_at >= LOST_REPORT_EVERY_S:  # a full disk must not flood
+                self._reported_at = now
+                log.error(
+                    "play log: %s; %d event(s) lost so far, the last the %s of %s",
+                    exc, self._lost, event, item.name,
+                )  # fmt: skip
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
         self._record("started", item, started_at)

@@ -167,6 +167,10 @@ class Store:
         conn = sqlite3.connect(path, isolation_level=None, timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        # Keep the WAL small on a small SD card: checkpoint every ~1 MiB and truncate the file
+        # back to 1 MiB after, instead of letting it keep its largest size.
+        conn.execute("PRAGMA wal_autocheckpoint=256")
+        conn.execute(f"PRAGMA journal_size_limit={1 << 20}")
         conn.execute("PRAGMA foreign_keys=ON")
         store = cls(sqlite_utils.Database(conn), read_only=False)
         store._migrate()

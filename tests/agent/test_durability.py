@@ -98,11 +98,11 @@ def test_on_a_full_disk_it_plays_what_fits_and_says_what_does_not(
     if os.geteuid() != 0:
         pytest.skip("mounting a small filesystem needs root (CI runs as root)")
     ids = [
-        upload(cloud, f"{n}.png", noisy_png(tmp_path / f"{n}.png", n, (400, 300)), "image/png")
+        upload(cloud, f"{n}.png", noisy_png(tmp_path / f"{n}.png", n, (640, 480)), "image/png")
         for n in range(8)
-    ]  # about 360 KB each: 2.9 MB in all, on a 2 MB disk
+    ]  # about 920 KB each: 7.4 MB in all, on a 6 MB disk
     playlist = create_playlist(cloud, [{"asset_id": a, "duration_s": 1} for a in ids], name="big")
-    with tmpfs(tmp_path / "small", "2m") as state_dir, running_agent(state_dir, cloud.url) as agent:
+    with tmpfs(tmp_path / "small", "6m") as state_dir, running_agent(state_dir, cloud.url) as agent:
         code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
         assign(cloud, approve(cloud, code), playlist)
         status = wait_until(
