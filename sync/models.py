@@ -168,38 +168,6 @@ class Playlist(WireModel):
         return self
 
 
-class DeviceInfo(WireModel):
-    id: Id
-    name: Name
-    tenant_id: Id
-
-
-class StateSnapshot(WireModel):
-    """The whole state a device needs, as of `cursor` (answer to `GET /device/state`).
-
-    The cloud answers 204 No Content instead when the caller's cursor is current.
-    """
-
-    cursor: Id
-    device: DeviceInfo
-    playlist: Playlist | None
-    assets: list[Asset] = Field(max_length=MAX_STATE_ASSETS)
-
-    @model_validator(mode="after")
-    def _assets_are_unique_and_complete(self) -> StateSnapshot:
-        ids: set[str] = set()
-        for index, asset in enumerate(self.assets):
-            if asset.id in ids:
-                raise ValueError(f"assets[{index}].id {asset.id!r} appears twice")
-            ids.add(asset.id)
-        for index, item in enumerate(self.playlist.items if self.playlist else []):
-            if item.asset_id not in ids:
-                raise ValueError(
-                    f"playlist.items[{index}].asset_id {item.asset_id!r} is not in assets"
-                )
-        return self
-
-
 # --- Delta sync (answer to `GET /device/state`) ----------------------------------------
 #
 # The cloud answers a cursor with the changes since it that concern this device, in pages:
@@ -417,7 +385,6 @@ __all__ = [
     "ChangeKind",
     "Cursor",
     "DeviceAuthorization",
-    "DeviceInfo",
     "DeviceRecord",
     "DeviceSummary",
     "DurationMs",
@@ -435,6 +402,5 @@ __all__ = [
     "Rename",
     "Sha256",
     "StatePage",
-    "StateSnapshot",
     "TokenResponse",
 ]

@@ -46,6 +46,8 @@ def test_an_agent_whose_clock_is_years_off_enrolls_syncs_and_plays(
             second = create_playlist(cloud, [{"asset_id": asset, "duration_s": 2}], name="second")
             assign(cloud, device_id, second)
             wait_until(lambda: agent.status()["playlist"] == "second", 30, "the second playlist")
+            # its next request finds the access token expired by the cloud's clock
+            wait_until(lambda: "refreshed the access token" in agent.log(), 30, "a refresh")
             status = agent.status()
             assert agent.stop() == 0
     # the device's clock really was years off, the other way round from the offset

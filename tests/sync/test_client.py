@@ -12,7 +12,7 @@ import pytest
 from sync.client import DeviceClient, DeviceTokens
 from sync.errors import CloudResponseError, CloudUnreachable, Unauthorized
 from sync.identity import DeviceKey
-from sync.models import OAuthError
+from sync.models import DeviceRecord, OAuthError, Playlist
 from tests.support.cloud import RunningCloud, running_cloud
 from tests.support.device import assign_playlist, enroll, tokens_of, upload
 
@@ -41,17 +41,20 @@ async def test_enroll_then_state_is_fetched_once_per_change(cloud: RunningCloud)
         assert client.tokens is None
 
         client = await enroll(cloud, http)
-        state = await client.get_state(None)
-        assert state is not None and state.playlist is None
-        assert state.device.id == tokens_of(client).device_id
-        assert await client.get_state(state.cursor) is None  # nothing changed: 204
+        listing = await client.get_state(None)
+        assert listing is not None and listing.full and not listing.more
+        [device] = [c.object for c in listing.changes]  # a full listing: the device alone
+        assert isinstance(device, DeviceRecord) and device.playlist_id is None
+        assert device.id == tokens_of(client).device_id
+        assert await client.get_state(listing.cursor) is None  # nothing changed: 204
 
         asset = upload(cloud, "a.png", b"\x89PNG fake but hashed", "image/png")
-        assign_playlist(cloud, state.device.id, [{"asset_id": asset, "duration_s": 3}])
-        changed = await client.get_state(state.cursor)
-        assert changed is not None and changed.cursor != state.cursor
-        assert changed.playlist is not None
-        assert [(i.asset_id, i.duration_ms) for i in changed.playlist.items] == [(asset, 3000)]
+        assign_playlist(cloud, device.id, [{"asset_id": asset, "duration_s": 3}])
+        changed = await client.get_state(listing.cursor)
+        assert changed is not None and changed.cursor != listing.cursor and not changed.full
+        playlists = [c.object for c in changed.changes if isinstance(c.object, Playlist)]
+        assert [(i.asset_id, i.duration_ms) for i in playlists[0].items] == [(asset, 3000)]
+        assert {c.kind for c in changed.changes} == {"device", "playlist", "asset"}
 
 
 async def test_the_first_proof_is_retried_once_with_the_nonce_the_cloud_hands_out(
