@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -93,7 +92,6 @@ def main() -> None:
             db.commit()
             db.close()
 
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             t0 = time.monotonic()
             process = subprocess.Popen(
                 [
@@ -116,16 +114,17 @@ def main() -> None:
                 if line.startswith("state up to date") and metadata_s is None:
                     metadata_s = time.monotonic() - t0
                     print(f"  {line.strip()}")
-            process.wait()
+            _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not the agent's
+            process.returncode = os.waitstatus_to_exitcode(status)
             total_s = time.monotonic() - t0
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            peak = usage.ru_maxrss
             blobs = len(list((state / "content").iterdir()))
             print(f"full listing of {args.assets} items applied: {metadata_s:.2f} s")
             print(
                 f"{blobs} blobs downloaded: {total_s - (metadata_s or 0):.1f} s "
                 f"(exit {process.returncode})"
             )
-            print(f"peak RSS of `signage-agent sync --once`: {max(peak, before) / 1024:.0f} MiB")
+            print(f"peak RSS of `signage-agent sync --once`: {peak / 1024:.0f} MiB")
 
 
 if __name__ == "__main__":
