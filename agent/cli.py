@@ -26,6 +26,7 @@ from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
 from agent.errors import AgentError, StateDirError
 from agent.instance_lock import running_pid
+from agent.log_limit import RepeatLimiter
 from agent.store import CachedItem, Meta, Store
 from agent.version import __version__
 from player.errors import PlayerError
@@ -90,6 +91,8 @@ def _setup_logging(level: str) -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:  # a failing item must not flood the journal
+        handler.addFilter(RepeatLimiter())
 
 
 def cmd_run(config: AgentConfig) -> int:
