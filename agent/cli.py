@@ -27,7 +27,7 @@ from agent.content_cache import ContentCache
 from agent.errors import AgentError, StateDirError
 from agent.instance_lock import running_pid
 from agent.log_limit import RepeatLimiter
-from agent.store import CachedItem, Meta, Store
+from agent.store import CachedItem, Meta, Store, json_or_none
 from agent.version import __version__
 from player.errors import PlayerError
 from sync.errors import SyncError
@@ -136,7 +136,7 @@ def status_of(state_dir: Path) -> dict[str, Any]:
             store.close()
     pid = running_pid(state_dir)
     present = ContentCache(state_dir).present()
-    connection = ConnectionState.from_json(_json(meta.get(Meta.CONNECTION)))
+    connection = ConnectionState.fromjson_or_none(json_or_none(meta.get(Meta.CONNECTION)))
     return {
         "state_dir": str(state_dir),
         "running": pid is not None,
@@ -166,26 +166,17 @@ def status_of(state_dir: Path) -> dict[str, Any]:
             for item in items
         ],
         # what is on screen only while an agent runs: a stopped agent shows nothing
-        "now_playing": _json(meta.get(Meta.NOW_PLAYING)) if pid is not None else None,
+        "now_playing": json_or_none(meta.get(Meta.NOW_PLAYING)) if pid is not None else None,
         # the message the screen shows whenever nothing plays (enrollment code, no content…)
-        "message": _json(meta.get(Meta.SCREEN_MESSAGE)) if pid is not None else None,
+        "message": json_or_none(meta.get(Meta.SCREEN_MESSAGE)) if pid is not None else None,
         "cursor": meta.get(Meta.CURSOR),
         "last_sync_at": meta.get(Meta.LAST_SYNC_AT),
         # blobs still to download (and those that keep failing), and the cache's size
-        "downloads": _json(meta.get(Meta.DOWNLOADS)),
-        "cache": _json(meta.get(Meta.CACHE)),
+        "downloads": json_or_none(meta.get(Meta.DOWNLOADS)),
+        "cache": json_or_none(meta.get(Meta.CACHE)),
         # the cloud's clock minus this device's, in seconds (a Pi has no real-time clock)
         "clock_offset_s": _float(meta.get(Meta.CLOCK_OFFSET_S)),
     }
-
-
-def _json(raw: str | None) -> Any:
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def _float(raw: str | None) -> float | None:

@@ -37,6 +37,16 @@ DB_FILE_NAME = "agent.db"
 PLAY_EVENTS_KEPT = 20_000
 
 
+def json_or_none(raw: str | None) -> Any:
+    """A stored JSON value, or None when absent or unreadable."""
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
 class Meta(StrEnum):
     """The names of the values kept in the `meta` table."""
 
@@ -232,13 +242,7 @@ class Store:
 
     def get_json(self, key: Meta) -> Any:
         """The JSON value under `key`, or None when absent or unreadable."""
-        raw = self.get(key)
-        if raw is None:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return None
+        return json_or_none(self.get(key))
 
     def meta(self) -> dict[str, str]:
         """Every meta value by name (for `status`)."""
@@ -529,4 +533,12 @@ class Store:
         return list(self.db["play_events"].rows_where(order_by="id", limit=limit))
 
 
-__all__ = ["DB_FILE_NAME", "MIGRATIONS", "CachedItem", "Meta", "PageResult", "Store"]
+__all__ = [
+    "DB_FILE_NAME",
+    "MIGRATIONS",
+    "CachedItem",
+    "Meta",
+    "PageResult",
+    "Store",
+    "json_or_none",
+]

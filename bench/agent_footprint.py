@@ -23,16 +23,7 @@ from tests.support.agent import running_agent, wait_until  # noqa: E402
 from tests.support.cloud import running_cloud  # noqa: E402
 from tests.support.device import approve, assign_playlist, upload  # noqa: E402
 from tests.support.media import make_image, make_video  # noqa: E402
-
-
-def rss_mib(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of `pid` in MiB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
+from tests.support.proc import rss_mib  # noqa: E402
 
 
 def main() -> int:

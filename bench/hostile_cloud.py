@@ -11,7 +11,6 @@ baseline of the same run. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -28,23 +27,7 @@ from tests.support.cloud import running_cloud  # noqa: E402
 from tests.support.device import approve, assign, create_playlist, upload  # noqa: E402
 from tests.support.hostile import CORRUPTIONS, hostile_proxy  # noqa: E402
 from tests.support.media import make_image  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of `pid` in MiB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def cpu_s(pid: int) -> float:
-    parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(parts[11]) + int(parts[12])) / TICKS
+from tests.support.proc import cpu_s, rss_mib  # noqa: E402
 
 
 def run(base: Path, seconds: float, modes: dict[str, Callable[[dict[str, Any]], bytes] | None]):
