@@ -136,7 +136,7 @@ def status_of(state_dir: Path) -> dict[str, Any]:
             store.close()
     pid = running_pid(state_dir)
     present = ContentCache(state_dir).present()
-    connection = ConnectionState.fromjson_or_none(json_or_none(meta.get(Meta.CONNECTION)))
+    connection = ConnectionState.from_json(json_or_none(meta.get(Meta.CONNECTION)))
     return {
         "state_dir": str(state_dir),
         "running": pid is not None,
