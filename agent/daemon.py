@@ -172,6 +172,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
             config.cloud_url,
             f"device {tokens.device_id}" if tokens else "not enrolled yet",
         )
+        sync.refresh_screen()  # the right message from the first frame, before the player starts
         await supervise(
             {
                 "player": player.run(),
