@@ -210,9 +210,11 @@ class ContentCache:
 async def collect_forever(
     cache: ContentCache, referenced: Callable[[], Iterable[str]], every_s: float = 600.0
 ) -> None:
-    """Delete what nothing has used for the grace period, every `every_s` seconds."""
+    """Delete what nothing has used for the grace period: every `every_s` seconds, or every
+    half grace period when that is shorter (at least once a second)."""
+    interval = max(1.0, min(every_s, cache.quota.grace_s / 2))
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(interval)
         cache.collect(referenced())
 
 

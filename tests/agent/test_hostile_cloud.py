@@ -7,6 +7,7 @@ that corrupts answers on the wire (faults the reference cloud never produces).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,3 +143,41 @@ def test_after_approval_the_screen_says_no_content_yet_with_its_name(
         took = time.monotonic() - approved_at
         assert agent.stop() == 0
     print(f"approval -> 'No content yet' on screen: {took:.2f} s")
+
+
+def test_a_forgotten_cursor_leads_to_a_full_listing_that_removes_what_is_gone(
+    tmp_path: Path, cloud: RunningCloud, proxy: HostileProxy
+) -> None:
+    first, _ = upload_image(cloud, tmp_path, "first.png", "#1f6feb")
+    second, second_bytes = upload_image(cloud, tmp_path, "second.png", "#2da44e")
+    items = [{"asset_id": first, "duration_s": 1}, {"asset_id": second, "duration_s": 1}]
+    playlist = create_playlist(cloud, items, name="both")
+    env = {**NO_LONG_POLL, "SIGNAGE_AGENT_CACHE_GRACE": "0"}  # unused blobs go at once
+    with running_agent(tmp_path / "agent", proxy.url, extra_env=env) as agent:
+        device_id = enroll(agent, cloud)
+        assign(cloud, device_id, playlist)
+        wait_until(lambda: {"first.png", "second.png"} <= set(agent.started_names()), 30, "both")
+        before = agent.status()["cursor"]
+        proxy.forget_cursors = True  # the cloud lost its change log (a restore, say)
+        with cloud.admin() as admin:  # meanwhile an admin deletes an asset in use
+            answer = admin.delete(f"/api/v3/admin/assets/{second}", params={"force": "true"})
+            assert answer.status_code == 200, answer.text
+        status = wait_until(
+            lambda: (
+                (s := agent.status())["cursor"] != before
+                and [i["name"] for i in s["items"]] == ["first.png"]
+                and s
+            ),
+            30,
+            "a full listing without second.png",
+        )
+        proxy.forget_cursors = False
+        assert proxy.gone_answers >= 1
+        # the deleted asset's blob leaves the cache once nothing uses it
+        second_sha = hashlib.sha256(second_bytes).hexdigest()
+        wait_until(
+            lambda: not (tmp_path / "agent" / "content" / second_sha).exists(), 30, "the blob gone"
+        )
+        assert agent.process.poll() is None and status["online"]
+        assert agent.stop() == 0
+    assert "Traceback" not in agent.log()

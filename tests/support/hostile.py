@@ -39,6 +39,9 @@ class HostileProxy:
         # When set, every state request is answered with a full listing passed through this.
         self.corrupt_state: Callable[[dict[str, Any]], bytes] | None = None
         self.blob_faults: dict[str, BlobFault] = {}
+        # When set, every state request that carries a cursor is answered 410 Gone.
+        self.forget_cursors = False
+        self.gone_answers = 0
         self.corrupted_answers = 0
         self.blob_requests: dict[str, int] = {}
         self._http: httpx.AsyncClient | None = None
@@ -63,6 +66,10 @@ class HostileProxy:
         assert self._http is not None
         path = request.url.path
         params = dict(request.query_params)
+        if self.forget_cursors and path.endswith("/device/state") and "cursor" in params:
+            self.gone_answers += 1
+            return Response(b'{"detail":"unknown cursor: ask again without one"}', 410,
+                            media_type="application/json")  # fmt: skip
         corrupt = self.corrupt_state if path.endswith("/device/state") else None
         if corrupt is not None:
             params.pop("cursor", None)  # always a full listing, at once
