@@ -7,25 +7,73 @@ agent knows, it says which message the screen shows whenever nothing is playable
 
 from __future__ import annotations
 
+import functools
 import logging
+import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
 from agent.store import CachedItem
+from agent.version import __version__
 from player import PlayableItem, Player, ScreenMessage
 from sync.models import DeviceAuthorization
 
 log = logging.getLogger(__name__)
 
 CONFIG_HINT = "cloud_url in /etc/signage-agent/agent.toml"
+DEVICE_MODEL_FILE = Path("/proc/device-tree/model")  # e.g. "Raspberry Pi 4 Model B Rev 1.5"
+MAX_DESCRIPTION_CHARS = 80
 
 
-def enrollment_message(grant: DeviceAuthorization) -> ScreenMessage:
+def one_line(text: str, limit: int = MAX_DESCRIPTION_CHARS) -> str:
+    """`text` without control characters (a newline, an escape) and at most `limit` long."""
+    printable = "".join(char if char.isprintable() else " " for char in text)
+    return " ".join(printable.split())[:limit]
+
+
+def device_description(hostname: str, model: str | None, version: str = __version__) -> str:
+    """How the enrollment screen names this device, so an installer approves the right one:
+    e.g. "lobby-pi · Raspberry Pi 4 Model B Rev 1.5 · agent 0.1.0"."""
+    parts = [one_line(hostname, 40), one_line(model or "", 40), f"agent {one_line(version, 20)}"]
+    return one_line(" · ".join(part for part in parts if part))
+
+
+@functools.cache
+def this_device() -> str:
+    """`device_description` of the machine the agent runs on (read once)."""
+    try:
+        model: str | None = DEVICE_MODEL_FILE.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        model = None  # not a Raspberry Pi (or any device-tree machine)
+    return device_description(socket.gethostname(), model)
+
+
+def valid_for(expires_in_s: int) -> str:
+    """What an installer is told of the code's lifetime, e.g. "Valid for 15 minutes"."""
+    if expires_in_s >= 120:
+        return f"Valid for {expires_in_s // 60} minutes"
+    if expires_in_s >= 60:
+        return "Valid for 1 minute"
+    return f"Valid for {expires_in_s} seconds"
+
+
+def enrollment_message(grant: DeviceAuthorization, *, device: str) -> ScreenMessage:
+    """The code in large type, a QR code that opens the activation page with the code filled
+    in, the address to type instead, how long the code is valid and which device this is.
+    Each new code is a new message, so the screen is redrawn with its own lifetime."""
     return ScreenMessage(
         title="Enroll this screen",
         headline=grant.user_code,
-        lines=("Enter this code in the admin portal", grant.verification_uri),
+        lines=(
+            "Scan the QR code with a phone, or open",
+            grant.verification_uri,
+            "and enter the code above",
+            valid_for(grant.expires_in),
+            one_line(device),
+        ),
+        qr=grant.verification_uri_complete or grant.verification_uri,
     )
 
 
@@ -71,8 +119,11 @@ def message_for(
     grant: DeviceAuthorization | None,
     connection: ConnectionState,
     cloud_url: str,
+    device: str | None = None,
 ) -> ScreenMessage:
-    """The message shown when nothing is playable, from what the agent knows now."""
+    """The message shown when nothing is playable, from what the agent knows now.
+
+    `device` names this screen on the enrollment screen (default: `this_device()`)."""
     if enrolled:
         if connection.needs_notice:
             return unreachable_message(cloud_url, connection, title=device_name or "This screen")
@@ -80,7 +131,7 @@ def message_for(
     if connection.needs_notice:
         return unreachable_message(cloud_url, connection, title="Setting up this screen")
     if grant is not None:
-        return enrollment_message(grant)
+        return enrollment_message(grant, device=this_device() if device is None else device)
     return connecting_message(cloud_url)
 
 
@@ -142,9 +193,12 @@ class Screen:
 __all__ = [
     "Screen",
     "connecting_message",
+    "device_description",
     "enrollment_message",
     "message_for",
     "no_content_message",
     "playable_items",
+    "this_device",
     "unreachable_message",
+    "valid_for",
 ]

@@ -55,6 +55,7 @@ class ScreenMessage:
     title: str  # e.g. "Enroll this screen"
     headline: str  # big text, e.g. the code "KXRT-9MBD"
     lines: tuple[str, ...] = ()  # smaller text under the headline
+    qr: str | None = None  # drawn as a QR code beside the text, e.g. the activation URL
 
 
 DEFAULT_MESSAGE = ScreenMessage(
