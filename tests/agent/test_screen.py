@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PIL import Image
+
 from agent.connection import ConnectionState, after_failure
-from agent.screen import message_for
+from agent.screen import device_description, enrollment_message, message_for
+from player.messages import render_message
 from sync.models import DeviceAuthorization
+from tests.player.qr import bright_runs, dark_box, decode_qr, needs_zbarimg
 
 URL = "http://cloud.invalid:8080"
 GRANT = DeviceAuthorization(
     device_code="d", user_code="BCDF-GHJK", verification_uri="http://c/activate", expires_in=900
 )
+
+
+COMPLETE = "https://signage.example/activate?user_code=BCDF-GHJK"
+GRANT_WITH_LINK = GRANT.model_copy(update={"verification_uri_complete": COMPLETE})
+DEVICE = "lobby-pi · Raspberry Pi 4 Model B Rev 1.5 · agent 0.1.0"
 
 
 def failed(times: int) -> ConnectionState:
@@ -41,3 +52,70 @@ def test_the_code_while_waiting_and_no_content_once_enrolled() -> None:
     offline = message_for(enrolled=True, device_name="Lobby", grant=None,
                           connection=failed(5), cloud_url=URL)  # fmt: skip
     assert (offline.title, offline.headline) == ("Lobby", "Cannot reach the cloud")
+
+
+@needs_zbarimg
+def test_the_enrollment_screen_shows_the_code_and_a_qr_code_that_opens_the_activation_link(
+    tmp_path: Path,
+) -> None:
+    path = render_message(enrollment_message(GRANT_WITH_LINK, device=DEVICE), tmp_path)
+    with Image.open(path) as image:
+        image.load()
+    assert image.size == (1920, 1080)
+    assert decode_qr(path) == [COMPLETE]
+    # The code's line: the tallest block of bright text, left of the QR code, in large type.
+    box = dark_box(image)
+    assert box is not None
+    runs = bright_runs(image, 0, box[0] - 100)  # left of the quiet zone (<= 80 px)
+    top, bottom = max(runs, key=lambda run: run[1] - run[0])
+    assert bottom - top > 100 and top < 540
+    # Title, code, then the address, the lifetime and the device: six bright lines or more.
+    assert len(runs) >= 6
+
+
+@needs_zbarimg
+def test_without_a_complete_link_the_qr_code_opens_the_address_to_type(tmp_path: Path) -> None:
+    message = enrollment_message(GRANT, device=DEVICE)
+    assert decode_qr(render_message(message, tmp_path)) == ["http://c/activate"]
+
+
+def test_the_enrollment_screen_says_where_to_go_how_long_and_which_device() -> None:
+    message = enrollment_message(GRANT_WITH_LINK, device=DEVICE)
+    assert message.headline == "BCDF-GHJK"
+    assert message.qr == COMPLETE
+    assert "http://c/activate" in message.lines  # the address to type, on a line of its own
+    assert "Valid for 15 minutes" in message.lines
+    assert DEVICE in message.lines
+
+
+def test_a_new_code_is_a_new_screen_with_its_own_lifetime() -> None:
+    first = enrollment_message(GRANT_WITH_LINK, device=DEVICE)
+    renewed = GRANT_WITH_LINK.model_copy(
+        update={"user_code": "MNPQ-RSTV", "expires_in": 600,
+                "verification_uri_complete": COMPLETE.replace("BCDF-GHJK", "MNPQ-RSTV")}
+    )  # fmt: skip
+    second = enrollment_message(renewed, device=DEVICE)
+    assert second != first
+    assert second.headline == "MNPQ-RSTV" and "MNPQ-RSTV" in (second.qr or "")
+    assert "Valid for 10 minutes" in second.lines
+    short = enrollment_message(GRANT.model_copy(update={"expires_in": 90}), device=DEVICE)
+    assert "Valid for 1 minute" in short.lines
+
+
+def test_the_device_description_is_one_printable_line() -> None:
+    text = device_description("lobby\n-pi\x1b[2J", "Raspberry Pi 4 Model B Rev 1.5\x00", "0.1.0")
+    assert text == "lobby -pi [2J · Raspberry Pi 4 Model B Rev 1.5 · agent 0.1.0"
+    assert device_description("kiosk", None, "0.1.0") == "kiosk · agent 0.1.0"
+    assert len(device_description("h" * 500, "m" * 500, "0.1.0")) <= 80
+    message = enrollment_message(GRANT, device="evil\nsecond line\x07")
+    assert all(line.isprintable() for line in message.lines)
+
+
+def test_message_for_names_the_device_on_the_enrollment_screen() -> None:
+    fine = ConnectionState(online=True)
+    code = message_for(enrolled=False, device_name=None, grant=GRANT_WITH_LINK, connection=fine,
+                       cloud_url=URL, device="kiosk · agent 9")  # fmt: skip
+    assert code.qr == COMPLETE and "kiosk · agent 9" in code.lines
+    default = message_for(enrolled=False, device_name=None, grant=GRANT, connection=fine,
+                          cloud_url=URL)  # fmt: skip
+    assert any(line.endswith("agent 0.1.0") for line in default.lines)

@@ -7,13 +7,16 @@ from pathlib import Path
 from PIL import Image, ImageStat
 
 from player.items import ScreenMessage
-from player.messages import SCREEN_SIZE, render_message
+from player.messages import QR_SIDE, SCREEN_SIZE, draw_message, message_file_name, render_message
+from tests.player.qr import bright_runs, dark_box, decode_qr, needs_zbarimg
 
 ENROLL = ScreenMessage(
     title="Enroll this screen",
     headline="KXRT-9MBD",
     lines=("Enter this code in the admin portal", "https://signage.example/activate"),
 )
+LINK = "https://signage.example/activate?user_code=KXRT-9MBD"
+ENROLL_QR = ScreenMessage(ENROLL.title, ENROLL.headline, ENROLL.lines, qr=LINK)
 
 
 def bright_rows(image: Image.Image) -> list[int]:
@@ -76,3 +79,53 @@ def test_very_long_headline_is_shrunk_to_fit(tmp_path: Path) -> None:
 def test_missing_folder_is_created(tmp_path: Path) -> None:
     path = render_message(ENROLL, tmp_path / "state" / "messages")
     assert path.is_file() and path.parent == tmp_path / "state" / "messages"
+
+
+@needs_zbarimg
+def test_qr_code_reads_back_as_its_link(tmp_path: Path) -> None:
+    assert decode_qr(render_message(ENROLL_QR, tmp_path)) == [LINK]
+
+
+def test_qr_code_is_large_black_on_white_with_a_quiet_zone_beside_the_code(
+    tmp_path: Path,
+) -> None:
+    with Image.open(render_message(ENROLL_QR, tmp_path)) as image:
+        image.load()
+    box = dark_box(image)
+    assert box is not None, "no QR code drawn"
+    left, top, right, bottom = box
+    # Large enough to scan from a few metres: most of QR_SIDE, and square.
+    assert right - left > 0.6 * QR_SIDE and abs((right - left) - (bottom - top)) <= 1
+    # The quiet zone: a white frame of at least 4 modules (>= 20 px at this size) all round.
+    for y in range(top - 20, bottom + 20, 5):
+        for x in (left - 20, left - 2, right + 1, right + 19):
+            assert image.getpixel((x, y)) == (255, 255, 255), (x, y)
+    for x in range(left - 20, right + 20, 5):
+        for y in (top - 20, top - 2, bottom + 1, bottom + 19):
+            assert image.getpixel((x, y)) == (255, 255, 255), (x, y)
+    # The code stays in large type, left of the QR code, not under it.
+    runs = bright_runs(image, 0, left - 100)  # left of the quiet zone (<= 80 px)
+    tallest = max(runs, key=lambda run: run[1] - run[0])
+    assert tallest[1] - tallest[0] > 100, runs
+    # Beyond its quiet zone (4 modules of at most 30 px) there is nothing but background.
+    assert not bright_runs(image, right + 130, SCREEN_SIZE[0]), "text right of the QR code"
+
+
+def test_without_qr_nothing_is_black_and_the_text_is_centred() -> None:
+    image = draw_message(ENROLL)
+    assert dark_box(image) is None
+    left_half = bright_runs(image, 0, SCREEN_SIZE[0] // 2)
+    right_half = bright_runs(image, SCREEN_SIZE[0] // 2, SCREEN_SIZE[0])
+    assert left_half and right_half
+
+
+def test_the_file_name_changes_with_the_qr_content() -> None:
+    other = ScreenMessage(ENROLL.title, ENROLL.headline, ENROLL.lines, qr=LINK + "X")
+    names = {message_file_name(m) for m in (ENROLL, ENROLL_QR, other)}
+    assert len(names) == 3
+
+
+def test_a_link_too_long_for_a_qr_code_leaves_it_out_and_keeps_the_text() -> None:
+    image = draw_message(ScreenMessage("Enroll this screen", "KXRT-9MBD", qr="x" * 8000))
+    assert dark_box(image) is None
+    assert max(bottom - top for top, bottom in bright_runs(image, 0, SCREEN_SIZE[0])) > 100
