@@ -16,10 +16,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from cloud.access import client_address
 from cloud.errors import ApiError, Unprocessable
 from cloud.services import Services, ServicesDep
-from cloud.tenants import tenant_for_admin_key
-from sync.models import ApprovedDevice, Name
+from sync.models import ApprovedDevice, Name, Role
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -57,16 +57,25 @@ _NAME = TypeAdapter(Name)
 router = APIRouter(tags=["installer"])
 
 
-def _approve(services: Services, user_code: str, name: str, admin_key: str) -> ApprovedDevice:
-    """What the approve call does, for the form (in a worker thread: it queries the database)."""
+def _approve(
+    services: Services, user_code: str, name: str, admin_key: str, address: str
+) -> ApprovedDevice:
+    """What the approve call does, for the form (in a worker thread: it queries the database).
+
+    The same key checks, lockout and limits of failed approvals as the API's."""
     try:
         name = _NAME.validate_python(name)
     except ValidationError as exc:
         problem = exc.errors(include_url=False, include_input=False)[0]["msg"]
         raise Unprocessable(f"the name: {problem.removeprefix('Value error, ')}") from None
-    tenant = tenant_for_admin_key(services.db, f"Bearer {admin_key}")
-    return services.enrollments.approve(
-        tenant_id=tenant.id, typed_code=user_code, name=name, now=services.clock()
+    caller = services.guard.authenticate(f"Bearer {admin_key}", address=address)
+    services.guard.check_role(caller, Role.INSTALLER)
+    return services.guard.approve(
+        caller,
+        enrollments=services.enrollments,
+        typed_code=user_code,
+        name=name,
+        now=services.clock(),
     )
 
 
@@ -85,11 +94,15 @@ async def activate(request: Request, services: ServicesDep) -> HTMLResponse:
         message = '<p class="error">Fill in the code, a name and the admin key.</p>'
         return HTMLResponse(render_page(user_code=user_code, name=name, message=message), 400)
     try:
-        approved = await run_in_threadpool(_approve, services, user_code, name, admin_key)
+        approved = await run_in_threadpool(
+            _approve, services, user_code, name, admin_key, client_address(request)
+        )
     except ApiError as exc:
         message = f'<p class="error">{html.escape(exc.detail)}</p>'
         return HTMLResponse(
-            render_page(user_code=user_code, name=name, message=message), exc.status_code
+            render_page(user_code=user_code, name=name, message=message),
+            exc.status_code,
+            headers=exc.headers,
         )
     message = (
         f'<p class="ok">Screen <b>{html.escape(approved.name)}</b> is activated '

@@ -1,7 +1,10 @@
-"""The admin API (`/api/v3/admin`): what a tenant's admin key may do.
+"""The admin API (`/api/v3/admin`): what a tenant's keys may do, by role.
 
-Every endpoint resolves the caller's tenant from `Authorization: Bearer <admin key>` first
-and passes it to every query, so one tenant can neither see nor touch another's devices,
+Every endpoint declares the role it needs with one dependency (`Admin`, `Editor`,
+`Installer`, `Viewer`: `Depends(require(Role.…))`), which resolves the caller's tenant and
+key from `Authorization: Bearer <key>` (with the lockout of `cloud.access`) and answers
+403 naming the role needed when the key's role does not grant it; the tenant is passed to
+every query, so one tenant can neither see nor touch another's devices,
 assets, playlists or blobs: a foreign id answers exactly like an id that does not exist.
 The one thing that crosses tenants is an enrollment code, which belongs to no tenant until
 an admin approves it (see `cloud.enrollment`).
@@ -13,15 +16,17 @@ it streams its body on the loop and hands the hashing's end and the database to 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from cloud.access import Caller, client_address
 from cloud.content import classify_media
 from cloud.errors import Unprocessable
 from cloud.services import ServicesDep
-from cloud.tenants import Tenant, tenant_for_admin_key
 from sync.models import (
     ADMIN_PREFIX,
     ApprovedDevice,
@@ -30,29 +35,58 @@ from sync.models import (
     AssetSummary,
     AssignPlaylist,
     DeviceSummary,
+    KeyCreated,
+    KeySummary,
     Name,
+    NewKey,
     NewPlaylist,
     PlaylistCreated,
     PlaylistDetail,
     PlaylistItems,
     PlaylistSummary,
     Rename,
+    Role,
 )
 
 ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or unknown admin key"},
+    401: {"description": "Missing, unknown or revoked key"},
+    403: {"description": "The key's role may not make this call; `detail` names the role"},
+    429: {"description": "Locked after failed attempts from this address; see Retry-After"},
 }
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-def admin_tenant(
-    services: ServicesDep, authorization: Annotated[str | None, Header()] = None
-) -> Tenant:
-    """The tenant whose admin key the request carries."""
-    return tenant_for_admin_key(services.db, authorization)
+def require(role: Role) -> Callable[..., Caller]:
+    """The dependency of a route that needs `role`: the caller, if its key's role grants it."""
+
+    def caller_with_role(
+        request: Request,
+        services: ServicesDep,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Caller:
+        caller = services.guard.authenticate(authorization, address=client_address(request))
+        services.guard.check_role(caller, role)
+        return caller
+
+    caller_with_role.required_role = role  # type: ignore[attr-defined]
+    return caller_with_role
 
 
-AdminTenant = Annotated[Tenant, Depends(admin_tenant)]
+Admin = Annotated[Caller, Depends(require(Role.ADMIN))]
+Editor = Annotated[Caller, Depends(require(Role.EDITOR))]
+Installer = Annotated[Caller, Depends(require(Role.INSTALLER))]
+Viewer = Annotated[Caller, Depends(require(Role.VIEWER))]
+
+
+def required_role(route: APIRoute) -> Role | None:
+    """The role a route declared with one of the dependencies above (None: none)."""
+    roles = [
+        dependency.call.required_role
+        for dependency in route.dependant.dependencies
+        if hasattr(dependency.call, "required_role")
+    ]
+    return roles[0] if len(roles) == 1 else None
+
 
 router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"], responses=ADMIN_ERRORS)
 
@@ -64,14 +98,19 @@ router = APIRouter(prefix=ADMIN_PREFIX, tags=["admin"], responses=ADMIN_ERRORS)
         404: {"description": "No enrollment with that code"},
         409: {"description": "The code was already approved"},
         410: {"description": "The code expired"},
+        429: {"description": "Too many failed approvals by this key or address; Retry-After"},
     },
     summary="Approve the code a screen shows; the screen joins the caller's tenant",
 )
 def approve_enrollment(
-    user_code: str, body: ApproveEnrollment, tenant: AdminTenant, services: ServicesDep
+    user_code: str, body: ApproveEnrollment, caller: Installer, services: ServicesDep
 ) -> ApprovedDevice:
-    return services.enrollments.approve(
-        tenant_id=tenant.id, typed_code=user_code, name=body.name, now=services.clock()
+    return services.guard.approve(
+        caller,
+        enrollments=services.enrollments,
+        typed_code=user_code,
+        name=body.name,
+        now=services.clock(),
     )
 
 
@@ -86,7 +125,7 @@ def approve_enrollment(
 )
 async def add_asset(
     request: Request,
-    tenant: AdminTenant,
+    caller: Editor,
     services: ServicesDep,
     name: Annotated[Name, Query(min_length=1)],
 ) -> AssetCreated:
@@ -106,7 +145,7 @@ async def add_asset(
         raise
     return await run_in_threadpool(
         services.content.add_asset,
-        tenant_id=tenant.id,
+        tenant_id=caller.tenant.id,
         name=name,
         blob=blob,
         media_type=media_type,
@@ -120,10 +159,8 @@ async def add_asset(
     responses={422: {"description": "An asset id is not one of the tenant's"}},
     summary="Create a playlist of the tenant's assets, played in the order given",
 )
-def create_playlist(
-    body: NewPlaylist, tenant: AdminTenant, services: ServicesDep
-) -> PlaylistCreated:
-    return services.playlists.create(tenant_id=tenant.id, playlist=body)
+def create_playlist(body: NewPlaylist, caller: Editor, services: ServicesDep) -> PlaylistCreated:
+    return services.playlists.create(tenant_id=caller.tenant.id, playlist=body)
 
 
 NO_ASSET = {404: {"description": "No such asset in the tenant"}}
@@ -135,8 +172,8 @@ NO_PLAYLIST = {404: {"description": "No such playlist in the tenant"}}
     response_model=list[AssetSummary],
     summary="The tenant's assets, oldest first, with how many playlists use each",
 )
-def list_assets(tenant: AdminTenant, services: ServicesDep) -> list[AssetSummary]:
-    return services.content.list_assets(tenant.id)
+def list_assets(caller: Viewer, services: ServicesDep) -> list[AssetSummary]:
+    return services.content.list_assets(caller.tenant.id)
 
 
 @router.patch(
@@ -146,9 +183,11 @@ def list_assets(tenant: AdminTenant, services: ServicesDep) -> list[AssetSummary
     summary="Rename an asset; the devices whose playlist uses it get the new name",
 )
 def rename_asset(
-    asset_id: str, body: Rename, tenant: AdminTenant, services: ServicesDep
+    asset_id: str, body: Rename, caller: Editor, services: ServicesDep
 ) -> AssetSummary:
-    return services.content.rename_asset(tenant_id=tenant.id, asset_id=asset_id, name=body.name)
+    return services.content.rename_asset(
+        tenant_id=caller.tenant.id, asset_id=asset_id, name=body.name
+    )
 
 
 @router.delete(
@@ -158,9 +197,9 @@ def rename_asset(
     summary="Delete an asset; with force=true, first take it out of the playlists using it",
 )
 def delete_asset(
-    asset_id: str, tenant: AdminTenant, services: ServicesDep, force: bool = False
+    asset_id: str, caller: Editor, services: ServicesDep, force: bool = False
 ) -> AssetSummary:
-    return services.content.delete_asset(tenant_id=tenant.id, asset_id=asset_id, force=force)
+    return services.content.delete_asset(tenant_id=caller.tenant.id, asset_id=asset_id, force=force)
 
 
 @router.get(
@@ -168,8 +207,8 @@ def delete_asset(
     response_model=list[PlaylistSummary],
     summary="The tenant's playlists, oldest first, with their item and device counts",
 )
-def list_playlists(tenant: AdminTenant, services: ServicesDep) -> list[PlaylistSummary]:
-    return services.playlists.list(tenant.id)
+def list_playlists(caller: Viewer, services: ServicesDep) -> list[PlaylistSummary]:
+    return services.playlists.list(caller.tenant.id)
 
 
 @router.get(
@@ -178,8 +217,8 @@ def list_playlists(tenant: AdminTenant, services: ServicesDep) -> list[PlaylistS
     responses=NO_PLAYLIST,
     summary="A playlist with its items in play order and the devices that play it",
 )
-def show_playlist(playlist_id: str, tenant: AdminTenant, services: ServicesDep) -> PlaylistDetail:
-    return services.playlists.show(tenant_id=tenant.id, playlist_id=playlist_id)
+def show_playlist(playlist_id: str, caller: Viewer, services: ServicesDep) -> PlaylistDetail:
+    return services.playlists.show(tenant_id=caller.tenant.id, playlist_id=playlist_id)
 
 
 @router.put(
@@ -189,10 +228,10 @@ def show_playlist(playlist_id: str, tenant: AdminTenant, services: ServicesDep) 
     summary="Replace a playlist's items; its devices get the change",
 )
 def set_playlist_items(
-    playlist_id: str, body: PlaylistItems, tenant: AdminTenant, services: ServicesDep
+    playlist_id: str, body: PlaylistItems, caller: Editor, services: ServicesDep
 ) -> PlaylistSummary:
     return services.playlists.set_items(
-        tenant_id=tenant.id, playlist_id=playlist_id, items=body.items
+        tenant_id=caller.tenant.id, playlist_id=playlist_id, items=body.items
     )
 
 
@@ -203,9 +242,11 @@ def set_playlist_items(
     summary="Rename a playlist",
 )
 def rename_playlist(
-    playlist_id: str, body: Rename, tenant: AdminTenant, services: ServicesDep
+    playlist_id: str, body: Rename, caller: Editor, services: ServicesDep
 ) -> PlaylistSummary:
-    return services.playlists.rename(tenant_id=tenant.id, playlist_id=playlist_id, name=body.name)
+    return services.playlists.rename(
+        tenant_id=caller.tenant.id, playlist_id=playlist_id, name=body.name
+    )
 
 
 @router.delete(
@@ -214,10 +255,8 @@ def rename_playlist(
     responses={**NO_PLAYLIST, 409: {"description": "A device is assigned the playlist"}},
     summary="Delete a playlist that no device plays",
 )
-def delete_playlist(
-    playlist_id: str, tenant: AdminTenant, services: ServicesDep
-) -> PlaylistSummary:
-    return services.playlists.delete(tenant_id=tenant.id, playlist_id=playlist_id)
+def delete_playlist(playlist_id: str, caller: Editor, services: ServicesDep) -> PlaylistSummary:
+    return services.playlists.delete(tenant_id=caller.tenant.id, playlist_id=playlist_id)
 
 
 @router.put(
@@ -227,10 +266,10 @@ def delete_playlist(
     summary="Make a device play a playlist (null: nothing)",
 )
 def assign_playlist(
-    device_id: str, body: AssignPlaylist, tenant: AdminTenant, services: ServicesDep
+    device_id: str, body: AssignPlaylist, caller: Editor, services: ServicesDep
 ) -> DeviceSummary:
     return services.devices.assign_playlist(
-        tenant_id=tenant.id, device_id=device_id, playlist_id=body.playlist_id
+        tenant_id=caller.tenant.id, device_id=device_id, playlist_id=body.playlist_id
     )
 
 
@@ -241,9 +280,9 @@ def assign_playlist(
     summary="Rename a device; it gets its record anew",
 )
 def rename_device(
-    device_id: str, body: Rename, tenant: AdminTenant, services: ServicesDep
+    device_id: str, body: Rename, caller: Editor, services: ServicesDep
 ) -> DeviceSummary:
-    return services.devices.rename(tenant_id=tenant.id, device_id=device_id, name=body.name)
+    return services.devices.rename(tenant_id=caller.tenant.id, device_id=device_id, name=body.name)
 
 
 @router.delete(
@@ -252,8 +291,8 @@ def rename_device(
     responses={404: {"description": "No such device in the tenant"}},
     summary="Remove a device: its tokens stop working and it deletes the tenant's content",
 )
-def remove_device(device_id: str, tenant: AdminTenant, services: ServicesDep) -> DeviceSummary:
-    return services.devices.remove(tenant_id=tenant.id, device_id=device_id)
+def remove_device(device_id: str, caller: Admin, services: ServicesDep) -> DeviceSummary:
+    return services.devices.remove(tenant_id=caller.tenant.id, device_id=device_id)
 
 
 @router.get(
@@ -261,8 +300,39 @@ def remove_device(device_id: str, tenant: AdminTenant, services: ServicesDep) ->
     response_model=list[DeviceSummary],
     summary="The tenant's devices, oldest first",
 )
-def list_devices(tenant: AdminTenant, services: ServicesDep) -> list[DeviceSummary]:
-    return services.devices.list(tenant.id)
+def list_devices(caller: Viewer, services: ServicesDep) -> list[DeviceSummary]:
+    return services.devices.list(caller.tenant.id)
 
 
-__all__ = ["AdminTenant", "admin_tenant", "router"]
+@router.post(
+    "/keys",
+    response_model=KeyCreated,
+    summary="Create a key with one role; the answer is the only time the key is shown",
+)
+def create_key(body: NewKey, caller: Admin, services: ServicesDep) -> KeyCreated:
+    return services.keys.create(tenant_id=caller.tenant.id, role=body.role, name=body.name)
+
+
+@router.get(
+    "/keys",
+    response_model=list[KeySummary],
+    summary="The tenant's keys, oldest first, revoked ones included (never the keys themselves)",
+)
+def list_keys(caller: Admin, services: ServicesDep) -> list[KeySummary]:
+    return services.keys.list(caller.tenant.id)
+
+
+@router.delete(
+    "/keys/{key_id}",
+    response_model=KeySummary,
+    responses={
+        404: {"description": "No such key in the tenant"},
+        409: {"description": "The tenant's last admin key"},
+    },
+    summary="Revoke a key: it stops working at once",
+)
+def revoke_key(key_id: str, caller: Admin, services: ServicesDep) -> KeySummary:
+    return services.keys.revoke(tenant_id=caller.tenant.id, key_id=key_id)
+
+
+__all__ = ["Admin", "Editor", "Installer", "Viewer", "require", "required_role", "router"]

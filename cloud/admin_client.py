@@ -21,12 +21,16 @@ from sync.models import (
     AssetCreated,
     AssetSummary,
     DeviceSummary,
+    KeyCreated,
+    KeySummary,
+    NewKey,
     NewPlaylist,
     NewPlaylistItem,
     PlaylistCreated,
     PlaylistDetail,
     PlaylistItems,
     PlaylistSummary,
+    Role,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -35,6 +39,7 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 _DEVICE_LIST = TypeAdapter(list[DeviceSummary])
 _ASSET_LIST = TypeAdapter(list[AssetSummary])
 _PLAYLIST_LIST = TypeAdapter(list[PlaylistSummary])
+_KEY_LIST = TypeAdapter(list[KeySummary])
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -204,6 +209,20 @@ class AdminClient:
     def list_devices(self) -> list[DeviceSummary]:
         result: list[DeviceSummary] = self._list(_DEVICE_LIST, "/devices")
         return result
+
+    def create_key(self, role: Role, *, name: str = "") -> KeyCreated:
+        try:
+            body = NewKey(role=role, name=name).model_dump(mode="json")
+        except ValidationError as exc:
+            raise AdminClientError(f"the key's {_first_problem(exc)}") from exc
+        return self._parse(KeyCreated, self._request("POST", "/keys", json=body))
+
+    def list_keys(self) -> list[KeySummary]:
+        result: list[KeySummary] = self._list(_KEY_LIST, "/keys")
+        return result
+
+    def revoke_key(self, key_id: str) -> KeySummary:
+        return self._parse(KeySummary, self._request("DELETE", f"/keys/{_part(key_id)}"))
 
 
 def _part(text: str) -> str:

@@ -30,6 +30,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloud import activate, admin_api, device_api
+from cloud.access import Guard
+from cloud.apikeys import ApiKeys
 from cloud.blobs import BlobStore
 from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
@@ -227,6 +229,7 @@ def create_app(settings: Settings) -> FastAPI:
     changes = ChangeFeed()
     db.on_change = changes.notify
     enrollments = Enrollments(db, devices=devices, sessions=sessions, settings=settings)
+    keys = ApiKeys(db)
 
     app = FastAPI(
         title="signage-cloud",
@@ -248,6 +251,8 @@ def create_app(settings: Settings) -> FastAPI:
         state=DeviceState(db, changelog),
         blobs=blobs,
         changes=changes,
+        keys=keys,
+        guard=Guard(keys, settings),
         clock=clock,
     )
     app.include_router(device_api.router)

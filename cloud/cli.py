@@ -17,6 +17,10 @@
     signage-cloud device rename DEVICE_ID NAME
     signage-cloud device remove DEVICE_ID
     signage-cloud devices [--json]
+    signage-cloud key create --role admin|editor|installer|viewer [--name NAME]
+                                                         prints the key last, alone on its line
+    signage-cloud key list [--json]
+    signage-cloud key revoke KEY_ID
 
 `serve` and `tenant create` work on the data dir (`--data`, else $SIGNAGE_CLOUD_DATA, else
 ./signage-cloud-data). The other commands talk to a running cloud: `--url` (else
@@ -45,9 +49,11 @@ from sync.models import (
     MAX_DURATION_MS,
     AssetSummary,
     DeviceSummary,
+    KeySummary,
     NewPlaylistItem,
     PlaylistDetail,
     PlaylistSummary,
+    Role,
 )
 
 PROG = "signage-cloud"
@@ -118,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--url", default=None, help=f"the cloud (default: $SIGNAGE_ADMIN_URL or {DEFAULT_URL})"
     )
     remote.add_argument(
-        "--key", default=None, help="tenant admin key (default: $SIGNAGE_ADMIN_KEY)"
+        "--key", default=None, help="a key of the tenant (default: $SIGNAGE_ADMIN_KEY)"
     )
 
     serve = commands.add_parser("serve", parents=[data], help="run the cloud")
@@ -229,6 +235,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = commands.add_parser("devices", parents=[remote], help="list the tenant's devices")
     devices.add_argument("--json", action="store_true", help="print a JSON list")
+
+    key = commands.add_parser("key", help="manage the tenant's keys (with an admin key)")
+    key_commands = key.add_subparsers(dest="key_command", required=True, metavar="COMMAND")
+    key_create = key_commands.add_parser(
+        "create", parents=[remote], help="create a key with one role; prints it last"
+    )
+    key_create.add_argument(
+        "--role",
+        required=True,
+        choices=[role.value for role in Role],
+        help="admin: everything; editor: content, playlists, screens' playlists; "
+        "installer: approve codes only; viewer: read only",
+    )
+    key_create.add_argument("--name", default="", help="who holds it, e.g. 'Team North'")
+    key_list = key_commands.add_parser(
+        "list", parents=[remote], help="list the keys (never the keys themselves)"
+    )
+    key_list.add_argument("--json", action="store_true", help="print a JSON list")
+    key_revoke = key_commands.add_parser(
+        "revoke", parents=[remote], help="revoke a key: it stops working at once"
+    )
+    key_revoke.add_argument("key_id", help="the key's id (see `signage-cloud key list`)")
     return parser
 
 
@@ -283,6 +311,12 @@ def format_playlist(playlist: PlaylistDetail) -> str:
     return f"{playlist.id} {playlist.name}\nplayed by: {devices}\n{format_table(rows)}"
 
 
+def format_keys(keys: Sequence[KeySummary]) -> str:
+    rows = [("ID", "ROLE", "NAME", "CREATED", "REVOKED")]
+    rows += [(k.id, k.role, k.name or "-", k.created_at, k.revoked_at or "-") for k in keys]
+    return format_table(rows)
+
+
 def _print_json(models: Sequence[BaseModel] | BaseModel) -> None:
     if isinstance(models, BaseModel):
         print(json.dumps(models.model_dump(mode="json"), indent=2))
@@ -317,6 +351,8 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             _playlist_command(client, args)
         elif args.command == "device":
             _device_command(client, args)
+        elif args.command == "key":
+            _key_command(client, args)
         elif args.command == "devices":
             listed = client.list_devices()
             if args.json:
@@ -370,6 +406,23 @@ def _playlist_command(client: AdminClient, args: argparse.Namespace) -> None:
         print(f"deleted playlist {summary.id} ({summary.name})")
 
 
+def _key_command(client: AdminClient, args: argparse.Namespace) -> None:
+    if args.key_command == "create":
+        created = client.create_key(Role(args.role), name=args.name)
+        named = f" ({created.name})" if created.name else ""
+        print(f"{created.role} key {created.id}{named}; shown only this once, keep it:")
+        print(created.key)
+    elif args.key_command == "list":
+        keys = client.list_keys()
+        if args.json:
+            _print_json(keys)
+        else:
+            print(format_keys(keys))
+    elif args.key_command == "revoke":
+        revoked = client.revoke_key(args.key_id)
+        print(f"revoked {revoked.role} key {revoked.id} ({revoked.name or 'no name'})")
+
+
 def _device_command(client: AdminClient, args: argparse.Namespace) -> None:
     if args.device_command == "remove":
         summary = client.remove_device(args.device_id)
@@ -404,6 +457,7 @@ __all__ = [
     "first_problem",
     "format_assets",
     "format_devices",
+    "format_keys",
     "format_playlist",
     "format_playlists",
     "main",

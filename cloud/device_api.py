@@ -24,6 +24,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from cloud.access import client_address
 from cloud.errors import DeviceUnauthorized, NotFound, OAuthFailure, ProofRejected, TokenRejected
 from cloud.services import Services, ServicesDep
 from sync.dpop import VerifiedProof
@@ -150,7 +151,10 @@ router = APIRouter(prefix=DEVICE_PREFIX, tags=["device"])
 @router.post(
     "/authorize",
     response_model=DeviceAuthorization,
-    responses=OAUTH_ERRORS,
+    responses={
+        **OAUTH_ERRORS,
+        429: {"model": OAuthError, "description": "Too many codes asked from this address"},
+    },
     openapi_extra=_form_body(client_id=True),
     summary="Start enrollment (RFC 8628 §3.1), bound to the DPoP proof's key",
 )
@@ -167,6 +171,9 @@ def _authorize(
     proof = _token_endpoint_proof(services, request, dpop)
     if form.get("client_id") != CLIENT_ID:
         raise OAuthFailure("invalid_client", f"client_id must be {CLIENT_ID}")
+    # Counted once the request is valid (a nonce retry is not a second code): each code is
+    # a database row until it expires.
+    services.guard.allow_authorize(client_address(request))
     return services.enrollments.authorize(jkt=proof.jkt, now=services.clock())
 
 

@@ -6,13 +6,16 @@
     ├── TokenRejected             an access token is missing, expired, forged or not bound
     ├── ApiError                  an HTTP answer other than success, rendered by `cloud.app`
     │   ├── OAuthFailure          400 with an OAuth error body (authorize and token endpoints)
+    │   │   └── OAuthTooManyRequests  429 + `Retry-After`, error `slow_down`
     │   ├── DeviceUnauthorized    401 + `WWW-Authenticate: DPoP error=...` (device resources)
     │   ├── AdminUnauthorized     401 + `WWW-Authenticate: Bearer` (admin API)
+    │   ├── Forbidden             403: the key's role may not make this call
     │   ├── NotFound              404
     │   ├── Conflict              409
     │   ├── Gone                  410
     │   ├── UnsupportedMediaType  415
-    │   └── Unprocessable         422
+    │   ├── Unprocessable         422
+    │   └── TooManyRequests       429 + `Retry-After` (rate limit or lockout)
     └── AdminClientError          the CLI could not do what it was asked
         └── CloudUnreachable      no cloud answers at the URL given
 
@@ -91,6 +94,10 @@ class AdminUnauthorized(ApiError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="signage-cloud"'})
 
 
+class Forbidden(ApiError):
+    status_code = 403
+
+
 class NotFound(ApiError):
     status_code = 404
 
@@ -109,6 +116,23 @@ class UnsupportedMediaType(ApiError):
 
 class Unprocessable(ApiError):
     status_code = 422
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: str) -> None:
+        super().__init__(detail, headers={"Retry-After": retry_after})
+
+
+class OAuthTooManyRequests(OAuthFailure):
+    """429 on the device API's form endpoints, with an OAuth body (`slow_down`)."""
+
+    status_code = 429
+
+    def __init__(self, description: str, *, retry_after: str) -> None:
+        super().__init__("slow_down", description)
+        self.headers = {"Retry-After": retry_after}
 
 
 class AdminClientError(CloudError):
@@ -133,11 +157,14 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DeviceUnauthorized",
+    "Forbidden",
     "Gone",
     "NotFound",
     "OAuthFailure",
+    "OAuthTooManyRequests",
     "ProofRejected",
     "TokenRejected",
+    "TooManyRequests",
     "Unprocessable",
     "UnsupportedMediaType",
 ]

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from cloud.access import Guard
+from cloud.apikeys import ApiKeys
 from cloud.blobs import BlobStore
 from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
@@ -43,6 +45,8 @@ class Services:
     state: DeviceState
     blobs: BlobStore
     changes: ChangeFeed
+    keys: ApiKeys
+    guard: Guard
     clock: Callable[[], float]
 
 

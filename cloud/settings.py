@@ -14,6 +14,13 @@ touching code:
     SIGNAGE_CLOUD_MAX_UPLOAD_BYTES   largest asset upload (2G)
     SIGNAGE_CLOUD_CHANGE_RETENTION_S seconds device changes are kept; older cursors get 410
                                      (2592000: 30 days)
+    SIGNAGE_CLOUD_APPROVALS_PER_MINUTE   failed code approvals per key and per address (5)
+    SIGNAGE_CLOUD_LOCKOUT_FAILURES   failed authentications in a row that lock a key for an
+                                     address (5)
+    SIGNAGE_CLOUD_LOCKOUT_S          the first lock's seconds, doubled by each next one (60)
+    SIGNAGE_CLOUD_LOCKOUT_MAX_S      the longest lock (3600)
+    SIGNAGE_CLOUD_AUTHORIZE_PER_MINUTE   enrollment codes handed out per address (30)
+    SIGNAGE_CLOUD_LIMITER_ENTRIES    addresses and keys each limit remembers at most (10000)
 
 Sizes are bytes, or a number with a binary suffix: 64K, 4M, 2G.
 """
@@ -56,6 +63,14 @@ DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
 # How long the per-device change log keeps a change: a device whose cursor is older gets
 # 410 Gone and a full listing.
 DEFAULT_CHANGE_RETENTION_S = 30 * 86_400
+
+# Rate limits and lockout (see cloud.ratelimit and docs/cloud.md).
+DEFAULT_APPROVALS_PER_MINUTE = 5
+DEFAULT_LOCKOUT_FAILURES = 5
+DEFAULT_LOCKOUT_S = 60
+DEFAULT_LOCKOUT_MAX_S = 3600
+DEFAULT_AUTHORIZE_PER_MINUTE = 30
+DEFAULT_LIMITER_ENTRIES = 10_000
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -115,6 +130,12 @@ class Settings:
     max_admin_body_bytes: int = DEFAULT_MAX_ADMIN_BODY_BYTES
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     change_retention_s: int = DEFAULT_CHANGE_RETENTION_S
+    approvals_per_minute: int = DEFAULT_APPROVALS_PER_MINUTE
+    lockout_failures: int = DEFAULT_LOCKOUT_FAILURES
+    lockout_s: int = DEFAULT_LOCKOUT_S
+    lockout_max_s: int = DEFAULT_LOCKOUT_MAX_S
+    authorize_per_minute: int = DEFAULT_AUTHORIZE_PER_MINUTE
+    limiter_entries: int = DEFAULT_LIMITER_ENTRIES
 
     @classmethod
     def from_env(
@@ -130,6 +151,13 @@ class Settings:
         if not 0 <= port <= MAX_PORT:
             raise ConfigError(f"port {port} does not exist: use 1 to {MAX_PORT}, or 0 for any")
         public_url = env.get("SIGNAGE_CLOUD_PUBLIC_URL") or None
+        lockout_s = _positive_int(env, "SIGNAGE_CLOUD_LOCKOUT_S", DEFAULT_LOCKOUT_S)
+        lockout_max_s = _positive_int(env, "SIGNAGE_CLOUD_LOCKOUT_MAX_S", DEFAULT_LOCKOUT_MAX_S)
+        if lockout_max_s < lockout_s:
+            raise ConfigError(
+                f"SIGNAGE_CLOUD_LOCKOUT_MAX_S={lockout_max_s} is shorter than "
+                f"SIGNAGE_CLOUD_LOCKOUT_S={lockout_s}: the longest lock cannot be the shorter"
+            )
         return cls(
             data_dir=data_dir if data_dir is not None else default_data_dir(env),
             host=host,
@@ -156,6 +184,20 @@ class Settings:
             ),
             change_retention_s=_positive_int(
                 env, "SIGNAGE_CLOUD_CHANGE_RETENTION_S", DEFAULT_CHANGE_RETENTION_S
+            ),
+            approvals_per_minute=_positive_int(
+                env, "SIGNAGE_CLOUD_APPROVALS_PER_MINUTE", DEFAULT_APPROVALS_PER_MINUTE
+            ),
+            lockout_failures=_positive_int(
+                env, "SIGNAGE_CLOUD_LOCKOUT_FAILURES", DEFAULT_LOCKOUT_FAILURES
+            ),
+            lockout_s=lockout_s,
+            lockout_max_s=lockout_max_s,
+            authorize_per_minute=_positive_int(
+                env, "SIGNAGE_CLOUD_AUTHORIZE_PER_MINUTE", DEFAULT_AUTHORIZE_PER_MINUTE
+            ),
+            limiter_entries=_positive_int(
+                env, "SIGNAGE_CLOUD_LIMITER_ENTRIES", DEFAULT_LIMITER_ENTRIES
             ),
         )
 

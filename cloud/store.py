@@ -19,6 +19,7 @@ until an admin of some tenant approves its code: until then nobody owns the scre
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sqlite3
 import threading
@@ -150,6 +151,31 @@ CREATE INDEX devices_by_playlist ON devices (tenant_id, playlist_id);
 """
 
 
+# Roles (see cloud.apikeys): a tenant has any number of keys, each with one role, stored as
+# SHA-256. The first key of every existing tenant becomes an admin key; the old column
+# `tenants.admin_key_sha256` is no longer read (SQLite cannot drop a UNIQUE column without
+# rebuilding the table every other table points at), and holds `moved:<key id>` instead
+# of the hash. Also: a device's tokens can be revoked without removing it (refresh-token
+# reuse), and expired pending enrollments are found by an index to be deleted.
+_SCHEMA_V3 = """
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    role TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'installer', 'viewer')),
+    name TEXT NOT NULL,
+    key_sha256 TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    UNIQUE (tenant_id, id)
+);
+CREATE INDEX api_keys_by_tenant ON api_keys (tenant_id, created_at);
+ALTER TABLE devices ADD COLUMN tokens_revoked_at REAL;
+CREATE INDEX enrollments_pending_by_expiry ON enrollments (expires_at) WHERE status = 'pending'
+"""
+
+FIRST_KEY_NAME = "first admin key"
+
+
 def _run_script(db: Database, script: str) -> None:
     for statement in script.split(";"):
         if statement.strip():
@@ -166,10 +192,32 @@ def _delta_sync(db: Database) -> None:
         db.execute("UPDATE tenants SET sync_epoch = ? WHERE id = ?", (new_sync_epoch(), row["id"]))
 
 
+def _roles(db: Database) -> None:
+    _run_script(db, _SCHEMA_V3)
+    for row in db.all("SELECT id, admin_key_sha256, created_at FROM tenants"):
+        key_id = new_id("key")
+        db.insert(
+            "api_keys",
+            {
+                "id": key_id,
+                "tenant_id": row["id"],
+                "role": "admin",
+                "name": FIRST_KEY_NAME,
+                "key_sha256": row["admin_key_sha256"],
+                "created_at": row["created_at"],
+                "revoked_at": None,
+            },
+        )
+        db.execute(
+            "UPDATE tenants SET admin_key_sha256 = ? WHERE id = ?", (f"moved:{key_id}", row["id"])
+        )
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
     ("0002_delta_sync", _delta_sync),
+    ("0003_roles", _roles),
 ]
 
 
@@ -192,7 +240,8 @@ class Database:
 
     def __init__(self, path: Path) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(path.parent)
+            make_private_file(path)
         except OSError as exc:
             raise ConfigError(
                 f"cannot use the data dir {path.parent}: {exc.strerror or exc}: "
@@ -332,9 +381,45 @@ class Database:
             conn.close()
 
 
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and its parents) if missing; make it 0700: only the cloud reads it.
+
+    The data dir holds the signing key, hashes of keys and tokens, and every tenant's files.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+        log.info("made the data dir %s private (0700)", path)
+
+
+def make_private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 if missing, and make it 0600 if it is not.
+
+    SQLite creates its `-wal` and `-shm` files with the database file's mode, so creating
+    the database file first is enough for all three.
+    """
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def now() -> float:
     """Seconds since the epoch, by the server's clock (expiries are stored this way)."""
     return time.time()
 
 
-__all__ = ["MIGRATIONS", "Database", "Row", "new_id", "new_sync_epoch", "now", "utc_now_iso"]
+__all__ = [
+    "FIRST_KEY_NAME",
+    "MIGRATIONS",
+    "Database",
+    "Row",
+    "make_private_dir",
+    "make_private_file",
+    "new_id",
+    "new_sync_epoch",
+    "now",
+    "utc_now_iso",
+]

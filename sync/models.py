@@ -346,6 +346,34 @@ class PlaylistDetail(WireModel):
     devices: list[str]  # ids of the devices that play it
 
 
+class Role(StrEnum):
+    """What a tenant's key may do; docs/device-api.md has the whole matrix."""
+
+    ADMIN = "admin"  # everything, including keys and removing screens
+    EDITOR = "editor"  # content, playlists, assigning and renaming screens
+    INSTALLER = "installer"  # approve enrollment codes (and name the screen); nothing else
+    VIEWER = "viewer"  # read devices, assets and playlists
+
+
+class NewKey(WireModel):
+    """Body of `POST /keys`."""
+
+    role: Role
+    name: Name = Field(default="", description="who holds it, e.g. Team North")
+
+
+class KeySummary(WireModel):
+    id: str
+    role: Role
+    name: str
+    created_at: str
+    revoked_at: str | None
+
+
+class KeyCreated(KeySummary):
+    key: str  # shown only in this answer: the cloud keeps its SHA-256
+
+
 __all__ = [
     "ADMIN_PREFIX",
     "API_PREFIX",
@@ -389,7 +417,10 @@ __all__ = [
     "DeviceSummary",
     "DurationMs",
     "ErrorCode",
+    "KeyCreated",
+    "KeySummary",
     "MediaType",
+    "NewKey",
     "NewPlaylist",
     "NewPlaylistItem",
     "OAuthError",
@@ -400,6 +431,7 @@ __all__ = [
     "PlaylistItems",
     "PlaylistSummary",
     "Rename",
+    "Role",
     "Sha256",
     "StatePage",
     "TokenResponse",

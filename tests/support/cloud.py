@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 LOG_FILE_NAME = "cloud.log"
+# Enrollment codes a test cloud hands out per address and minute (see running_cloud).
+AUTHORIZE_FOR_TESTS = 100_000
 
 # Variables that would send test traffic elsewhere or change what the code under test reads.
 LEAKY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
@@ -63,6 +65,14 @@ class RunningCloud:
         return httpx.Client(
             base_url=self.url, headers={"Authorization": f"Bearer {self.admin_key}"}
         )
+
+    def create_key(self, role: str, name: str = "") -> tuple[str, str]:
+        """A new key of the test tenant with `role`: (key_id, key)."""
+        with self.admin() as admin:
+            response = admin.post("/api/v3/admin/keys", json={"role": role, "name": name})
+            assert response.status_code == 200, response.text
+            body = response.json()
+            return body["id"], body["key"]
 
     def create_tenant(self, name: str) -> tuple[str, str]:
         """A second tenant: (tenant_id, admin_key)."""
@@ -120,6 +130,8 @@ def running_cloud(
     """A cloud serving `data_dir` on a free loopback port, stopped on exit.
 
     `env` adds settings (e.g. `SIGNAGE_CLOUD_MAX_UPLOAD_BYTES`) to the cloud's environment.
+    Enrollment codes per address are not limited in practice (`AUTHORIZE_FOR_TESTS`): tests
+    and benchmarks enroll many screens from 127.0.0.1; a test of that limit sets its own.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     tenant, admin_key = create_tenant_in(data_dir, "Test tenant")
@@ -129,6 +141,7 @@ def running_cloud(
         "SIGNAGE_CLOUD_POLL_INTERVAL": str(poll_interval),
         "SIGNAGE_CLOUD_CODE_TTL": str(code_ttl),
         "SIGNAGE_CLOUD_ACCESS_TOKEN_TTL": str(access_token_ttl),
+        "SIGNAGE_CLOUD_AUTHORIZE_PER_MINUTE": str(AUTHORIZE_FOR_TESTS),
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
