@@ -13,6 +13,7 @@ The middleware, outermost first: DPoPNonceHeader → LastResort → BodyLimit �
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
@@ -26,6 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,7 +39,7 @@ from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
-from cloud.enrollment import Enrollments
+from cloud.enrollment import Enrollments, purge_every_s
 from cloud.errors import ApiError, ConfigError, DeviceUnauthorized, OAuthFailure
 from cloud.keys import AccessTokens, SigningKey
 from cloud.limits import BodyLimit, limit_for
@@ -186,15 +188,29 @@ class LastResort:
             await send({"type": "http.response.body", "body": body})
 
 
+async def _purge_expired_codes(services: Services) -> None:
+    """Delete expired pending enrollments, now and then, for as long as the app runs."""
+    every_s = purge_every_s(services.settings.code_ttl_s)
+    while True:
+        try:
+            await run_in_threadpool(services.enrollments.purge_expired, services.clock())
+        except sqlite3.Error as exc:
+            log.warning("could not delete expired enrollment codes: %s; trying again later", exc)
+        await asyncio.sleep(every_s)
+
+
 @asynccontextmanager
 async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
     # Database work runs in worker threads; their commits wake long-polls on this loop.
     services.changes.attach(asyncio.get_running_loop())
+    purging = asyncio.create_task(_purge_expired_codes(services), name="purge expired codes")
     try:
         yield
     finally:
-        services: Services = app.state.services
+        purging.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purging
         services.db.close()
         log.info("signage-cloud stopped; database %s closed", services.db.path)
 

@@ -127,9 +127,16 @@ def authenticated_device(
             ErrorCode.INVALID_TOKEN, "the access token is bound to another key than the proof's"
         )
     devices = services.devices
-    if devices.active(tenant_id=claims.tenant_id, device_id=claims.device_id) is None:
+    row = devices.active(tenant_id=claims.tenant_id, device_id=claims.device_id)
+    if row is None:
         log.info("refused a token of device %s: it was removed", claims.device_id)
         raise removed_device()
+    if row["tokens_revoked_at"] is not None:
+        log.info("refused a token of device %s: its tokens were revoked", claims.device_id)
+        raise DeviceUnauthorized(
+            ErrorCode.INVALID_TOKEN,
+            "this device's tokens were revoked (a refresh token was used twice): enroll again",
+        )
     devices.touch(tenant_id=claims.tenant_id, device_id=claims.device_id)
     return AuthenticatedDevice(tenant_id=claims.tenant_id, device_id=claims.device_id)
 

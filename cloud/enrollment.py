@@ -10,9 +10,12 @@
                      ◀── access token (cnf.jkt) + refresh token
 
 A grant moves pending → approved → consumed (or pending → denied); a pending grant past
-its `expires_at` answers `expired_token`. While pending, its `tenant_id` is NULL: the code is
-not tied to any tenant until an admin of some tenant approves it. Only the device code's
-SHA-256 is stored; the user code is stored without its dash.
+its `expires_at` answers `expired_token` until the cloud deletes it (`purge_expired`, run
+every `purge_every_s(code_ttl)` by `cloud.app`), after which it is unknown. While pending,
+its `tenant_id` is NULL: the code is not tied to any tenant until an admin of some tenant
+approves it. Only the device code's SHA-256 is stored; the user code is stored without its
+dash, and logged only as `loggable_code` (two characters and a hash): a log reader must not
+be able to approve a screen that is waiting.
 """
 
 from __future__ import annotations
@@ -46,6 +49,17 @@ def display_user_code(code: str) -> str:
     """`KXRT9MBD` shown as `KXRT-9MBD`."""
     half = USER_CODE_LENGTH // 2
     return f"{code[:half]}-{code[half:]}" if len(code) == USER_CODE_LENGTH else code
+
+
+def loggable_code(code: str) -> str:
+    """`KXRT-9MBD` as `KX…#1a2b3c4d`: enough to match log lines, not to approve the code."""
+    normalized = normalize_user_code(code)
+    return f"{normalized[:2]}…#{_sha256(normalized)[:8]}"
+
+
+def purge_every_s(code_ttl_s: int) -> float:
+    """How often expired codes are deleted: a tenth of their lifetime, between 1 s and a minute."""
+    return min(60.0, max(1.0, code_ttl_s / 10))
 
 
 def _sha256(text: str) -> str:
@@ -91,7 +105,7 @@ class Enrollments:
             raise RuntimeError("could not draw a free user code in 5 attempts")
         shown = display_user_code(user_code)
         verification_uri = f"{self._settings.public_url}/activate"
-        log.info("new enrollment code %s for key %s", shown, jkt)
+        log.info("new enrollment code %s for key %s", loggable_code(user_code), jkt)
         return DeviceAuthorization(
             device_code=device_code,
             user_code=shown,
@@ -148,6 +162,17 @@ class Enrollments:
             ErrorCode.AUTHORIZATION_PENDING, "waiting for an admin to approve the code"
         )
 
+    def purge_expired(self, now: float) -> int:
+        """Delete the pending grants that expired; how many. A device polling a deleted
+        grant is told its code is unknown, and asks for a new one as after `expired_token`."""
+        with self._db.write():
+            deleted = self._db.execute(
+                "DELETE FROM enrollments WHERE status = 'pending' AND expires_at < ?", (now,)
+            )
+        if deleted:
+            log.info("deleted %d expired enrollment codes nobody approved", deleted)
+        return deleted
+
     def approve(self, *, tenant_id: str, typed_code: str, name: str, now: float) -> ApprovedDevice:
         """Approve a pending code into the admin's tenant, creating the device."""
         code = normalize_user_code(typed_code)
@@ -173,9 +198,19 @@ class Enrollments:
                 (tenant_id, device_id, row["id"]),
             )
         log.info(
-            "code %s approved as device %s (%r) of tenant %s", shown, device_id, name, tenant_id
+            "code %s approved as device %s (%r) of tenant %s",
+            loggable_code(code),
+            device_id,
+            name,
+            tenant_id,
         )
         return ApprovedDevice(device_id=device_id, name=name)
 
 
-__all__ = ["Enrollments", "display_user_code", "normalize_user_code"]
+__all__ = [
+    "Enrollments",
+    "display_user_code",
+    "loggable_code",
+    "normalize_user_code",
+    "purge_every_s",
+]

@@ -9,20 +9,46 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import socket
 import sys
 from types import FrameType
+from urllib.parse import unquote
 
 import uvicorn
 
 from cloud.app import create_app
 from cloud.changes import ChangeFeed
+from cloud.enrollment import loggable_code
 from cloud.errors import ConfigError
 from cloud.settings import Settings
 
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# Where an access log line would show an enrollment code in full.
+_CODE_IN_PATH = re.compile(r"(/enrollments/)([^/?]+)(/approve)|([?&]user_code=)([^&]*)")
+
+
+def _redact_codes(path: str) -> str:
+    def shorten(match: re.Match[str]) -> str:
+        if match.group(1):
+            return f"{match.group(1)}{loggable_code(unquote(match.group(2)))}{match.group(3)}"
+        return f"{match.group(4)}{loggable_code(unquote(match.group(5)))}"
+
+    return _CODE_IN_PATH.sub(shorten, path)
+
+
+class RedactCodes(logging.Filter):
+    """Shortens enrollment codes in uvicorn's access log lines (`KX…#1a2b3c4d`): whoever
+    reads the log must not be able to approve a screen that is waiting for its code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], _redact_codes(args[2]), *args[3:])
+        return True
 
 
 def configure_logging() -> None:
@@ -96,6 +122,7 @@ def serve(settings: Settings) -> int:
         config = uvicorn.Config(app, log_config=None, lifespan="on", access_log=True)
         # The ready line replaces uvicorn's start-up chatter; its errors still show.
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        logging.getLogger("uvicorn.access").addFilter(RedactCodes())
         _Server(config, settings=settings, changes=app.state.services.changes).run(sockets=[sock])
     except SystemExit as exc:
         return 1 if exc.code else 0
@@ -104,4 +131,4 @@ def serve(settings: Settings) -> int:
     return 0
 
 
-__all__ = ["bind_socket", "configure_logging", "serve"]
+__all__ = ["RedactCodes", "bind_socket", "configure_logging", "serve"]

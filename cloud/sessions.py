@@ -4,8 +4,9 @@ Every refresh replaces the refresh token (RFC 9700 §4.14.2). A screen whose ans
 on the way comes back with the token it just used: for `refresh_grace_s` seconds after a
 rotation, that immediately preceding token gets the same new refresh token again (with a
 fresh access token), so a lost response never strands a screen. Any other reuse of an old
-token means two parties hold the family: every refresh token of the device is revoked,
-and the device has to enroll again.
+token means two parties hold the family: every refresh token of the device is revoked, so
+are its access tokens (`devices.tokens_revoked_at`, checked on every request), and the
+device has to enroll again.
 
 To hand out "the same new refresh token" without storing it in clear, a refresh token is
 `rt_<id>.<HMAC(secret, id)>`: the database keeps only its SHA-256, and the server can
@@ -158,9 +159,14 @@ class DeviceSessions:
             " AND status != 'revoked'",
             (tenant_id, device_id),
         )
+        # Its access tokens too: every device request checks this (cloud.device_api).
+        self._db.execute(
+            "UPDATE devices SET tokens_revoked_at = ? WHERE tenant_id = ? AND id = ?",
+            (now, tenant_id, device_id),
+        )
         log.warning(
-            "device %s (tenant %s) reused an old refresh token: revoked its %d refresh tokens; "
-            "the screen will show a new enrollment code",
+            "device %s (tenant %s) reused an old refresh token: revoked its %d refresh tokens "
+            "and its access tokens; the screen will show a new enrollment code",
             device_id,
             tenant_id,
             revoked,

@@ -43,19 +43,26 @@ def test_a_lost_answer_does_not_strand_the_screen(cloud: RunningCloud) -> None:
         assert screen.get_state().status_code == 200
 
 
-def test_reuse_of_an_older_token_revokes_every_refresh_token_of_the_device(
+def test_reuse_of_an_older_token_revokes_every_token_of_the_device(
     cloud: RunningCloud,
 ) -> None:
     with Screen(cloud.url) as screen:
         first = screen.enroll(cloud)
         second = refreshed(screen, first.refresh_token)
         third = refreshed(screen, second.refresh_token)
+        screen.tokens = third
+        assert screen.get_state().status_code == 200  # the access token works...
         # `first` is two rotations old: someone else holds a copy of the family.
         reused = screen.refresh(first.refresh_token)
         assert (reused.status_code, oauth_error(reused)) == (400, "invalid_grant")
         assert "reuse" in reused.json()["error_description"]
         current = screen.refresh(third.refresh_token)
         assert (current.status_code, oauth_error(current)) == (400, "invalid_grant")
+        # ...and stops working at once, long before it expires.
+        refused = screen.get_state()
+        assert (refused.status_code, oauth_error(refused)) == (401, "invalid_token")
+        assert "revoked" in refused.json()["error_description"]
+        assert "device_removed" not in refused.json()  # not removed: it enrolls again
 
 
 def test_the_grace_for_the_previous_token_ends(
