@@ -1,6 +1,6 @@
 """`signage-cloud`: run the reference cloud and administer it from a shell.
 
-    signage-cloud serve [--host H] [--port P] [--data DIR]
+    signage-cloud serve [--host H] [--port P] [--public-url URL] [--data DIR]
     signage-cloud tenant create NAME [--data DIR]       prints only the admin key
     signage-cloud enroll approve CODE --name NAME        prints the device id
     signage-cloud asset add FILE [--name NAME]           prints the asset id
@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=port_number,
         default=DEFAULT_PORT,
         help=f"port (default {DEFAULT_PORT}; 0: any free port, named in the ready line)",
+    )
+    serve.add_argument(
+        "--public-url",
+        help="the address installers and the QR code open, e.g. https://signage.example.com "
+        "(default $SIGNAGE_CLOUD_PUBLIC_URL, else http://HOST:PORT)",
     )
 
     tenant = commands.add_parser("tenant", help="manage tenants (on the data dir)")
@@ -328,7 +333,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "serve":
         from cloud.server import serve  # imports FastAPI and uvicorn: only when serving
 
-        settings = Settings.from_env(data_dir=args.data, host=args.host, port=args.port)
+        settings = Settings.from_env(
+            data_dir=args.data, host=args.host, port=args.port, public_url=args.public_url
+        )
         return serve(settings)
     if args.command == "tenant":
         from cloud.tenants import create_tenant_in

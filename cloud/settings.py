@@ -5,7 +5,7 @@ touching code:
 
     SIGNAGE_CLOUD_DATA               data dir when --data is not given (./signage-cloud-data)
     SIGNAGE_CLOUD_PUBLIC_URL         base URL shown to installers (http://HOST:PORT)
-    SIGNAGE_CLOUD_POLL_INTERVAL      seconds a device waits between token polls (5)
+    SIGNAGE_CLOUD_POLL_INTERVAL      seconds a device waits between token polls (2)
     SIGNAGE_CLOUD_CODE_TTL           seconds an enrollment code stays valid (900)
     SIGNAGE_CLOUD_ACCESS_TOKEN_TTL   seconds an access token is accepted (3600)
     SIGNAGE_CLOUD_REFRESH_GRACE      seconds the previous refresh token stays usable (60)
@@ -32,6 +32,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cloud.errors import ConfigError
 from sync.models import MAX_ASSET_BYTES
@@ -40,6 +41,10 @@ DEFAULT_DATA_DIR = "signage-cloud-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 MAX_PORT = 65535
+# How often a device asks whether its code was approved (RFC 8628's `interval`). 2 s keeps
+# approval -> first synced state under about 2 s; the cost is one cheap request per pending
+# screen every 2 s, and pending screens are few and rate-limited per address.
+DEFAULT_POLL_INTERVAL_S = 2
 
 DB_FILE_NAME = "cloud.db"
 SIGNING_KEY_FILE_NAME = "signing-key.pem"
@@ -122,7 +127,7 @@ class Settings:
     port: int = DEFAULT_PORT
     # None: http://HOST:PORT, the address the server listens on.
     configured_public_url: str | None = None
-    poll_interval_s: int = 5
+    poll_interval_s: int = DEFAULT_POLL_INTERVAL_S
     code_ttl_s: int = 900
     access_token_ttl_s: int = 3600
     refresh_grace_s: int = 60
@@ -144,13 +149,24 @@ class Settings:
         data_dir: Path | None = None,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
+        public_url: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Settings for a cloud on `host:port`; raises `ConfigError` naming a bad variable."""
+        """Settings for a cloud on `host:port`; raises `ConfigError` naming a bad variable.
+
+        `public_url` (from `serve --public-url`) wins over $SIGNAGE_CLOUD_PUBLIC_URL.
+        """
         env = os.environ if environ is None else environ
         if not 0 <= port <= MAX_PORT:
             raise ConfigError(f"port {port} does not exist: use 1 to {MAX_PORT}, or 0 for any")
-        public_url = env.get("SIGNAGE_CLOUD_PUBLIC_URL") or None
+        public_url = public_url or env.get("SIGNAGE_CLOUD_PUBLIC_URL") or None
+        if public_url is not None:
+            parts = urlsplit(public_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+                raise ConfigError(
+                    f"public URL {public_url!r:.80} must be an http:// or https:// address with "
+                    "a host and no query (what installers and the QR code open)"
+                )
         lockout_s = _positive_int(env, "SIGNAGE_CLOUD_LOCKOUT_S", DEFAULT_LOCKOUT_S)
         lockout_max_s = _positive_int(env, "SIGNAGE_CLOUD_LOCKOUT_MAX_S", DEFAULT_LOCKOUT_MAX_S)
         if lockout_max_s < lockout_s:
@@ -163,7 +179,9 @@ class Settings:
             host=host,
             port=port,
             configured_public_url=public_url.rstrip("/") if public_url else None,
-            poll_interval_s=_positive_int(env, "SIGNAGE_CLOUD_POLL_INTERVAL", 5),
+            poll_interval_s=_positive_int(
+                env, "SIGNAGE_CLOUD_POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S
+            ),
             code_ttl_s=_positive_int(env, "SIGNAGE_CLOUD_CODE_TTL", 900),
             access_token_ttl_s=_positive_int(env, "SIGNAGE_CLOUD_ACCESS_TOKEN_TTL", 3600),
             refresh_grace_s=_positive_int(env, "SIGNAGE_CLOUD_REFRESH_GRACE", 60),

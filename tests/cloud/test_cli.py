@@ -290,3 +290,43 @@ def test_an_admin_edits_and_deletes_from_the_shell(
     assert list(held) == [("device", device_id)]
     both = signage_cloud("device", "assign", device_id, "--none", "--playlist", "x", env=admin_env)
     assert both.returncode == 2
+
+
+def test_the_public_url_is_what_installers_and_the_qr_code_open(tmp_path: Path) -> None:
+    import asyncio
+
+    from sync.client import DeviceClient
+    from sync.identity import DeviceKey
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloud", "serve", "--port", "0", "--data", str(tmp_path / "d"),
+         "--public-url", "https://signage.example.com/"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        while line and "ready at" not in line:
+            line = process.stderr.readline()
+        url = line.split("ready at ", 1)[1].split()[0]
+
+        async def authorize():  # type: ignore[no-untyped-def]
+            async with httpx.AsyncClient() as http:
+                client = DeviceClient(http=http, base_url=url, key=DeviceKey.generate())
+                return await client.authorize()
+
+        grant = asyncio.run(authorize())
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert grant.verification_uri == "https://signage.example.com/activate"
+    assert grant.verification_uri_complete == (
+        f"https://signage.example.com/activate?user_code={grant.user_code}"
+    )
+    assert grant.interval == 2  # approval reaches the screen within about 2 s by default
+
+
+def test_a_public_url_that_is_not_an_address_is_one_line(tmp_path: Path) -> None:
+    result = signage_cloud("serve", "--data", str(tmp_path), "--public-url", "signage.example")
+    line = assert_one_line_error(result)
+    assert "public URL" in line
