@@ -103,9 +103,12 @@ class Enrollment:
         show_code: Callable[[DeviceAuthorization], None],
         report: Callable[[Exception | None], None] = lambda _: None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        description: str | None = None,
     ) -> None:
-        """`report` hears of every attempt: None when the cloud answered, else the error."""
+        """`report` hears of every attempt: None when the cloud answered, else the error.
+        `description` names this device to the installer who approves its code."""
         self._client = client
+        self._description = description
         self._show_code = show_code
         self._report = report
         self._sleep = sleep
@@ -136,7 +139,7 @@ class Enrollment:
             self.set_state(EnrollmentState.REQUESTING_CODE)
         while True:
             try:
-                grant = await self._client.authorize()
+                grant = await self._client.authorize(self._description)
             except (CloudUnreachable, CloudResponseError) as exc:
                 failures += 1
                 self._report(exc)

@@ -22,7 +22,7 @@ from agent.content_cache import ContentCache
 from agent.downloads import Downloader
 from agent.enrollment import Enrollment
 from agent.errors import StoreError
-from agent.screen import Screen, message_for
+from agent.screen import Screen, message_for, this_device
 from agent.store import Meta, Store
 from sync.client import DeviceClient, DeviceTokens
 from sync.errors import CloudResponseError, CursorExpired, SyncError, Unauthorized
@@ -155,7 +155,9 @@ class SyncLoop:
             else:
                 self.connection.failed(error)
 
-        enrollment = Enrollment(client=self._client, show_code=show_code, report=report)
+        enrollment = Enrollment(
+            client=self._client, show_code=show_code, report=report, description=this_device()
+        )
         await enrollment.run(resume=self._pending_grant())
         self._grant = None
         self.refresh_screen()  # "No content yet" at once, before the first state arrives

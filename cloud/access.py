@@ -5,8 +5,9 @@
       ├─ key locked for ADDRESS? ──────────────── 429 + Retry-After (Lockout)
       ├─ unknown or revoked key ───────────────── 401; a failure for (ADDRESS, key)
       ├─ its role does not grant the route's ──── 403 naming the role needed
-      └─ the call; an approval that fails (404/409/410) spends one of the key's and one
-         of ADDRESS's failed approvals (TokenBuckets): none left: 429 + Retry-After
+      └─ the call; an approval (or a code looked up on /activate) that fails (404/409/410)
+         spends one of the key's and one of ADDRESS's failed approvals (TokenBuckets):
+         none left: 429 + Retry-After
 
 A failure is counted against the key a request names: the id inside a new-style key
 (`sk_<id>_…`, `cloud.apikeys`) when that key exists, else against "an unknown key" for
@@ -29,11 +30,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from fastapi import Request
 
 from cloud.apikeys import GRANTS, ApiKeys, key_id_in, roles_allowed
-from cloud.enrollment import Enrollments
+from cloud.enrollment import Enrollments, WaitingScreen
 from cloud.errors import (
     AdminUnauthorized,
     Conflict,
@@ -49,6 +51,8 @@ from cloud.tenants import Tenant
 from sync.models import ApprovedDevice, Role
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 UNKNOWN_KEY = "unknown key"
 MINUTE_S = 60.0
@@ -175,6 +179,23 @@ class Guard:
         now: float,
     ) -> ApprovedDevice:
         """Approve a code, counting a failure against the key and the address."""
+        return self._counted(
+            caller,
+            lambda: enrollments.approve(
+                tenant_id=caller.tenant.id, typed_code=typed_code, name=name, now=now
+            ),
+        )
+
+    def look_up(
+        self, caller: Caller, *, enrollments: Enrollments, typed_code: str, now: float
+    ) -> WaitingScreen:
+        """The screen waiting with a code (`/activate` shows it before approving), a code
+        that cannot be approved counted as a failed approval: no oracle of valid codes."""
+        return self._counted(caller, lambda: enrollments.waiting(typed_code, now=now))
+
+    def _counted(self, caller: Caller, attempt: Callable[[], _T]) -> _T:
+        """Run an attempt on a code; a NotFound, Conflict or Gone spends one failed approval
+        of the key and one of the address, none left: 429."""
         clock = self._clock()
         by_key = self.approvals_by_key.take(caller.key_id, clock)
         by_address = self.approvals_by_address.take(caller.address, clock)
@@ -196,16 +217,14 @@ class Guard:
                 retry_after=retry_after(wait),
             )
         try:
-            approved = enrollments.approve(
-                tenant_id=caller.tenant.id, typed_code=typed_code, name=name, now=now
-            )
+            outcome = attempt()
         except (NotFound, Conflict, Gone):
             raise  # a failed approval: the two events stay spent
         except BaseException:
             self._give_back_approval(caller)
             raise
         self._give_back_approval(caller)
-        return approved
+        return outcome
 
     def _give_back_approval(self, caller: Caller) -> None:
         self.approvals_by_key.give_back(caller.key_id)

@@ -162,7 +162,7 @@ router = APIRouter(prefix=DEVICE_PREFIX, tags=["device"])
         **OAUTH_ERRORS,
         429: {"model": OAuthError, "description": "Too many codes asked from this address"},
     },
-    openapi_extra=_form_body(client_id=True),
+    openapi_extra=_form_body(client_id=True, description=False),
     summary="Start enrollment (RFC 8628 §3.1), bound to the DPoP proof's key",
 )
 async def authorize(
@@ -181,7 +181,9 @@ def _authorize(
     # Counted once the request is valid (a nonce retry is not a second code): each code is
     # a database row until it expires.
     services.guard.allow_authorize(client_address(request))
-    return services.enrollments.authorize(jkt=proof.jkt, now=services.clock())
+    return services.enrollments.authorize(
+        jkt=proof.jkt, now=services.clock(), description=form.get("description")
+    )
 
 
 @router.post(

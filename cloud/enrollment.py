@@ -25,12 +25,14 @@ import logging
 import re
 import secrets
 import sqlite3
+from dataclasses import dataclass
 
 from cloud.devices import Devices
 from cloud.errors import Conflict, Gone, NotFound, OAuthFailure
 from cloud.sessions import DeviceSessions
 from cloud.settings import POLL_TOLERANCE, SLOW_DOWN_STEP_S, Settings
-from cloud.store import Database, new_id, utc_now_iso
+from cloud.store import Database, Row, new_id, utc_now_iso
+from sync.client import MAX_DEVICE_DESCRIPTION_CHARS
 from sync.models import ApprovedDevice, DeviceAuthorization, ErrorCode, TokenResponse
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,24 @@ def purge_every_s(code_ttl_s: int) -> float:
     return min(60.0, max(1.0, code_ttl_s / 10))
 
 
+def clean_description(text: str | None) -> str | None:
+    """A device's description on one line, without control characters, at most
+    `MAX_DEVICE_DESCRIPTION_CHARS` long; None when nothing printable is left."""
+    if text is None:
+        return None
+    printable = "".join(char if char.isprintable() else " " for char in text)
+    return " ".join(printable.split())[:MAX_DEVICE_DESCRIPTION_CHARS] or None
+
+
+@dataclass(frozen=True)
+class WaitingScreen:
+    """A code waiting for approval, as the installer sees it on `/activate`."""
+
+    user_code: str  # as shown, KXRT-9MBD
+    description: str | None  # e.g. "lobby-pi · Raspberry Pi 4 Model B · agent 0.1.0"
+    expires_in_s: int
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -75,8 +95,12 @@ class Enrollments:
         self._sessions = sessions
         self._settings = settings
 
-    def authorize(self, *, jkt: str, now: float) -> DeviceAuthorization:
-        """Start a grant bound to the key `jkt` (RFC 8628 §3.1, §3.2)."""
+    def authorize(
+        self, *, jkt: str, now: float, description: str | None = None
+    ) -> DeviceAuthorization:
+        """Start a grant bound to the key `jkt` (RFC 8628 §3.1, §3.2). `description` is what
+        the device says it is; it is untrusted, kept on one line and cut to a bound."""
+        description = clean_description(description)
         device_code = secrets.token_urlsafe(32)
         for _attempt in range(5):
             user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
@@ -96,6 +120,7 @@ class Enrollments:
                             "last_polled_at": None,
                             "device_id": None,
                             "created_at": utc_now_iso(),
+                            "description": description,
                         },
                     )
                 break
@@ -162,6 +187,35 @@ class Enrollments:
             ErrorCode.AUTHORIZATION_PENDING, "waiting for an admin to approve the code"
         )
 
+    def waiting(self, typed_code: str, *, now: float) -> WaitingScreen:
+        """The pending enrollment of a typed code, for the installer to check before approving.
+
+        Raises what `approve` would for that code (NotFound, Conflict, Gone), so a code that
+        cannot be approved is refused before the installer names the screen."""
+        code = normalize_user_code(typed_code)
+        row = self._pending(code, now=now)
+        return WaitingScreen(
+            user_code=display_user_code(code),
+            description=row["description"],
+            expires_in_s=max(0, int(row["expires_at"] - now)),
+        )
+
+    def _pending(self, code: str, *, now: float) -> Row:
+        """The row of a normalized code that can be approved, else NotFound, Conflict, Gone."""
+        shown = display_user_code(code)
+        row = self._db.one("SELECT * FROM enrollments WHERE user_code = ?", (code,))
+        if row is None:
+            raise NotFound(f"no pending enrollment with code {shown}: check the code on the screen")
+        if row["status"] in ("approved", "consumed"):
+            raise Conflict(f"the code {shown} was already approved: the screen is enrolled")
+        if row["status"] != "pending":
+            raise Conflict(f"the code {shown} was denied: the screen must ask for a new one")
+        if now > row["expires_at"]:
+            raise Gone(
+                f"the code {shown} expired: the screen shows a new code by now, type that one"
+            )
+        return row
+
     def purge_expired(self, now: float) -> int:
         """Delete the pending grants that expired; how many. A device polling a deleted
         grant is told its code is unknown, and asks for a new one as after `expired_token`."""
@@ -176,21 +230,8 @@ class Enrollments:
     def approve(self, *, tenant_id: str, typed_code: str, name: str, now: float) -> ApprovedDevice:
         """Approve a pending code into the admin's tenant, creating the device."""
         code = normalize_user_code(typed_code)
-        shown = display_user_code(code)
         with self._db.write():
-            row = self._db.one("SELECT * FROM enrollments WHERE user_code = ?", (code,))
-            if row is None:
-                raise NotFound(
-                    f"no pending enrollment with code {shown}: check the code on the screen"
-                )
-            if row["status"] in ("approved", "consumed"):
-                raise Conflict(f"the code {shown} was already approved: the screen is enrolled")
-            if row["status"] != "pending":
-                raise Conflict(f"the code {shown} was denied: the screen must ask for a new one")
-            if now > row["expires_at"]:
-                raise Gone(
-                    f"the code {shown} expired: the screen shows a new code by now, type that one"
-                )
+            row = self._pending(code, now=now)
             device_id = self._devices.create(tenant_id=tenant_id, name=name, jkt=row["jkt"])
             self._db.execute(
                 "UPDATE enrollments SET status = 'approved', tenant_id = ?, device_id = ?"
@@ -209,6 +250,8 @@ class Enrollments:
 
 __all__ = [
     "Enrollments",
+    "WaitingScreen",
+    "clean_description",
     "display_user_code",
     "loggable_code",
     "normalize_user_code",

@@ -213,11 +213,18 @@ def _roles(db: Database) -> None:
         )
 
 
+# What a device says of itself at /authorize ("lobby-pi · Raspberry Pi 4 · agent 0.1.0"),
+# shown on /activate next to its code; NULL for devices that do not say.
+def _enrollment_description(db: Database) -> None:
+    db.execute("ALTER TABLE enrollments ADD COLUMN description TEXT")
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
     ("0002_delta_sync", _delta_sync),
     ("0003_roles", _roles),
+    ("0004_enrollment_description", _enrollment_description),
 ]
 
 

@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # with systemd-analyze; fonts-dejavu-core and adduser: what the package depends on.
 DEB_PACKAGES=(libvlc5 vlc-plugin-base vlc-plugin-video-output libvlc-bin ffmpeg faketime xvfb  # xvfb: player tests read a bare X screen
               dpkg-dev lintian binutils-aarch64-linux-gnu systemd fonts-dejavu-core adduser
-              zbar-tools)  # zbar-tools: zbarimg decodes the enrollment screen's QR code in tests
+              zbar-tools  # zbar-tools: zbarimg decodes the enrollment screen's QR code in tests
+              chromium chromium-driver)  # the /activate browser test (selenium drives chromium headless)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 # A held request is given this much longer than the hold before the client gives up on it.
 LONG_POLL_MARGIN_S = 15
+# The longest device description sent at /authorize (the cloud cuts longer ones too).
+MAX_DEVICE_DESCRIPTION_CHARS = 100
 # The query parameter that asks the cloud to hold a request (long-poll).
 WAIT_PARAM = "wait"
 
@@ -212,11 +214,20 @@ class DeviceClient:
 
     # --- enrollment (RFC 8628) ----------------------------------------------------------
 
-    async def authorize(self) -> DeviceAuthorization:
-        """Ask for a user code to show on screen; the grant is bound to this device's key."""
-        response = await self._json(
-            "POST", "/authorize", proof_only=True, data={"client_id": CLIENT_ID}
-        )
+    async def authorize(self, description: str | None = None) -> DeviceAuthorization:
+        """Ask for a user code to show on screen; the grant is bound to this device's key.
+
+        `description` (e.g. "lobby-pi · Raspberry Pi 4 Model B · agent 0.1.0") is shown to
+        the installer next to the code, so they approve the screen in front of them; it is
+        sent on one line, without control characters, at most `MAX_DEVICE_DESCRIPTION_CHARS` long.
+        """
+        data = {"client_id": CLIENT_ID}
+        if description is not None:
+            printable = "".join(c if c.isprintable() else " " for c in description)
+            line = " ".join(printable.split())[:MAX_DEVICE_DESCRIPTION_CHARS]
+            if line:
+                data["description"] = line
+        response = await self._json("POST", "/authorize", proof_only=True, data=data)
         if response.status_code != 200:
             raise unexpected(response)
         return parse(DeviceAuthorization, response)
@@ -299,4 +310,10 @@ class DeviceClient:
             yield response
 
 
-__all__ = ["LONG_POLL_MARGIN_S", "PENDING_ERRORS", "DeviceClient", "DeviceTokens"]
+__all__ = [
+    "LONG_POLL_MARGIN_S",
+    "MAX_DEVICE_DESCRIPTION_CHARS",
+    "PENDING_ERRORS",
+    "DeviceClient",
+    "DeviceTokens",
+]

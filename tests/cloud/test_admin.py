@@ -67,27 +67,6 @@ def test_a_playlist_naming_an_unknown_asset_is_refused_by_name(cloud: RunningClo
         assert no_items.status_code == 422
 
 
-def test_an_installer_activates_a_screen_on_the_web_page(cloud: RunningCloud) -> None:
-    with Screen(cloud.url) as screen, httpx.Client(base_url=cloud.url) as browser:
-        grant = screen.authorize()
-        page = browser.get("/activate", params={"user_code": grant.user_code})
-        assert page.status_code == 200
-        assert f'value="{grant.user_code}"' in page.text
-        wrong_key = browser.post(
-            "/activate",
-            data={"user_code": grant.user_code, "name": "Lobby", "admin_key": "nope"},
-        )
-        assert wrong_key.status_code == 401
-        assert "key not recognised" in wrong_key.text
-        done = browser.post(
-            "/activate",
-            data={"user_code": grant.user_code, "name": "Lobby", "admin_key": cloud.admin_key},
-        )
-        assert done.status_code == 200
-        assert "is activated" in done.text
-        assert screen.poll(grant.device_code).status_code == 200
-
-
 def test_the_openapi_document_is_built_from_the_wire_models(cloud: RunningCloud) -> None:
     with httpx.Client(base_url=cloud.url) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
