@@ -60,6 +60,9 @@ def chromium() -> Iterator[Any]:
         try:
             driver.set_window_size(*WINDOW)
             driver.set_page_load_timeout(10)
+            # A click on submit may return before the next page is in: wait for what a
+            # test looks for (each step's elements exist on that step's page only).
+            driver.implicitly_wait(5)
             yield driver
         finally:
             driver.quit()
