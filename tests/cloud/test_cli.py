@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -168,9 +170,11 @@ def test_a_port_that_does_not_exist_is_refused(port: str, tmp_path: Path) -> Non
     assert not (tmp_path / "data").exists()  # refused before anything was done
 
 
-def test_port_0_serves_on_a_free_port_and_names_it(tmp_path: Path) -> None:
+@contextmanager
+def serving(*args: str) -> Iterator[str]:
+    """`signage-cloud serve --port 0 ARGS…`; yields the URL its ready line names."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "cloud", "serve", "--port", "0", "--data", str(tmp_path / "d")],
+        [sys.executable, "-m", "cloud", "serve", "--port", "0", *args],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,13 +184,17 @@ def test_port_0_serves_on_a_free_port_and_names_it(tmp_path: Path) -> None:
         line = process.stderr.readline()
         while line and "ready at" not in line:
             line = process.stderr.readline()
-        url = line.split("ready at ", 1)[1].split()[0]
-        port = int(url.rsplit(":", 1)[1])
-        assert port != 0
-        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+        yield line.split("ready at ", 1)[1].split()[0]
     finally:
         process.terminate()
         process.communicate(timeout=10)  # reads the rest and closes the pipe
+
+
+def test_port_0_serves_on_a_free_port_and_names_it(tmp_path: Path) -> None:
+    with serving("--data", str(tmp_path / "d")) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert port != 0
+        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize(
@@ -298,27 +306,15 @@ def test_the_public_url_is_what_installers_and_the_qr_code_open(tmp_path: Path) 
     from sync.client import DeviceClient
     from sync.identity import DeviceKey
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cloud", "serve", "--port", "0", "--data", str(tmp_path / "d"),
-         "--public-url", "https://signage.example.com/"],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        line = process.stderr.readline()
-        while line and "ready at" not in line:
-            line = process.stderr.readline()
-        url = line.split("ready at ", 1)[1].split()[0]
+    async def authorize(url: str):  # type: ignore[no-untyped-def]
+        async with httpx.AsyncClient() as http:
+            client = DeviceClient(http=http, base_url=url, key=DeviceKey.generate())
+            return await client.authorize()
 
-        async def authorize():  # type: ignore[no-untyped-def]
-            async with httpx.AsyncClient() as http:
-                client = DeviceClient(http=http, base_url=url, key=DeviceKey.generate())
-                return await client.authorize()
-
-        grant = asyncio.run(authorize())
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
+    with serving(
+        "--data", str(tmp_path / "d"), "--public-url", "https://signage.example.com/"
+    ) as url:
+        grant = asyncio.run(authorize(url))
     assert grant.verification_uri == "https://signage.example.com/activate"
     assert grant.verification_uri_complete == (
         f"https://signage.example.com/activate?user_code={grant.user_code}"
