@@ -129,10 +129,6 @@ class Downloader:
         self._wakeup = asyncio.Event()
 
     @property
-    def failures(self) -> dict[str, Failure]:
-        return self._queue.failures
-
-    @property
     def pending(self) -> int:
         """Blobs wanted and not in the cache yet."""
         return len(self._cache.missing(self._sizes))

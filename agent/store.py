@@ -213,15 +213,22 @@ class Store:
             self.db.conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self, what: str = "write to the store") -> Iterator[sqlite_utils.Database]:
+        """One write transaction. A database that refuses it (a full disk, a locked or broken
+        file) raises `StoreError` saying `what` failed, and leaves everything as it was."""
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot {what}: {exc}") from exc
 
     def _migrate(self) -> None:
         if "_migrations" not in self.db.table_names():
@@ -249,11 +256,8 @@ class Store:
         return {row[0]: row[1] for row in self.db.execute("SELECT key, value FROM meta")}
 
     def set_many(self, values: dict[Meta, str | None]) -> None:
-        try:
-            with self.transaction() as db:
-                self._set_many(db, values)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot save {', '.join(values)}: {exc}") from exc
+        with self.transaction(f"save {', '.join(values)}") as db:
+            self._set_many(db, values)
 
     def set_json(self, key: Meta, value: Any) -> None:
         self.set_many({key: None if value is None else json.dumps(value)})
@@ -312,11 +316,8 @@ class Store:
         page: versions are read for the objects it names only. A database that refuses it
         (a full disk, a broken file) raises `StoreError` and leaves the old state.
         """
-        try:
-            with self.transaction() as db:
-                return self._apply_page(db, page, starts_listing)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot store changes up to {page.cursor[:40]!r}: {exc}") from exc
+        with self.transaction(f"store changes up to {page.cursor[:40]!r}") as db:
+            return self._apply_page(db, page, starts_listing)
 
     def _apply_page(
         self, db: sqlite_utils.Database, page: StatePage, starts_listing: bool
@@ -494,22 +495,7 @@ class Store:
         played_ms: int | None = None,
         detail: str | None = None,
     ) -> None:
-        try:
-            self._record_play_event(event, item_key, name, sha256, at, played_ms, detail)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot write the play log: {exc}") from exc
-
-    def _record_play_event(
-        self,
-        event: str,
-        item_key: str,
-        name: str,
-        sha256: str,
-        at: datetime,
-        played_ms: int | None,
-        detail: str | None,
-    ) -> None:
-        with self.transaction() as db:
+        with self.transaction("write the play log") as db:
             db["play_events"].insert(
                 {
                     "event": event,

@@ -85,12 +85,20 @@ class SyncLoop:
         self._grant: DeviceAuthorization | None = None
         self._refresh_pending: asyncio.TimerHandle | None = None
         self._last_blob_refresh = float("-inf")
-        self.connection = Connection(store, on_change=lambda _: self.refresh_screen())
+        # a flip between online and offline changes the message, never the items
+        self.connection = Connection(store, on_change=lambda _: self._refresh_message())
 
     # --- what the screen shows ------------------------------------------------------
 
     def refresh_screen(self) -> None:
         """Give the screen the cached items and the message for the agent's situation."""
+        self._refresh_message()
+        self._refresh_items()
+
+    def _refresh_items(self) -> None:
+        self._screen.show_items(self._store.playlist_items())
+
+    def _refresh_message(self) -> None:
         self._screen.show_message(
             message_for(
                 enrolled=self._client.tokens is not None,
@@ -100,7 +108,6 @@ class SyncLoop:
                 cloud_url=self._config.cloud_url,
             )
         )
-        self._screen.show_items(self._store.playlist_items())
 
     def blob_ready(self) -> None:
         """A blob landed: show its items soon. Many landing together cost one refresh a second
@@ -114,13 +121,13 @@ class SyncLoop:
     def _refresh_after_blobs(self) -> None:
         self._refresh_pending = None
         self._last_blob_refresh = asyncio.get_running_loop().time()
-        self.refresh_screen()
+        self._refresh_items()  # a blob changes what is playable, not the message
 
     # --- the loop ---------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Sync until cancelled; the daemon has already called `refresh_screen` once."""
         self._downloader.want(self._store.referenced_blobs())
-        self.refresh_screen()
         while True:
             if self._client.tokens is None:
                 await self._enroll()

@@ -7,8 +7,8 @@ cannot bring it back. `plan_page` says what a page does to what the device holds
 - an upsert or a tombstone is applied when its version is higher than the one held;
   otherwise it is stale and changes nothing (a page applied twice is harmless);
 - changes of kinds this agent does not know are set aside, to be logged and skipped;
-- in a full listing, every object named is remembered; once the listing's last page is
-  applied, `reconcile` deletes what the listing did not name.
+- in a full listing, every object named is remembered (`listed`); once the listing's last
+  page is applied, the store deletes what the listing did not name.
 
 `apply_to` runs a plan on a plain dict: the reference the store's SQL is tested against.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sync.models import KIND_MODELS, Change, StatePage, WireModel
+from sync.models import Change, StatePage, WireModel
 
 Key = tuple[str, str]  # (kind, id)
 
@@ -38,10 +38,6 @@ class PagePlan:
     stale: int = 0
     unknown_kinds: dict[str, int] = field(default_factory=dict)  # kind -> changes skipped
     listed: list[Key] = field(default_factory=list)  # named by a full listing
-
-    @property
-    def changed_keys(self) -> set[Key]:
-        return {key for key, _, _ in self.upserts} | {key for key, _ in self.deletes}
 
 
 def plan_page(page: StatePage, held: Mapping[Key, Held]) -> PagePlan:
@@ -66,12 +62,6 @@ def plan_page(page: StatePage, held: Mapping[Key, Held]) -> PagePlan:
     return plan
 
 
-def reconcile(listed: Iterable[Key], live: Iterable[Key]) -> set[Key]:
-    """The live objects a completed full listing did not name: they are gone."""
-    named = set(listed)
-    return {key for key in live if key not in named and key[0] in KIND_MODELS}
-
-
 def apply_to(state: dict[Key, tuple[Held, WireModel | None]], plan: PagePlan) -> None:
     """Carry `plan` out on a plain dict of key -> (held, object or None for a tombstone)."""
     for key, version, obj in plan.upserts:
@@ -84,4 +74,4 @@ def keys_of(changes: Iterable[Change]) -> list[Key]:
     return [(change.kind, change.id) for change in changes]
 
 
-__all__ = ["Held", "Key", "PagePlan", "apply_to", "keys_of", "plan_page", "reconcile"]
+__all__ = ["Held", "Key", "PagePlan", "apply_to", "keys_of", "plan_page"]

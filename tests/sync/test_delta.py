@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.delta import Held, apply_to, plan_page, reconcile
+from sync.delta import Held, apply_to, plan_page
 from sync.models import StatePage
 
 SHA = "a" * 64
@@ -73,15 +73,11 @@ def test_unknown_kinds_are_set_aside_and_never_applied(page: StatePage) -> None:
     plan = plan_page(page, {})
     unknown = [c for c in page.changes if not c.known]
     assert sum(plan.unknown_kinds.values()) == len(unknown)
-    assert all(kind != "weather" for kind, _ in plan.changed_keys)
+    changed = [key for key, _, _ in plan.upserts] + [key for key, _ in plan.deletes]
+    assert all(kind != "weather" for kind, _ in changed)
 
 
 def test_an_older_upsert_never_revives_a_deleted_object() -> None:
     page = StatePage.model_validate({"cursor": "c", "changes": [change("asset", "a1", 4, False)]})
     plan = plan_page(page, {("asset", "a1"): Held(5, deleted=True)})
     assert plan.upserts == [] and plan.stale == 1
-
-
-def test_a_completed_listing_removes_what_it_did_not_name() -> None:
-    live = [("asset", "a1"), ("asset", "a2"), ("playlist", "p1"), ("weather", "w")]
-    assert reconcile([("asset", "a1")], live) == {("asset", "a2"), ("playlist", "p1")}
