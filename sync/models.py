@@ -10,10 +10,20 @@ turns into one log line.
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NewType
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    model_validator,
+)
 
 Sha256 = NewType("Sha256", str)
 DurationMs = NewType("DurationMs", int)
@@ -53,12 +63,22 @@ MAX_URI_CHARS = 2048  # verification URIs
 MAX_DESCRIPTION_CHARS = 1000  # an OAuth error_description
 MAX_EXPIRES_IN_S = 366 * 86_400  # lifetimes of codes and tokens
 MAX_INTERVAL_S = 3600  # the enrollment polling interval
+# Scheduling (docs/scheduling.md)
+MAX_GROUPS_PER_DEVICE = 100
+MAX_PRIORITY = 1_000_000  # schedule priorities lie in [-MAX_PRIORITY, MAX_PRIORITY]
+MAX_TIMEZONE_CHARS = 64
+MIN_YEAR, MAX_YEAR = 2000, 2200  # dates and instants of schedules, interrupts, item windows
 
 # C0, DEL, C1 and the Unicode line and paragraph separators: any of them in a name could
 # forge a line in a log or on screen, so text from the cloud must not carry them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 MediaType = Literal["video", "image"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# What a schedule-caused switch does to the item on screen: "cut" it at the boundary, or let
+# a video "finish" first (an image is always cut). docs/scheduling.md.
+OnSwitch = Literal["cut", "finish"]
 
 
 class ErrorCode(StrEnum):
@@ -96,6 +116,69 @@ Token = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS), Printabl
 Code = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS), Printable]
 Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI_CHARS), Printable]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Printable]
+
+
+def _in_years(value: date) -> date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"year {value.year} is outside {MIN_YEAR}..{MAX_YEAR}")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("an instant needs a UTC offset, e.g. 2026-11-25T09:00:00Z")
+    return _in_years(value)  # type: ignore[return-value]
+
+
+def _iana_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*", value):
+        raise ValueError(f"{value[:40]!r} is not an IANA time zone name like Europe/Berlin")
+    return value
+
+
+def _clock_time(value: Any) -> Any:
+    """ "HH:MM" (24-hour) only: no seconds, no offset."""
+    if isinstance(value, str) and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+        raise ValueError(f"{value[:20]!r} is not a time of day HH:MM (00:00 to 23:59)")
+    return value
+
+
+def _date_or_datetime(value: Any) -> Any:
+    """An ISO date (a whole day) or an ISO date-time (with or without an offset)."""
+    if isinstance(value, str):
+        if len(value) > 40:
+            raise ValueError("longer than an ISO date-time")
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    return value
+
+
+def _check_moment(value: date | datetime) -> date | datetime:
+    return _in_years(value)
+
+
+# An instant on every clock (an offset is required): interrupts, created_at.
+Instant = Annotated[datetime, AfterValidator(_aware)]
+# A calendar date in the screen's (or entry's) time zone.
+LocalDate = Annotated[date, AfterValidator(_in_years)]
+# A time of day "HH:MM" in the screen's (or entry's) time zone.
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str),
+]
+# A bound of an item's window: an ISO date (a whole local day), a local date-time (no offset:
+# the screen's time zone), or an instant (with an offset).
+Moment = Annotated[
+    date | datetime,
+    BeforeValidator(_date_or_datetime),
+    AfterValidator(_check_moment),
+    PlainSerializer(lambda value: value.isoformat(), return_type=str),
+]
+TimeZoneName = Annotated[
+    str, Field(min_length=1, max_length=MAX_TIMEZONE_CHARS), AfterValidator(_iana_name)
+]
 
 
 # --- RFC 8628 device authorization -------------------------------------------------
@@ -151,6 +234,11 @@ class PlaylistItem(WireModel):
     position: int = Field(ge=0, le=MAX_POSITION)
     # For images: how long they stay on screen. For videos: None plays to the end.
     duration_ms: DurationMs | None = Field(default=None, ge=1, le=MAX_DURATION_MS)
+    # The item's own window: outside [valid_from, valid_until) it is skipped. A date means
+    # the whole local day (from its start; until its end), a date-time without an offset is
+    # the screen's local time, one with an offset an instant. None: unbounded.
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
 
 
 class Playlist(WireModel):
@@ -180,24 +268,99 @@ class Playlist(WireModel):
 
 
 class ChangeKind(StrEnum):
-    DEVICE = "device"  # the device's own record: name, assigned playlist (later: settings)
+    DEVICE = "device"  # the device's own record: name, default playlist, groups, settings
     ASSET = "asset"
     PLAYLIST = "playlist"
+    GROUP = "group"  # a group the device is in: its name and default playlist
+    SCHEDULE = "schedule"  # a schedule entry of the device or of one of its groups
+    INTERRUPT = "interrupt"  # an interrupt of the device or of one of its groups
+
+
+def _unique(values: list[str], what: str) -> None:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} name the same value twice")
 
 
 class DeviceRecord(WireModel):
-    """What the device knows of itself: its name, tenant and default playlist."""
+    """What the device knows of itself: its name, tenant, default playlist, groups, settings."""
 
     id: Id
     name: Name
     tenant_id: Id
     playlist_id: Id | None = None
+    group_ids: list[Id] = Field(default_factory=list, max_length=MAX_GROUPS_PER_DEVICE)
+    timezone: TimeZoneName = "UTC"  # the screen's time zone: schedules without one use it
+    on_switch: OnSwitch = "cut"
+
+    @model_validator(mode="after")
+    def _groups_are_unique(self) -> DeviceRecord:
+        _unique(self.group_ids, "group_ids")
+        return self
+
+
+class Group(WireModel):
+    """A group the device is in; its default playlist applies when the device has none."""
+
+    id: Id
+    name: Name
+    playlist_id: Id | None = None
+
+
+class ScheduleEntry(WireModel):
+    """Play `playlist_id` on the days and in the window given, in the entry's time zone.
+
+    Every field but the playlist narrows when the entry is active: `days` (none: every
+    day), `from_time`..`to_time` (none: the whole day; a window ending at or before its start
+    crosses midnight and belongs to the day it starts), `start_date`..`end_date` (inclusive
+    dates of the window's start). The highest `priority` among active entries wins.
+    """
+
+    id: Id
+    playlist_id: Id
+    group_id: Id | None = None  # None: an entry of the device itself
+    days: list[Weekday] = Field(default_factory=list, max_length=7)
+    from_time: ClockTime | None = None
+    to_time: ClockTime | None = None
+    start_date: LocalDate | None = None
+    end_date: LocalDate | None = None
+    priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+    timezone: TimeZoneName | None = None  # None: the screen's time zone
+    on_switch: OnSwitch | None = None  # None: the screen's setting
+    created_at: Instant
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScheduleEntry:
+        _unique(list(self.days), "days")
+        if (self.from_time is None) != (self.to_time is None):
+            raise ValueError("from_time and to_time come together, or neither")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class Interrupt(WireModel):
+    """Play `playlist_id` over every schedule from `starts_at` until `until` (None: cleared)."""
+
+    id: Id
+    playlist_id: Id
+    group_id: Id | None = None  # None: an interrupt of the device itself
+    starts_at: Instant
+    until: Instant | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Interrupt:
+        if self.until is not None and self.until <= self.starts_at:
+            raise ValueError("until is not after starts_at")
+        return self
 
 
 KIND_MODELS: dict[str, type[WireModel]] = {
     ChangeKind.DEVICE: DeviceRecord,
     ChangeKind.ASSET: Asset,
     ChangeKind.PLAYLIST: Playlist,
+    ChangeKind.GROUP: Group,
+    ChangeKind.SCHEDULE: ScheduleEntry,
+    ChangeKind.INTERRUPT: Interrupt,
 }
 
 Cursor = Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_CHARS), Printable]
@@ -390,6 +553,7 @@ __all__ = [
     "MAX_DESCRIPTION_CHARS",
     "MAX_DURATION_MS",
     "MAX_EXPIRES_IN_S",
+    "MAX_GROUPS_PER_DEVICE",
     "MAX_ID_CHARS",
     "MAX_INTERVAL_S",
     "MAX_JSON_ANSWER_BYTES",
@@ -397,12 +561,17 @@ __all__ = [
     "MAX_PAGE_CHANGES",
     "MAX_PLAYLIST_ITEMS",
     "MAX_POSITION",
+    "MAX_PRIORITY",
     "MAX_STATE_ASSETS",
+    "MAX_TIMEZONE_CHARS",
     "MAX_TOKEN_CHARS",
     "MAX_URI_CHARS",
     "MAX_VERSION",
+    "MAX_YEAR",
+    "MIN_YEAR",
     "REFRESH_TOKEN_GRANT",
     "SHA256_PATTERN",
+    "WEEKDAYS",
     "ApproveEnrollment",
     "ApprovedDevice",
     "Asset",
@@ -411,19 +580,26 @@ __all__ = [
     "AssignPlaylist",
     "Change",
     "ChangeKind",
+    "ClockTime",
     "Cursor",
     "DeviceAuthorization",
     "DeviceRecord",
     "DeviceSummary",
     "DurationMs",
     "ErrorCode",
+    "Group",
+    "Instant",
+    "Interrupt",
     "KeyCreated",
     "KeySummary",
+    "LocalDate",
     "MediaType",
+    "Moment",
     "NewKey",
     "NewPlaylist",
     "NewPlaylistItem",
     "OAuthError",
+    "OnSwitch",
     "Playlist",
     "PlaylistCreated",
     "PlaylistDetail",
@@ -432,7 +608,10 @@ __all__ = [
     "PlaylistSummary",
     "Rename",
     "Role",
+    "ScheduleEntry",
     "Sha256",
     "StatePage",
+    "TimeZoneName",
     "TokenResponse",
+    "Weekday",
 ]
