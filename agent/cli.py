@@ -21,9 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.clock import ScheduleClock
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
+from agent.decision import decision_summary, evaluate_safely
 from agent.errors import AgentError, StateDirError
 from agent.instance_lock import running_pid
 from agent.log_limit import RepeatLimiter
@@ -127,11 +129,16 @@ def status_of(state_dir: Path) -> dict[str, Any]:
     meta: dict[str, str] = {}
     items: list[CachedItem] = []
     playlist = None
+    schedule: dict[str, Any] | None = None
     store = Store.open_read_only(state_dir)
     if store is not None:  # None: the agent has not created its store yet
         try:
             meta = store.meta()
-            items, playlist = store.playlist_items(), store.playlist_name()
+            schedule = json_or_none(meta.get(Meta.SCHEDULE))
+            if not isinstance(schedule, dict) or running_pid(state_dir) is None:
+                schedule = schedule_now(store, _float(meta.get(Meta.CLOCK_OFFSET_S)))
+            playlist_id = schedule.get("playlist_id")
+            items, playlist = store.playlist_items(playlist_id), schedule.get("playlist")
         finally:
             store.close()
     pid = running_pid(state_dir)
@@ -154,6 +161,8 @@ def status_of(state_dir: Path) -> dict[str, Any]:
         "last_error": connection.last_error,
         "last_error_at": connection.last_error_at,
         "playlist": playlist,
+        # the schedule's decision: reason, why, next_boundary, clock (local or cloud-corrected)
+        "schedule": schedule,
         "items": [
             {
                 "position": item.position,
@@ -177,6 +186,16 @@ def status_of(state_dir: Path) -> dict[str, Any]:
         # the cloud's clock minus this device's, in seconds (a Pi has no real-time clock)
         "clock_offset_s": _float(meta.get(Meta.CLOCK_OFFSET_S)),
     }
+
+
+def schedule_now(store: Store, offset_s: float | None) -> dict[str, Any]:
+    """What the stored schedule says plays now: `status` of a stopped agent (a running one
+    says what it decided)."""
+    reading = ScheduleClock(lambda: offset_s).read()
+    state = store.schedule_state()
+    decision = None if state is None else evaluate_safely(state, reading.at)
+    name = store.playlist_name(decision.playlist_id) if decision else None
+    return decision_summary(decision, reading, name)
 
 
 def _float(raw: str | None) -> float | None:
@@ -211,6 +230,13 @@ def _print_status(status: dict[str, Any]) -> None:
     if status["last_error"]:
         print(f"last error:   {status['last_error']} (at {status['last_error_at']})")
     print(f"playlist:     {status['playlist'] or '(none)'}")
+    schedule = status["schedule"]
+    if schedule:
+        print(f"because:      {schedule.get('why')}")
+        print(f"next change:  {schedule.get('next_boundary') or 'none scheduled'}")
+        print(f"clock:        {schedule.get('clock')}")
+        for warning in schedule.get("warnings") or ():
+            print(f"  warning: {warning}")
     for item in status["items"]:
         cached = "cached" if item["cached"] else "not cached yet"
         print(f"  {item['position']:>3}  {item['name']}  ({item['media_type']}, {cached})")

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from agent.clock import ScheduleClock
 from agent.config import AgentConfig
 from agent.content_cache import ContentCache, Quota, collect_forever
 from agent.downloads import Downloader
@@ -25,6 +26,7 @@ from agent.errors import StoreError
 from agent.instance_lock import InstanceLock
 from agent.memory import trim_heap_forever
 from agent.play_log import PlayLog
+from agent.schedule_runner import ScheduleRunner
 from agent.screen import Screen
 from agent.store import Meta, Store
 from agent.sync_loop import SyncLoop
@@ -75,14 +77,14 @@ async def report_cache_forever(
         await asyncio.sleep(every_s)
 
 
-def describe(player: Player, store: Store) -> str:
+def describe(player: Player, store: Store, playlist_id: str | None) -> str:
     """One line for `systemctl status`: what is on screen."""
     playing = player.now_playing
     if playing is not None:
         items = player.playlist
         index = next((n for n, i in enumerate(items) if i.key == playing.item.key), None)
         where = f", item {index + 1}/{len(items)}" if index is not None else ""
-        playlist = store.playlist_name() or "playlist"
+        playlist = store.playlist_name(playlist_id) or "playlist"
         return f"playing {playlist}{where}: {playing.item.name}"[:200]
     message = store.get_json(Meta.SCREEN_MESSAGE)
     if isinstance(message, dict):
@@ -157,6 +159,12 @@ async def _run(config: AgentConfig, store: Store) -> None:
             on_blob_ready=lambda: sync.blob_ready(),
             concurrency=config.download_concurrency,
         )
+        schedule = ScheduleRunner(
+            store=store,
+            screen=screen,
+            clock=ScheduleClock(lambda: client.clock_offset_s),
+            on_playlist=lambda _: sync.want_blobs(),
+        )
         sync = SyncLoop(
             config=config,
             store=store,
@@ -164,6 +172,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
             cache=cache,
             screen=screen,
             downloader=downloader,
+            schedule=schedule,
         )
         tokens = client.tokens
         log.info(
@@ -172,21 +181,25 @@ async def _run(config: AgentConfig, store: Store) -> None:
             config.cloud_url,
             f"device {tokens.device_id}" if tokens else "not enrolled yet",
         )
+        schedule.start()
         sync.refresh_screen()  # the right message from the first frame, before the player starts
-        await supervise(
-            {
-                "player": player.run(),
-                "sync": sync.run(),
-                "downloads": downloader.run(),
-                "cache-gc": collect_forever(cache, lambda: store.referenced_blobs()),
-                "cache-report": report_cache_forever(store, downloader, cache),
-                "heap-trim": trim_heap_forever(),
-                "systemd": report_forever(
-                    ready=lambda: player.state != PlayerState.NEW,
-                    status=lambda: describe(player, store),
-                ),
-            }
-        )
+        try:
+            await supervise(
+                {
+                    "player": player.run(),
+                    "sync": sync.run(),
+                    "downloads": downloader.run(),
+                    "cache-gc": collect_forever(cache, lambda: store.referenced_blobs()),
+                    "cache-report": report_cache_forever(store, downloader, cache),
+                    "heap-trim": trim_heap_forever(),
+                    "systemd": report_forever(
+                        ready=lambda: player.state != PlayerState.NEW,
+                        status=lambda: describe(player, store, schedule.playlist_id),
+                    ),
+                }
+            )
+        finally:
+            schedule.stop()
 
 
 __all__ = ["HTTP_TIMEOUT", "run_daemon", "supervise"]

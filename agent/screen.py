@@ -168,8 +168,10 @@ class Screen:
         self._items: tuple[PlayableItem, ...] | None = None
         self._message: ScreenMessage | None = None
 
-    def show_items(self, items: Sequence[CachedItem]) -> None:
-        """Play the cached entries of `items`; skipped ones come back once their blob lands."""
+    def show_items(self, items: Sequence[CachedItem], *, finish_video: bool = False) -> None:
+        """Play the cached entries of `items`; skipped ones come back once their blob lands.
+
+        `finish_video`: a video on screen that `items` lack plays to its end first."""
         playable = tuple(playable_items(items, self._cache))
         if playable == self._items:
             return
@@ -180,7 +182,7 @@ class Screen:
                 len(playable), len(items), skipped,
             )  # fmt: skip
         self._items = playable
-        self._player.set_playlist(playable)
+        self._player.set_playlist(playable, finish_video=finish_video)
 
     def show_message(self, message: ScreenMessage) -> None:
         """Shown whenever nothing is playable."""

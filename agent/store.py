@@ -27,9 +27,21 @@ from typing import Any
 import sqlite_utils
 
 from agent.errors import StoreError
+from player.schedule import ScheduleState
 from sync.client import DeviceTokens
 from sync.delta import Held, Key, keys_of, plan_page
-from sync.models import Asset, ChangeKind, DeviceRecord, Playlist, StatePage, WireModel
+from sync.models import (
+    Asset,
+    ChangeKind,
+    DeviceRecord,
+    Group,
+    Interrupt,
+    Playlist,
+    PlaylistItem,
+    ScheduleEntry,
+    StatePage,
+    WireModel,
+)
 
 DB_FILE_NAME = "agent.db"
 # The play log keeps the newest events only, until proof-of-play upload exists to empty it:
@@ -66,6 +78,7 @@ class Meta(StrEnum):
     DOWNLOADS = "downloads"  # JSON: see agent.downloads.Downloader.progress
     CACHE = "cache"  # JSON: used_bytes, blobs, limit_bytes
     SCREEN_MESSAGE = "screen_message"  # JSON: title, headline, lines, shown when nothing plays
+    SCHEDULE = "schedule"  # JSON: see agent.schedule_runner.ScheduleRunner: what plays and why
 
 
 _TOKEN_KEYS = (Meta.ACCESS_TOKEN, Meta.REFRESH_TOKEN, Meta.DEVICE_ID, Meta.TENANT_ID)
@@ -130,10 +143,32 @@ def _m002_delta_sync(db: sqlite_utils.Database) -> None:
     db["playlist_items"].create_index(["asset_id"])
 
 
+def _m003_schedules(db: sqlite_utils.Database) -> None:
+    """Groups, schedule entries and interrupts, kept as their JSON in `objects.data` (as is
+    the device's record, now with its groups and settings); item windows on playlist items.
+
+    The cursor is dropped: what the cloud sent before this agent knew these kinds was
+    skipped, so the next answer is a full listing, which brings it all.
+    """
+    db.execute("ALTER TABLE objects ADD COLUMN data TEXT")
+    db.execute("ALTER TABLE playlist_items ADD COLUMN valid_from TEXT")
+    db.execute("ALTER TABLE playlist_items ADD COLUMN valid_until TEXT")
+    db.execute("DELETE FROM meta WHERE key = 'cursor'")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_delta_sync", _m002_delta_sync),
+    ("003_schedules", _m003_schedules),
 ]
+
+# Kinds kept whole as JSON in `objects.data` (assets and playlists have tables of their own).
+JSON_KINDS: dict[str, type[WireModel]] = {
+    ChangeKind.DEVICE: DeviceRecord,
+    ChangeKind.GROUP: Group,
+    ChangeKind.SCHEDULE: ScheduleEntry,
+    ChangeKind.INTERRUPT: Interrupt,
+}
 
 
 @dataclass(frozen=True)
@@ -144,7 +179,7 @@ class PageResult:
     stale: int  # changes older than what was held, ignored
     reconciled: int  # objects deleted because a completed full listing did not name them
     unknown_kinds: dict[str, int]  # kinds this agent does not know -> changes skipped
-    screen_changed: bool  # the device's playlist or one of its assets changed
+    screen_changed: bool  # something that decides what plays, or how, changed
 
 
 @dataclass(frozen=True)
@@ -324,7 +359,6 @@ class Store:
     ) -> PageResult:
         if starts_listing:
             db.execute("DELETE FROM listing_seen")
-        current_before = self._current_playlist_id(db)
         plan = plan_page(page, self._held(db, keys_of(page.changes)))
         touched: set[Key] = set()
         for key, version, obj in plan.upserts:
@@ -356,14 +390,12 @@ class Store:
         if record is not None:
             values[Meta.DEVICE_NAME] = record[0]
         self._set_many(db, values)
-        current = self._current_playlist_id(db)
         return PageResult(
             applied=len(plan.upserts) + len(plan.deletes),
             stale=plan.stale,
             reconciled=reconciled,
             unknown_kinds=plan.unknown_kinds,
-            screen_changed=current != current_before
-            or self._touches_playlist(db, current, touched),
+            screen_changed=bool(touched),
         )
 
     @staticmethod
@@ -393,13 +425,22 @@ class Store:
             db["playlists"].upsert({"id": obj.id, "name": obj.name}, pk="id")
             db.execute("DELETE FROM playlist_items WHERE playlist_id = ?", [obj.id])
             db["playlist_items"].insert_all(
-                {"playlist_id": obj.id, **item.model_dump()} for item in obj.items
+                {"playlist_id": obj.id, **item.model_dump(mode="json")} for item in obj.items
             )
         elif isinstance(obj, DeviceRecord):
             db.execute("DELETE FROM device")  # one device per store
-            db["device"].insert(obj.model_dump())
+            db["device"].insert(
+                {
+                    "id": obj.id,
+                    "name": obj.name,
+                    "tenant_id": obj.tenant_id,
+                    "playlist_id": obj.playlist_id,
+                }
+            )
+        data = obj.model_dump_json() if kind in JSON_KINDS else None
         db["objects"].upsert(
-            {"kind": kind, "id": id_, "version": version, "deleted": 0}, pk=("kind", "id")
+            {"kind": kind, "id": id_, "version": version, "deleted": 0, "data": data},
+            pk=("kind", "id"),
         )
 
     @staticmethod
@@ -413,36 +454,9 @@ class Store:
         elif kind == ChangeKind.DEVICE:
             db.execute("DELETE FROM device WHERE id = ?", [id_])
         db["objects"].upsert(
-            {"kind": kind, "id": id_, "version": version, "deleted": 1}, pk=("kind", "id")
+            {"kind": kind, "id": id_, "version": version, "deleted": 1, "data": None},
+            pk=("kind", "id"),
         )
-
-    @staticmethod
-    def _current_playlist_id(db: sqlite_utils.Database) -> str | None:
-        row = db.execute("SELECT playlist_id FROM device LIMIT 1").fetchone()
-        return row[0] if row else None
-
-    @staticmethod
-    def _touches_playlist(db: sqlite_utils.Database, playlist_id: str | None,
-                          touched: set[Key]) -> bool:  # fmt: skip
-        """Whether `touched` changes what the playlist `playlist_id` shows."""
-        if any(kind == ChangeKind.DEVICE for kind, _ in touched):
-            return True
-        if playlist_id is None:
-            return False
-        if (ChangeKind.PLAYLIST.value, playlist_id) in touched:
-            return True
-        assets = [id_ for kind, id_ in touched if kind == ChangeKind.ASSET]
-        for start in range(0, len(assets), 500):
-            chunk = assets[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            row = db.execute(
-                f"SELECT 1 FROM playlist_items WHERE playlist_id = ? AND asset_id IN ({marks})"  # noqa: S608
-                " LIMIT 1",
-                [playlist_id, *chunk],
-            ).fetchone()
-            if row is not None:
-                return True
-        return False
 
     def held_versions(self) -> dict[Key, Held]:
         """Every object held, tombstones included (for tests and diagnostics)."""
@@ -453,34 +467,118 @@ class Store:
             )
         }
 
-    def playlist_name(self) -> str | None:
-        row = self.db.execute(
-            "SELECT p.name FROM device d JOIN playlists p ON p.id = d.playlist_id LIMIT 1"
-        ).fetchone()
+    def playlist_name(self, playlist_id: str | None) -> str | None:
+        if playlist_id is None:
+            return None
+        row = self.db.execute("SELECT name FROM playlists WHERE id = ?", [playlist_id]).fetchone()
         return row[0] if row else None
 
-    def playlist_items(self) -> list[CachedItem]:
-        """The items of the device's playlist whose asset is known, in order."""
+    def playlist_items(self, playlist_id: str | None) -> list[CachedItem]:
+        """The items of a playlist whose asset is known, in order (all of them: windows are
+        the schedule's business, see `player.schedule`)."""
+        if playlist_id is None:
+            return []
         rows = self.db.execute(
             """SELECT i.playlist_id, i.position, a.id, a.name, a.sha256, a.media_type,
                       i.duration_ms
-               FROM device d
-               JOIN playlist_items i ON i.playlist_id = d.playlist_id
+               FROM playlist_items i
                JOIN assets a ON a.id = i.asset_id
-               ORDER BY i.position"""
+               WHERE i.playlist_id = ?
+               ORDER BY i.position""",
+            [playlist_id],
         ).fetchall()
         return [CachedItem(*row) for row in rows]
 
-    def referenced_blobs(self) -> dict[str, int]:
-        """sha256 -> announced size of every blob the device's playlist uses, in play order."""
+    def referenced_blobs(self, first_playlist_id: str | None = None) -> dict[str, int]:
+        """sha256 -> announced size of every blob of every playlist held (the schedule may
+        play any of them, offline), those of `first_playlist_id` first, in play order."""
         rows = self.db.execute(
             """SELECT a.sha256, MAX(a.size)
-               FROM device d
-               JOIN playlist_items i ON i.playlist_id = d.playlist_id
+               FROM playlist_items i
                JOIN assets a ON a.id = i.asset_id
-               GROUP BY a.sha256 ORDER BY MIN(i.position)"""
+               GROUP BY a.sha256
+               ORDER BY MIN(CASE WHEN i.playlist_id = ? THEN i.position
+                                 ELSE 4294967296 + i.position END), a.sha256""",
+            [first_playlist_id],
         ).fetchall()
         return {row[0]: row[1] for row in rows}
+
+    def schedule_state(self) -> ScheduleState | None:
+        """What `player.schedule.evaluate` reads, from what is held; None before the device's
+        record arrived. Objects were validated when they entered; a stored one that no longer
+        reads (a downgrade) is skipped rather than stopping the screen."""
+        objects: dict[str, list[WireModel]] = {kind: [] for kind in JSON_KINDS}
+        for kind, data in self.db.execute(
+            "SELECT kind, data FROM objects WHERE deleted = 0 AND data IS NOT NULL"
+            " AND kind IN ('device', 'group', 'schedule', 'interrupt') ORDER BY kind, id"
+        ):
+            try:
+                objects[kind].append(JSON_KINDS[kind].model_validate_json(data))
+            except ValueError:
+                continue
+        devices = objects[ChangeKind.DEVICE]
+        device = devices[0] if devices else self._legacy_device()
+        if not isinstance(device, DeviceRecord):
+            return None
+        groups = {g.id: g for g in objects[ChangeKind.GROUP] if isinstance(g, Group)}
+        entries = [e for e in objects[ChangeKind.SCHEDULE] if isinstance(e, ScheduleEntry)]
+        interrupts = [i for i in objects[ChangeKind.INTERRUPT] if isinstance(i, Interrupt)]
+        wanted = {device.playlist_id, *(g.playlist_id for g in groups.values())}
+        wanted |= {e.playlist_id for e in entries} | {i.playlist_id for i in interrupts}
+        wanted.discard(None)
+        return ScheduleState(
+            device=device,
+            groups=groups,
+            entries=entries,
+            interrupts=interrupts,
+            playlists={p.id: p for p in map(self._playlist, sorted(wanted)) if p is not None},  # type: ignore[arg-type]
+        )
+
+    def _legacy_device(self) -> DeviceRecord | None:
+        """The record stored before records were kept whole (migration 003), if any."""
+        row = self.db.execute(
+            "SELECT id, name, tenant_id, playlist_id FROM device LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return DeviceRecord.model_construct(
+            id=row[0], name=row[1], tenant_id=row[2], playlist_id=row[3], group_ids=[],
+            timezone="UTC", on_switch="cut",
+        )  # fmt: skip
+
+    def _playlist(self, playlist_id: str) -> Playlist | None:
+        row = self.db.execute("SELECT name FROM playlists WHERE id = ?", [playlist_id]).fetchone()
+        if row is None:
+            return None
+        items: list[PlaylistItem] = []
+        for asset_id, position, duration_ms, valid_from, valid_until in self.db.execute(
+            "SELECT asset_id, position, duration_ms, valid_from, valid_until FROM playlist_items"
+            " WHERE playlist_id = ? ORDER BY position",
+            [playlist_id],
+        ):
+            if valid_from is None and valid_until is None:  # most items: no validation needed
+                items.append(
+                    PlaylistItem.model_construct(
+                        asset_id=asset_id,
+                        position=position,
+                        duration_ms=duration_ms,
+                        valid_from=None,
+                        valid_until=None,
+                    )
+                )
+            else:
+                items.append(
+                    PlaylistItem.model_validate(
+                        {
+                            "asset_id": asset_id,
+                            "position": position,
+                            "duration_ms": duration_ms,
+                            "valid_from": valid_from,
+                            "valid_until": valid_until,
+                        }
+                    )
+                )
+        return Playlist.model_construct(id=playlist_id, name=row[0], items=items)
 
     # --- play log -------------------------------------------------------------------------
 

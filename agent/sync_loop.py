@@ -22,6 +22,7 @@ from agent.content_cache import ContentCache
 from agent.downloads import Downloader
 from agent.enrollment import Enrollment
 from agent.errors import StoreError
+from agent.schedule_runner import ScheduleRunner
 from agent.screen import Screen, message_for, this_device
 from agent.store import Meta, Store
 from sync.client import DeviceClient, DeviceTokens
@@ -75,6 +76,7 @@ class SyncLoop:
         cache: ContentCache,
         screen: Screen,
         downloader: Downloader,
+        schedule: ScheduleRunner,
     ) -> None:
         self._config = config
         self._store = store
@@ -82,6 +84,7 @@ class SyncLoop:
         self._cache = cache
         self._screen = screen
         self._downloader = downloader
+        self._schedule = schedule
         self._grant: DeviceAuthorization | None = None
         self._refresh_pending: asyncio.TimerHandle | None = None
         self._last_blob_refresh = float("-inf")
@@ -96,7 +99,7 @@ class SyncLoop:
         self._refresh_items()
 
     def _refresh_items(self) -> None:
-        self._screen.show_items(self._store.playlist_items())
+        self._schedule.evaluate()
 
     def _refresh_message(self) -> None:
         self._screen.show_message(
@@ -127,7 +130,7 @@ class SyncLoop:
 
     async def run(self) -> None:
         """Sync until cancelled; the daemon has already called `refresh_screen` once."""
-        self._downloader.want(self._store.referenced_blobs())
+        self.want_blobs()
         while True:
             if self._client.tokens is None:
                 await self._enroll()
@@ -251,9 +254,14 @@ class SyncLoop:
                 ", more to come" if page.more else "",
             )
         if result.screen_changed:
-            self._downloader.want(self._store.referenced_blobs())
+            self._schedule.reload()  # before the blobs: those of what plays now come first
+            self.want_blobs()
             self.refresh_screen()
         return True
+
+    def want_blobs(self) -> None:
+        """Hand the downloader every blob held, those of the playlist in force first."""
+        self._downloader.want(self._store.referenced_blobs(self._schedule.playlist_id))
 
     def _note_clock_offset(self) -> None:
         """Keep the cloud-clock offset in the store for `status` when it moved."""
@@ -264,6 +272,7 @@ class SyncLoop:
         ):
             return
         self._save({Meta.CLOCK_OFFSET_S: f"{offset:.2f}"})
+        self._schedule.evaluate()  # the time the schedule follows may have moved
         if abs(offset) > 60 and (stored is None or abs(float(stored)) <= 60):
             log.warning(
                 "this device's clock is %+.0f s off the cloud's: play times are corrected", -offset

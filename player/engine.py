@@ -42,7 +42,9 @@ from player.items import (
 from player.renderer import Ended, Failed, Recovered, Renderer, RendererEvent, Started
 from player.sequence import (
     Failures,
+    FinishThenStart,
     KeepPlaying,
+    Plan,
     RetryPolicy,
     ShowMessage,
     StartAt,
@@ -111,6 +113,9 @@ class Player:
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._items: tuple[PlayableItem, ...] = ()
         self._pending: tuple[PlayableItem, ...] | None = None
+        self._pending_finish = False
+        # A video of a previous playlist plays to its end; the new one starts after it.
+        self._finishing = False
         self._message = DEFAULT_MESSAGE
         self._failures: Failures = {}
         self._cursor: int | None = None  # index in _items of the item asked for
@@ -137,11 +142,14 @@ class Player:
     def playlist(self) -> tuple[PlayableItem, ...]:
         return self._pending if self._pending is not None else self._items
 
-    def set_playlist(self, items: Sequence[PlayableItem]) -> None:
-        """Replace what plays (see `player.sequence.plan_change` for when it takes effect)."""
+    def set_playlist(self, items: Sequence[PlayableItem], *, finish_video: bool = False) -> None:
+        """Replace what plays (see `player.sequence.plan_change` for when it takes effect).
+
+        `finish_video`: a video on screen that the new items lack plays to its end first."""
         if self._pending is None:
             self._inbox.put_nowait(_PlaylistChanged())
         self._pending = tuple(items)
+        self._pending_finish = finish_video
 
     def show_message(self, message: ScreenMessage) -> None:
         """Set the message shown whenever the playlist is empty."""
@@ -190,7 +198,7 @@ class Player:
             case _PlaylistChanged():
                 items, self._pending = self._pending, None
                 if items is not None:
-                    self._apply_playlist(items)
+                    self._apply_playlist(items, finish_video=self._pending_finish)
             case _MessageChanged():
                 if self._state == PlayerState.MESSAGE:
                     self._show(self._message)
@@ -207,12 +215,16 @@ class Player:
             case Started() | Ended() | Failed():
                 self._on_renderer_event(entry)
 
-    def _apply_playlist(self, items: tuple[PlayableItem, ...]) -> None:
+    def _apply_playlist(self, items: tuple[PlayableItem, ...], *, finish_video: bool) -> None:
         playing = self._cursor if self._state == PlayerState.PLAYING else None
-        plan = plan_change(self._items, items, playing)
+        if self._finishing and playing is not None:
+            plan: Plan = ShowMessage() if not items else FinishThenStart()
+        else:
+            plan = plan_change(self._items, items, playing, finish_video=finish_video)
         self._items = items
         self._failures = forget_missing(self._failures, items)
         log.info("player: new playlist, %d item%s", len(items), "" if len(items) == 1 else "s")
+        self._finishing = False
         match plan:
             case ShowMessage():
                 self._interrupt("the playlist is now empty")
@@ -223,6 +235,10 @@ class Player:
             case StartAt(index):
                 self._interrupt("it is no longer in the playlist")
                 self._play_from(index)
+            case FinishThenStart():
+                self._finishing = True
+                self._cursor = -1  # the current video ends, then the new playlist's first item
+                self._prepare_next()
 
     def _play_from(self, start: int) -> None:
         """Play the first item at or after `start` that is not backing off."""
@@ -240,6 +256,7 @@ class Player:
         self._renderer.play(self._current)
 
     def _advance(self) -> None:
+        self._finishing = False
         self._play_from(0 if self._cursor is None else self._cursor + 1)
 
     def _show(self, message: ScreenMessage) -> None:
@@ -273,6 +290,7 @@ class Player:
 
     def _clear_current(self) -> None:
         self._cursor = self._current = self._now_playing = self._started_clock = None
+        self._finishing = False
 
     def _interrupt(self, why: str) -> None:
         """Account for an item cut off by a playlist change or shutdown."""

@@ -118,17 +118,28 @@ class StartAt:
     index: int
 
 
-Plan = ShowMessage | KeepPlaying | StartAt
+@dataclass(frozen=True)
+class FinishThenStart:
+    """The current video is not in the new playlist but may finish; then play it from 0."""
+
+
+Plan = ShowMessage | KeepPlaying | StartAt | FinishThenStart
 
 
 def plan_change(
-    old: Sequence[PlayableItem], new: Sequence[PlayableItem], current: int | None
+    old: Sequence[PlayableItem],
+    new: Sequence[PlayableItem],
+    current: int | None,
+    *,
+    finish_video: bool = False,
 ) -> Plan:
     """What to do when `new` replaces `old` while `old[current]` plays (None: nothing plays).
 
     When the current entry is gone, playback switches now to the entry that would have
     followed it: the first entry after it in the old order that is still in the new
-    playlist; when none is, from the start of the new playlist.
+    playlist; when none is, from the start of the new playlist. With `finish_video` (a
+    schedule's switch set to "finish"), a video that is gone plays to its end first; an
+    image is cut all the same.
     """
     if not new:
         return ShowMessage()
@@ -138,6 +149,8 @@ def plan_change(
     playing = entry_id(old[current])
     if playing in new_index:
         return KeepPlaying(new_index[playing])
+    if finish_video and old[current].media_type == "video":
+        return FinishThenStart()
     for step in range(1, len(old)):
         follower = entry_id(old[(current + step) % len(old)])
         if follower in new_index:
@@ -149,6 +162,7 @@ __all__ = [
     "EntryId",
     "Failure",
     "Failures",
+    "FinishThenStart",
     "KeepPlaying",
     "Plan",
     "RetryPolicy",

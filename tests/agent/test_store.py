@@ -13,7 +13,16 @@ from agent.errors import StoreError
 from agent.store import DB_FILE_NAME, Meta, Store
 from sync.client import DeviceTokens
 from sync.delta import apply_to, plan_page
-from sync.models import Asset, DeviceRecord, Playlist, PlaylistItem, StatePage
+from sync.models import (
+    Asset,
+    DeviceRecord,
+    Group,
+    Interrupt,
+    Playlist,
+    PlaylistItem,
+    ScheduleEntry,
+    StatePage,
+)
 from tests.support.pages import item, listing, page, tombstone, upsert
 
 SHA_A = "a" * 64
@@ -40,7 +49,7 @@ def test_database_is_private_and_migrations_are_recorded_once(tmp_path: Path) ->
     names = [row["name"] for row in store.db["_migrations"].rows]
     store.close()
     store.close()  # safe twice
-    assert names == ["001_initial", "002_delta_sync"]
+    assert names == ["001_initial", "002_delta_sync", "003_schedules"]
     assert stat.S_IMODE((tmp_path / DB_FILE_NAME).stat().st_mode) == 0o600
 
 
@@ -56,7 +65,7 @@ def test_a_listing_then_deltas_edit_and_delete_what_plays(store: Store) -> None:
         starts_listing=True,
     )
     assert result.screen_changed and result.applied == 4
-    assert [(i.name, i.duration_ms) for i in store.playlist_items()] == [
+    assert [(i.name, i.duration_ms) for i in store.playlist_items("pl-1")] == [
         ("b.png", 5000),
         ("a.mp4", None),
     ]
@@ -74,21 +83,9 @@ def test_a_listing_then_deltas_edit_and_delete_what_plays(store: Store) -> None:
         starts_listing=False,
     )
     assert result.screen_changed
-    assert [i.name for i in store.playlist_items()] == ["intro.mp4"]
+    assert [i.name for i in store.playlist_items("pl-1")] == ["intro.mp4"]
     assert store.referenced_blobs() == {SHA_A: 10}
     assert store.get(Meta.CURSOR) == "c2"
-
-
-def test_a_change_to_what_does_not_play_leaves_the_screen_alone(store: Store) -> None:
-    store.apply_page(
-        listing("c1", version=1, device=DEVICE, playlist=main(item("as-a", 0)), assets=[ASSET_A]),
-        starts_listing=True,
-    )
-    other = Playlist(id="pl-2", name="Other", items=[item("as-b", 0)])
-    result = store.apply_page(
-        page("c2", upsert(other, 2), upsert(ASSET_B, 2)), starts_listing=False
-    )
-    assert result.applied == 2 and not result.screen_changed
 
 
 def test_a_page_applied_twice_changes_nothing_and_older_versions_lose(store: Store) -> None:
@@ -102,7 +99,7 @@ def test_a_page_applied_twice_changes_nothing_and_older_versions_lose(store: Sto
     assert (again.applied, again.stale, again.screen_changed) == (0, 3, False)
     old_name = ASSET_A.model_copy(update={"name": "old.mp4"})
     store.apply_page(page("c0", upsert(old_name, 3)), starts_listing=False)
-    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert [i.name for i in store.playlist_items("pl-1")] == ["a.mp4"]
 
 
 def test_a_completed_listing_removes_what_it_no_longer_names(store: Store) -> None:
@@ -118,13 +115,13 @@ def test_a_completed_listing_removes_what_it_no_longer_names(store: Store) -> No
     )
     # a listing over two pages: nothing is removed before its last page
     store.apply_page(page("L1", upsert(DEVICE, 9), full=True, more=True), starts_listing=True)
-    assert len(store.playlist_items()) == 2
+    assert len(store.playlist_items("pl-1")) == 2
     result = store.apply_page(
         page("c9", upsert(main(item("as-a", 0)), 9), upsert(ASSET_A, 9), full=True),
         starts_listing=False,
     )
     assert result.reconciled == 1
-    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert [i.name for i in store.playlist_items("pl-1")] == ["a.mp4"]
     assert store.held_versions()[("asset", "as-b")].deleted
 
 
@@ -148,7 +145,7 @@ def test_a_page_that_fails_midway_leaves_the_old_state_and_cursor(store: Store) 
             page("c2", upsert(main(item("as-b", 0)), 2), upsert(ASSET_B, 2)), starts_listing=False
         )
     assert store.get(Meta.CURSOR) == "c1"
-    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert [i.name for i in store.playlist_items("pl-1")] == ["a.mp4"]
 
 
 KEYS = st.sampled_from([("asset", "as-a"), ("asset", "as-b"), ("playlist", "pl-1")])
@@ -206,7 +203,7 @@ def test_tokens_round_trip_and_are_forgotten_without_losing_content(store: Store
     )
     store.save_tokens(None)
     assert store.tokens() is None
-    assert [i.name for i in store.playlist_items()] == ["a.mp4"]
+    assert [i.name for i in store.playlist_items("pl-1")] == ["a.mp4"]
 
 
 def test_a_reader_sees_what_the_writer_committed(tmp_path: Path, store: Store) -> None:
@@ -265,11 +262,12 @@ def test_forgetting_the_device_leaves_nothing_of_its_tenant(store: Store) -> Non
     )
     store.forget_device()
     assert store.tokens() is None
-    assert store.playlist_items() == [] and store.play_events() == []
+    assert store.playlist_items("pl-1") == [] and store.play_events() == []
     assert store.get(Meta.CURSOR) is None and store.get(Meta.NOW_PLAYING) is None
     assert [row["name"] for row in store.db["_migrations"].rows] == [
         "001_initial",
         "002_delta_sync",
+        "003_schedules",
     ]  # schema kept
 
 
@@ -291,8 +289,77 @@ def test_an_upgraded_agent_keeps_its_playlist_and_asks_for_a_full_listing(
 
     upgraded = Store.open(tmp_path)
     try:
-        assert [i.name for i in upgraded.playlist_items()] == ["a.mp4"]  # still plays offline
-        assert upgraded.playlist_name() == "Main"
+        assert [i.name for i in upgraded.playlist_items("pl-1")] == ["a.mp4"]  # still plays offline
+        assert upgraded.playlist_name("pl-1") == "Main"
         assert upgraded.get(Meta.CURSOR) is None  # the next answer is a full listing
+        state = upgraded.schedule_state()  # the old record still picks the default playlist
+        assert state is not None and state.device.playlist_id == "pl-1"
+        assert [i.asset_id for i in state.playlists["pl-1"].items] == ["as-a"]
     finally:
         upgraded.close()
+
+
+def test_the_schedule_is_held_whole_and_read_back_for_evaluation(store: Store) -> None:
+    device = DEVICE.model_copy(
+        update={"group_ids": ["g-1"], "timezone": "Europe/Berlin", "on_switch": "finish"}
+    )
+    group = Group(id="g-1", name="Lobby screens", playlist_id="pl-2")
+    entry = ScheduleEntry.model_validate(
+        {
+            "id": "s-1",
+            "playlist_id": "pl-3",
+            "group_id": "g-1",
+            "days": ["mon", "fri"],
+            "from_time": "22:00",
+            "to_time": "02:00",
+            "priority": 5,
+            "created_at": "2026-11-01T00:00:00Z",
+        }
+    )
+    interrupt = Interrupt.model_validate(
+        {
+            "id": "i-1",
+            "playlist_id": "pl-3",
+            "starts_at": "2026-11-25T10:00:00Z",
+            "until": "2026-11-25T10:15:00Z",
+        }
+    )
+    windowed = PlaylistItem.model_validate(
+        {
+            "asset_id": "as-b",
+            "position": 1,
+            "valid_from": "2026-12-01",
+            "valid_until": "2026-12-24T18:00",
+        }
+    )
+    evening = Playlist(id="pl-3", name="Evening", items=[item("as-a", 0), windowed])
+    others = [Playlist(id="pl-2", name="Group", items=[item("as-a", 0)]), evening]
+    store.apply_page(
+        page(
+            "c1",
+            *(upsert(o, 1) for o in (device, group, entry, interrupt, *others, ASSET_A, ASSET_B)),
+            full=True,
+        ),
+        starts_listing=True,
+    )
+    state = store.schedule_state()
+    assert state is not None
+    assert state.device == device and state.groups == {"g-1": group}
+    assert list(state.entries) == [entry] and list(state.interrupts) == [interrupt]
+    # every playlist the schedule can pick, with item windows as sent
+    assert set(state.playlists) == {"pl-2", "pl-3"}  # pl-1, the device's default, is not held
+    assert state.playlists["pl-3"].items[1] == windowed
+    assert set(store.referenced_blobs("pl-3")) == {SHA_A, SHA_B}
+
+    # tombstones take entries and interrupts away again
+    store.apply_page(
+        page("c2", tombstone("schedule", "s-1", 2), tombstone("interrupt", "i-1", 2)),
+        starts_listing=False,
+    )
+    state = store.schedule_state()
+    assert state is not None and not state.entries and not state.interrupts
+    assert state.groups == {"g-1": group}
+
+
+def test_without_the_device_record_there_is_no_schedule(store: Store) -> None:
+    assert store.schedule_state() is None

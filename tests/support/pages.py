@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.models import Asset, DeviceRecord, Playlist, PlaylistItem, StatePage, WireModel
+from sync.models import (
+    Asset,
+    DeviceRecord,
+    Group,
+    Interrupt,
+    Playlist,
+    PlaylistItem,
+    ScheduleEntry,
+    StatePage,
+    WireModel,
+)
 
-KINDS = {DeviceRecord: "device", Asset: "asset", Playlist: "playlist"}
+KINDS = {
+    DeviceRecord: "device",
+    Asset: "asset",
+    Playlist: "playlist",
+    Group: "group",
+    ScheduleEntry: "schedule",
+    Interrupt: "interrupt",
+}
 
 
 def upsert(obj: WireModel, version: int) -> dict[str, Any]:
     kind = KINDS[type(obj)]
-    return {"kind": kind, "id": obj.id, "version": version, "data": obj.model_dump()}  # type: ignore[attr-defined]
+    data = obj.model_dump(mode="json")
+    return {"kind": kind, "id": obj.id, "version": version, "data": data}  # type: ignore[attr-defined]
 
 
 def tombstone(kind: str, id_: str, version: int) -> dict[str, Any]:
