@@ -221,6 +221,34 @@ def test_a_new_playlist_ends_the_back_off_at_once() -> None:
     run(scenario())
 
 
+def test_a_finishing_switch_plays_the_new_list_once_the_video_on_screen_ends() -> None:
+    async def scenario() -> None:
+        renderer, recorder = ScriptedRenderer(), Recorder()
+        player, task = await started_player(renderer, recorder, lambda p: p.set_playlist([A]))
+        renderer.send(Started(A, NOW, 60_000))
+        await settle()
+        player.set_playlist([B, C], finish_video=True)
+        await settle()
+        assert renderer.commands == [("play", "A")]  # A is not cut
+        player.set_playlist([C, B], finish_video=True)  # a change meanwhile: A still finishes
+        await settle()
+        assert renderer.commands == [("play", "A")]
+        renderer.send(Ended(A, NOW, 60_000))
+        await settle()
+        assert renderer.commands == [("play", "A"), ("play", "C")]  # the new list, from its top
+        assert recorder.details("ended") == [("A", 60_000)]
+        # without finish_video the item on screen is cut at once
+        renderer.send(Started(C, NOW, 60_000))
+        await settle()
+        player.set_playlist([A])
+        await settle()
+        assert renderer.commands[-1] == ("play", "A")
+        assert recorder.keys("ended") == ["A", "C"]
+        await stop(task)
+
+    run(scenario())
+
+
 def test_stopping_reports_the_item_on_screen_as_ended() -> None:
     async def scenario() -> None:
         renderer, recorder = ScriptedRenderer(), Recorder()

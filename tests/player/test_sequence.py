@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from player.items import PlayableItem
 from player.sequence import (
     Failure,
+    FinishThenStart,
     KeepPlaying,
     RetryPolicy,
     ShowMessage,
@@ -158,6 +159,15 @@ def test_current_entry_gone_switches_to_the_entry_that_followed_it() -> None:
 
 def test_current_entry_gone_with_no_follower_left_starts_at_the_top() -> None:
     assert plan_change([A, B], [C, D], 0) == StartAt(0)
+
+
+def test_a_finishing_switch_lets_a_gone_video_end_but_cuts_an_image() -> None:
+    picture = PlayableItem("P", "p.png", "p".ljust(64, "0"), "image", Path("/c/p.png"), 5000)
+    assert plan_change([A, B], [C, D], 0, finish_video=True) == FinishThenStart()
+    assert plan_change([picture, B], [C, D], 0, finish_video=True) == StartAt(0)
+    # an entry still there keeps playing either way; an empty list still shows the message
+    assert plan_change([A, B], [B, C], 1, finish_video=True) == KeepPlaying(0)
+    assert plan_change([A, B], [], 0, finish_video=True) == ShowMessage()
 
 
 def test_every_small_change_is_decided_consistently() -> None:
