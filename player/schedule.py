@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from operator import attrgetter, itemgetter
@@ -172,6 +172,12 @@ def local_instant(wall_time: datetime, timezone: str) -> datetime:
     return _from_micros(_naive_micros(wall_time.replace(tzinfo=None), key))
 
 
+def clear_caches() -> None:
+    """Forget every cached zone and wall-time conversion (for benchmarks and tests)."""
+    for cached in (_zone, _wall_micros, _naive_micros, _days_mask):
+        cached.cache_clear()
+
+
 def _moment_micros(moment: date, zone_key: str, *, is_end: bool) -> int:
     """An item window's bound: an instant, a wall time, or a whole local day."""
     if isinstance(moment, datetime):
@@ -213,17 +219,13 @@ class _Zones:
 # --- Schedule entries ---------------------------------------------------------------------
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1 << 14)  # above the 13,699 orderings of distinct weekdays
 def _days_mask(days: tuple[str, ...]) -> int:
     """Bit n set: weekday n (Monday 0) allowed. No days: every day."""
     mask = 0
     for name in days:
         mask |= 1 << WEEKDAYS.index(name)  # type: ignore[arg-type]
     return mask or _ALL_DAYS
-
-
-def _minute(clock: time) -> int:
-    return clock.hour * 60 + clock.minute
 
 
 def _entry_now(
@@ -236,20 +238,22 @@ def _entry_now(
     their edges grow with D (the wall-time mapping never goes backwards), so the days are
     walked from the first that may still be open until a window lies ahead of `now`.
     """
-    if entry.from_time is None or entry.to_time is None:
+    from_time, to_time = entry.from_time, entry.to_time
+    if from_time is None or to_time is None:
         start_minute = end_minute = 0
         span = 1
     else:
-        start_minute, end_minute = _minute(entry.from_time), _minute(entry.to_time)
+        start_minute = from_time.hour * 60 + from_time.minute
+        end_minute = to_time.hour * 60 + to_time.minute
         span = 1 if end_minute <= start_minute else 0
     # Yesterday's window can still be open only if it crosses midnight and ends after 00:00.
     day = today - 1 if span and end_minute else today
     if entry.start_date is not None:
         day = max(day, entry.start_date.toordinal())
-    last = entry.end_date.toordinal() if entry.end_date is not None else day + _SCAN_DAYS
+    last = entry.end_date.toordinal() if entry.end_date is not None else None
     limit = day + _SCAN_DAYS
     days = _days_mask(tuple(entry.days)) if entry.days else _ALL_DAYS
-    while day <= last:
+    while last is None or day <= last:
         if day > limit:  # cannot happen with 7 weekdays; wake up then and look again
             return False, _wall_micros(day, 0, zone_key)
         if days >> ((day - 1) % 7) & 1:  # ordinal 1 is a Monday
@@ -498,4 +502,4 @@ def evaluate(state: ScheduleState, now: datetime) -> Decision:
     )
 
 
-__all__ = ["Decision", "Reason", "ScheduleState", "evaluate", "local_instant"]
+__all__ = ["Decision", "Reason", "ScheduleState", "clear_caches", "evaluate", "local_instant"]
