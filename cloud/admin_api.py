@@ -17,6 +17,7 @@ it streams its body on the loop and hands the hashing's end and the database to 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -24,25 +25,39 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from cloud.access import Caller, client_address
+from cloud.admin_models import (
+    DeviceDetail,
+    DeviceSettings,
+    GroupMembers,
+    GroupSummary,
+    InterruptSummary,
+    NewGroup,
+    NewInterrupt,
+    NewPlaylist,
+    NewScheduleEntry,
+    PlaylistItems,
+    ScheduleEntrySummary,
+)
 from cloud.content import classify_media
 from cloud.errors import Unprocessable
+from cloud.playing import device_detail
 from cloud.services import ServicesDep
 from sync.models import (
     ADMIN_PREFIX,
+    MAX_ID_CHARS,
     ApprovedDevice,
     ApproveEnrollment,
     AssetCreated,
     AssetSummary,
     AssignPlaylist,
+    DeviceRecord,
     DeviceSummary,
     KeyCreated,
     KeySummary,
     Name,
     NewKey,
-    NewPlaylist,
     PlaylistCreated,
     PlaylistDetail,
-    PlaylistItems,
     PlaylistSummary,
     Rename,
     Role,
@@ -156,7 +171,7 @@ async def add_asset(
 @router.post(
     "/playlists",
     response_model=PlaylistCreated,
-    responses={422: {"description": "An asset id is not one of the tenant's"}},
+    responses={422: {"description": "An asset id is not one of the tenant's, or an empty window"}},
     summary="Create a playlist of the tenant's assets, played in the order given",
 )
 def create_playlist(body: NewPlaylist, caller: Editor, services: ServicesDep) -> PlaylistCreated:
@@ -165,6 +180,8 @@ def create_playlist(body: NewPlaylist, caller: Editor, services: ServicesDep) ->
 
 NO_ASSET = {404: {"description": "No such asset in the tenant"}}
 NO_PLAYLIST = {404: {"description": "No such playlist in the tenant"}}
+NO_DEVICE = {404: {"description": "No such device in the tenant"}}
+NO_GROUP = {404: {"description": "No such group in the tenant"}}
 
 
 @router.get(
@@ -252,8 +269,14 @@ def rename_playlist(
 @router.delete(
     "/playlists/{playlist_id}",
     response_model=PlaylistSummary,
-    responses={**NO_PLAYLIST, 409: {"description": "A device is assigned the playlist"}},
-    summary="Delete a playlist that no device plays",
+    responses={
+        **NO_PLAYLIST,
+        409: {
+            "description": "A device or a group has it as its default, or a schedule entry "
+            "or an interrupt plays it"
+        },
+    },
+    summary="Delete a playlist that nothing refers to",
 )
 def delete_playlist(playlist_id: str, caller: Editor, services: ServicesDep) -> PlaylistSummary:
     return services.playlists.delete(tenant_id=caller.tenant.id, playlist_id=playlist_id)
@@ -263,7 +286,7 @@ def delete_playlist(playlist_id: str, caller: Editor, services: ServicesDep) -> 
     "/devices/{device_id}/playlist",
     response_model=DeviceSummary,
     responses={404: {"description": "No such device or playlist in the tenant"}},
-    summary="Make a device play a playlist (null: nothing)",
+    summary="Make a playlist the device's default (null: none)",
 )
 def assign_playlist(
     device_id: str, body: AssignPlaylist, caller: Editor, services: ServicesDep
@@ -302,6 +325,214 @@ def remove_device(device_id: str, caller: Admin, services: ServicesDep) -> Devic
 )
 def list_devices(caller: Viewer, services: ServicesDep) -> list[DeviceSummary]:
     return services.devices.list(caller.tenant.id)
+
+
+@router.get(
+    "/devices/{device_id}",
+    response_model=DeviceDetail,
+    responses=NO_DEVICE,
+    summary="A device, what it should be playing now and why, and what comes next",
+)
+def show_device(device_id: str, caller: Viewer, services: ServicesDep) -> DeviceDetail:
+    return device_detail(
+        services.db,
+        services.views,
+        tenant_id=caller.tenant.id,
+        device_id=device_id,
+        now=datetime.fromtimestamp(services.clock(), UTC),
+    )
+
+
+@router.patch(
+    "/devices/{device_id}/settings",
+    response_model=DeviceRecord,
+    responses=NO_DEVICE,
+    summary="Set a device's time zone or what a switch does to the item on screen",
+)
+def set_device_settings(
+    device_id: str, body: DeviceSettings, caller: Editor, services: ServicesDep
+) -> DeviceRecord:
+    return services.devices.set_settings(
+        tenant_id=caller.tenant.id, device_id=device_id, settings=body
+    )
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/groups",
+    response_model=GroupSummary,
+    responses={422: {"description": "The tenant has as many groups as it may"}},
+    summary="Create a group of devices (empty)",
+)
+def create_group(body: NewGroup, caller: Editor, services: ServicesDep) -> GroupSummary:
+    return services.groups.create(tenant_id=caller.tenant.id, name=body.name)
+
+
+@router.get(
+    "/groups",
+    response_model=list[GroupSummary],
+    summary="The tenant's groups, oldest first, with their default playlist and device count",
+)
+def list_groups(caller: Viewer, services: ServicesDep) -> list[GroupSummary]:
+    return services.groups.list(caller.tenant.id)
+
+
+@router.patch(
+    "/groups/{group_id}/devices",
+    response_model=GroupSummary,
+    responses={
+        404: {"description": "No such group or device in the tenant"},
+        422: {"description": "A device would be in more groups than it may"},
+    },
+    summary="Add devices to a group and take others out (all or, on a refusal, none)",
+)
+def change_group_devices(
+    group_id: str, body: GroupMembers, caller: Editor, services: ServicesDep
+) -> GroupSummary:
+    return services.groups.change_members(
+        tenant_id=caller.tenant.id, group_id=group_id, add=body.add, remove=body.remove
+    )
+
+
+@router.put(
+    "/groups/{group_id}/playlist",
+    response_model=GroupSummary,
+    responses={404: {"description": "No such group or playlist in the tenant"}},
+    summary="Make a playlist the group's default (null: none)",
+)
+def assign_group_playlist(
+    group_id: str, body: AssignPlaylist, caller: Editor, services: ServicesDep
+) -> GroupSummary:
+    return services.groups.assign_playlist(
+        tenant_id=caller.tenant.id, group_id=group_id, playlist_id=body.playlist_id
+    )
+
+
+@router.delete(
+    "/groups/{group_id}",
+    response_model=GroupSummary,
+    responses=NO_GROUP,
+    summary="Delete a group with its memberships, schedule entries and interrupt",
+)
+def delete_group(group_id: str, caller: Editor, services: ServicesDep) -> GroupSummary:
+    return services.groups.delete(tenant_id=caller.tenant.id, group_id=group_id)
+
+
+# --- schedules ------------------------------------------------------------------------------
+
+
+@router.post(
+    "/schedules",
+    response_model=ScheduleEntrySummary,
+    responses={
+        404: {"description": "No such device, group or playlist in the tenant"},
+        422: {"description": "Not a valid entry, or the tenant has as many as it may"},
+    },
+    summary="Add a schedule entry to a device or a group",
+)
+def add_schedule_entry(
+    body: NewScheduleEntry, caller: Editor, services: ServicesDep
+) -> ScheduleEntrySummary:
+    return services.schedules.add(tenant_id=caller.tenant.id, entry=body)
+
+
+@router.get(
+    "/schedules",
+    response_model=list[ScheduleEntrySummary],
+    responses={404: {"description": "No such device or group in the tenant"}},
+    summary="The tenant's schedule entries, oldest first; those of one device or group if given",
+)
+def list_schedule_entries(
+    caller: Viewer,
+    services: ServicesDep,
+    device_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+    group_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+) -> list[ScheduleEntrySummary]:
+    if device_id is not None and group_id is not None:
+        raise Unprocessable("give device_id or group_id, not both")
+    return services.schedules.list(
+        tenant_id=caller.tenant.id, device_id=device_id, group_id=group_id
+    )
+
+
+@router.delete(
+    "/schedules/{entry_id}",
+    response_model=ScheduleEntrySummary,
+    responses={404: {"description": "No such schedule entry in the tenant"}},
+    summary="Delete a schedule entry",
+)
+def delete_schedule_entry(
+    entry_id: str, caller: Editor, services: ServicesDep
+) -> ScheduleEntrySummary:
+    return services.schedules.delete(tenant_id=caller.tenant.id, entry_id=entry_id)
+
+
+# --- interrupts -----------------------------------------------------------------------------
+
+INTERRUPT_REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such device, group or playlist in the tenant"},
+    422: {"description": "`until` is not in the future"},
+}
+
+
+@router.put(
+    "/devices/{device_id}/interrupt",
+    response_model=InterruptSummary,
+    responses=INTERRUPT_REFUSALS,
+    summary="Interrupt a device from now on with a playlist (replaces its interrupt)",
+)
+def interrupt_device(
+    device_id: str, body: NewInterrupt, caller: Editor, services: ServicesDep
+) -> InterruptSummary:
+    return services.interrupts.set(tenant_id=caller.tenant.id, interrupt=body, device_id=device_id)
+
+
+@router.delete(
+    "/devices/{device_id}/interrupt",
+    response_model=InterruptSummary,
+    responses={404: {"description": "No such device in the tenant, or it has no interrupt"}},
+    summary="Clear a device's interrupt",
+)
+def clear_device_interrupt(
+    device_id: str, caller: Editor, services: ServicesDep
+) -> InterruptSummary:
+    return services.interrupts.clear(tenant_id=caller.tenant.id, device_id=device_id)
+
+
+@router.put(
+    "/groups/{group_id}/interrupt",
+    response_model=InterruptSummary,
+    responses=INTERRUPT_REFUSALS,
+    summary="Interrupt every device of a group from now on (replaces the group's interrupt)",
+)
+def interrupt_group(
+    group_id: str, body: NewInterrupt, caller: Editor, services: ServicesDep
+) -> InterruptSummary:
+    return services.interrupts.set(tenant_id=caller.tenant.id, interrupt=body, group_id=group_id)
+
+
+@router.delete(
+    "/groups/{group_id}/interrupt",
+    response_model=InterruptSummary,
+    responses={404: {"description": "No such group in the tenant, or it has no interrupt"}},
+    summary="Clear a group's interrupt",
+)
+def clear_group_interrupt(group_id: str, caller: Editor, services: ServicesDep) -> InterruptSummary:
+    return services.interrupts.clear(tenant_id=caller.tenant.id, group_id=group_id)
+
+
+@router.get(
+    "/interrupts",
+    response_model=list[InterruptSummary],
+    summary="The tenant's interrupts that have not expired, oldest first",
+)
+def list_interrupts(caller: Viewer, services: ServicesDep) -> list[InterruptSummary]:
+    return services.interrupts.list(caller.tenant.id)
+
+
+# --- keys -----------------------------------------------------------------------------------
 
 
 @router.post(

@@ -7,6 +7,7 @@ the server's own `detail` when it answered, or what to check when it did not.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -14,21 +15,33 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from cloud.admin_models import (
+    DeviceDetail,
+    DeviceSettings,
+    GroupMembers,
+    GroupSummary,
+    InterruptSummary,
+    NewGroup,
+    NewInterrupt,
+    NewPlaylist,
+    NewPlaylistItem,
+    NewScheduleEntry,
+    PlaylistItems,
+    ScheduleEntrySummary,
+)
 from cloud.errors import AdminClientError, CloudUnreachable
 from sync.models import (
     ADMIN_PREFIX,
     ApprovedDevice,
     AssetCreated,
     AssetSummary,
+    DeviceRecord,
     DeviceSummary,
     KeyCreated,
     KeySummary,
     NewKey,
-    NewPlaylist,
-    NewPlaylistItem,
     PlaylistCreated,
     PlaylistDetail,
-    PlaylistItems,
     PlaylistSummary,
     Role,
 )
@@ -40,6 +53,9 @@ _DEVICE_LIST = TypeAdapter(list[DeviceSummary])
 _ASSET_LIST = TypeAdapter(list[AssetSummary])
 _PLAYLIST_LIST = TypeAdapter(list[PlaylistSummary])
 _KEY_LIST = TypeAdapter(list[KeySummary])
+_GROUP_LIST = TypeAdapter(list[GroupSummary])
+_ENTRY_LIST = TypeAdapter(list[ScheduleEntrySummary])
+_INTERRUPT_LIST = TypeAdapter(list[InterruptSummary])
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -138,8 +154,10 @@ class AdminClient:
             )
         return self._parse(AssetCreated, data)
 
-    def _list(self, adapter: TypeAdapter[Any], path: str) -> Any:
-        data = self._request("GET", path)
+    def _list(
+        self, adapter: TypeAdapter[Any], path: str, params: dict[str, str] | None = None
+    ) -> Any:
+        data = self._request("GET", path, params=params)
         try:
             return adapter.validate_python(data)
         except ValidationError as exc:
@@ -210,6 +228,93 @@ class AdminClient:
         result: list[DeviceSummary] = self._list(_DEVICE_LIST, "/devices")
         return result
 
+    def show_device(self, device_id: str) -> DeviceDetail:
+        return self._parse(DeviceDetail, self._request("GET", f"/devices/{_part(device_id)}"))
+
+    def set_device_settings(
+        self, device_id: str, *, timezone: str | None = None, on_switch: str | None = None
+    ) -> DeviceRecord:
+        body = _body(DeviceSettings, "device's", timezone=timezone, on_switch=on_switch)
+        data = self._request("PATCH", f"/devices/{_part(device_id)}/settings", json=body)
+        return self._parse(DeviceRecord, data)
+
+    # --- groups -------------------------------------------------------------------------
+
+    def create_group(self, name: str) -> GroupSummary:
+        body = _body(NewGroup, "group", name=name)
+        return self._parse(GroupSummary, self._request("POST", "/groups", json=body))
+
+    def list_groups(self) -> list[GroupSummary]:
+        result: list[GroupSummary] = self._list(_GROUP_LIST, "/groups")
+        return result
+
+    def change_group_devices(
+        self,
+        group_id: str,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> GroupSummary:
+        body = _body(GroupMembers, "group's", add=list(add), remove=list(remove))
+        data = self._request("PATCH", f"/groups/{_part(group_id)}/devices", json=body)
+        return self._parse(GroupSummary, data)
+
+    def assign_group_playlist(self, group_id: str, playlist_id: str | None) -> GroupSummary:
+        data = self._request(
+            "PUT", f"/groups/{_part(group_id)}/playlist", json={"playlist_id": playlist_id}
+        )
+        return self._parse(GroupSummary, data)
+
+    def delete_group(self, group_id: str) -> GroupSummary:
+        return self._parse(GroupSummary, self._request("DELETE", f"/groups/{_part(group_id)}"))
+
+    # --- schedules ----------------------------------------------------------------------
+
+    def add_schedule_entry(self, **fields: Any) -> ScheduleEntrySummary:
+        """A new entry: the fields of `NewScheduleEntry` (device_id or group_id, ...)."""
+        body = _body(NewScheduleEntry, "schedule entry's", **fields)
+        return self._parse(ScheduleEntrySummary, self._request("POST", "/schedules", json=body))
+
+    def list_schedule_entries(
+        self, *, device_id: str | None = None, group_id: str | None = None
+    ) -> list[ScheduleEntrySummary]:
+        params = {"device_id": device_id, "group_id": group_id}
+        given = {key: value for key, value in params.items() if value is not None}
+        result: list[ScheduleEntrySummary] = self._list(_ENTRY_LIST, "/schedules", given)
+        return result
+
+    def delete_schedule_entry(self, entry_id: str) -> ScheduleEntrySummary:
+        data = self._request("DELETE", f"/schedules/{_part(entry_id)}")
+        return self._parse(ScheduleEntrySummary, data)
+
+    # --- interrupts ---------------------------------------------------------------------
+
+    def interrupt(
+        self,
+        *,
+        playlist_id: str,
+        device_id: str | None = None,
+        group_id: str | None = None,
+        until: str | None = None,
+        for_s: float | None = None,
+    ) -> InterruptSummary:
+        """Interrupt a device or a group (exactly one) from now on."""
+        body = _body(NewInterrupt, "interrupt's", playlist_id=playlist_id, until=until, for_s=for_s)
+        data = self._request("PUT", f"{_target(device_id, group_id)}/interrupt", json=body)
+        return self._parse(InterruptSummary, data)
+
+    def clear_interrupt(
+        self, *, device_id: str | None = None, group_id: str | None = None
+    ) -> InterruptSummary:
+        data = self._request("DELETE", f"{_target(device_id, group_id)}/interrupt")
+        return self._parse(InterruptSummary, data)
+
+    def list_interrupts(self) -> list[InterruptSummary]:
+        result: list[InterruptSummary] = self._list(_INTERRUPT_LIST, "/interrupts")
+        return result
+
+    # --- keys ---------------------------------------------------------------------------
+
     def create_key(self, role: Role, *, name: str = "") -> KeyCreated:
         try:
             body = NewKey(role=role, name=name).model_dump(mode="json")
@@ -230,11 +335,28 @@ def _part(text: str) -> str:
     return quote(text, safe="")
 
 
+def _target(device_id: str | None, group_id: str | None) -> str:
+    if (device_id is None) == (group_id is None):
+        raise AdminClientError("name a device or a group (one of them)")
+    if device_id is not None:
+        return f"/devices/{_part(device_id)}"
+    return f"/groups/{_part(str(group_id))}"
+
+
+def _body(model: type[BaseModel], what: str, **fields: Any) -> Any:
+    """`fields` checked by `model` before they are sent, as JSON (unset fields left out)."""
+    try:
+        checked = model(**{key: value for key, value in fields.items() if value is not None})
+    except ValidationError as exc:
+        raise AdminClientError(f"the {what} {_first_problem(exc)}") from exc
+    return checked.model_dump(mode="json", exclude_unset=True)
+
+
 def _first_problem(exc: ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(part) for part in first["loc"])
     message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}"
+    return f"{where}: {message}" if where else message
 
 
 __all__ = ["DEFAULT_URL", "AdminClient", "error_message"]

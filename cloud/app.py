@@ -41,18 +41,25 @@ from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments, purge_every_s
 from cloud.errors import ApiError, ConfigError, DeviceUnauthorized, OAuthFailure
+from cloud.groups import Groups
+from cloud.interrupts import Interrupts
 from cloud.keys import AccessTokens, SigningKey
 from cloud.limits import BodyLimit, limit_for
 from cloud.playlists import Playlists
 from cloud.proofs import NonceIssuer, ProofChecker, ReplayCache
+from cloud.schedules import Schedules
 from cloud.services import Services
 from cloud.sessions import DeviceSessions
 from cloud.settings import Settings
 from cloud.state import DeviceState
 from cloud.store import Database
+from cloud.views import Views
 from sync.models import CONTROL_CHARACTERS, DEVICE_PREFIX, MAX_DESCRIPTION_CHARS, OAuthError
 
 log = logging.getLogger(__name__)
+
+# How often expired interrupts are deleted and their devices told (`cloud.expiry`).
+INTERRUPT_PURGE_EVERY_S = 60.0
 
 DESCRIPTION = """\
 Reference implementation of the signage device API (v3): enrollment with the OAuth 2.0
@@ -199,18 +206,33 @@ async def _purge_expired_codes(services: Services) -> None:
         await asyncio.sleep(every_s)
 
 
+async def _purge_expired_interrupts(services: Services) -> None:
+    """Delete expired interrupts every minute, telling their devices (`cloud.expiry`)."""
+    while True:
+        try:
+            await run_in_threadpool(services.interrupts.purge_expired)
+        except sqlite3.Error as exc:
+            log.warning("could not delete expired interrupts: %s; trying again later", exc)
+        await asyncio.sleep(INTERRUPT_PURGE_EVERY_S)
+
+
 @asynccontextmanager
 async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
     # Database work runs in worker threads; their commits wake long-polls on this loop.
     services.changes.attach(asyncio.get_running_loop())
-    purging = asyncio.create_task(_purge_expired_codes(services), name="purge expired codes")
+    tasks = [
+        asyncio.create_task(_purge_expired_codes(services), name="purge expired codes"),
+        asyncio.create_task(_purge_expired_interrupts(services), name="purge expired interrupts"),
+    ]
     try:
         yield
     finally:
-        purging.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purging
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         services.db.close()
         log.info("signage-cloud stopped; database %s closed", services.db.path)
 
@@ -240,8 +262,9 @@ def create_app(settings: Settings) -> FastAPI:
         grace_s=settings.refresh_grace_s,
     )
     changelog = ChangeLog(db, retention_s=settings.change_retention_s)
-    devices = Devices(db, changelog)
-    content = Content(db, changelog)
+    views = Views(db)
+    devices = Devices(db, changelog, views, clock=clock)
+    content = Content(db, changelog, views, clock=clock)
     changes = ChangeFeed()
     db.on_change = changes.notify
     enrollments = Enrollments(db, devices=devices, sessions=sessions, settings=settings)
@@ -262,9 +285,13 @@ def create_app(settings: Settings) -> FastAPI:
         enrollments=enrollments,
         devices=devices,
         content=content,
-        playlists=Playlists(db, content=content, changelog=changelog),
+        playlists=Playlists(db, content=content, changelog=changelog, views=views, clock=clock),
+        groups=Groups(db, changelog, views, clock=clock),
+        schedules=Schedules(db, changelog, views, clock=clock),
+        interrupts=Interrupts(db, changelog, views, clock=clock),
         changelog=changelog,
-        state=DeviceState(db, changelog),
+        views=views,
+        state=DeviceState(db, changelog, views, clock=clock),
         blobs=blobs,
         changes=changes,
         keys=keys,

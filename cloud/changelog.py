@@ -2,11 +2,10 @@
 
 Every admin write that changes what some device should hold takes the tenant's next
 change sequence number (`Database.next_seq`) and records, in the same transaction, one row
-`(device, kind, object id) -> seq` for each device it concerns. What concerns a device:
-
-- its own record (name, assigned playlist): kind `device`;
-- its assigned playlist (name, items): kind `playlist`;
-- the assets that playlist uses (rename, delete, joining or leaving the playlist): `asset`.
+`(device, kind, object id) -> seq` for each device it concerns and each object that changed
+for that device. What concerns a device is its view (`cloud.views`): its record, its groups,
+the schedule entries and interrupts of it and of its groups, the playlists all of those name,
+and the assets of those playlists; `cloud.views.Fanout` finds the rows of a write.
 
 The row says only *that* the object changed for the device, not how: `cloud.state` reads
 the object from the current tables when it answers, and an object that is gone or no longer
@@ -26,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from cloud.settings import DEFAULT_CHANGE_RETENTION_S
 from cloud.store import Database
@@ -53,45 +52,6 @@ class ChangeLog:
         self.retention_s = retention_s
         self._last_prune: dict[str, float] = {}
 
-    # --- fan-out: which devices a write concerns -----------------------------------------
-
-    def devices_playing(self, tenant_id: str, playlist_ids: Iterable[str]) -> dict[str, str]:
-        """{device id: playlist id} of the active devices assigned one of `playlist_ids`."""
-        ids = sorted(set(playlist_ids))
-        found: dict[str, str] = {}
-        for chunk in chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            sql = (
-                "SELECT id, playlist_id FROM devices WHERE tenant_id = ?"  # noqa: S608 - only placeholders
-                f" AND revoked_at IS NULL AND playlist_id IN ({marks})"
-            )
-            for row in self._db.all(sql, (tenant_id, *chunk)):
-                found[row["id"]] = row["playlist_id"]
-        return found
-
-    def assets_of(self, tenant_id: str, playlist_id: str | None) -> set[str]:
-        """The ids of the assets a playlist uses (none for None)."""
-        if playlist_id is None:
-            return set()
-        return {
-            row["asset_id"]
-            for row in self._db.all(
-                "SELECT DISTINCT asset_id FROM playlist_items"
-                " WHERE tenant_id = ? AND playlist_id = ?",
-                (tenant_id, playlist_id),
-            )
-        }
-
-    def playlists_using(self, tenant_id: str, asset_id: str) -> list[str]:
-        return [
-            row["playlist_id"]
-            for row in self._db.all(
-                "SELECT DISTINCT playlist_id FROM playlist_items"
-                " WHERE tenant_id = ? AND asset_id = ? ORDER BY playlist_id",
-                (tenant_id, asset_id),
-            )
-        ]
-
     # --- recording ------------------------------------------------------------------------
 
     def record(
@@ -105,16 +65,21 @@ class ChangeLog:
 
         Call inside the write transaction that made the change. Returns the rows written.
         """
-        devices = sorted(set(device_ids))
-        changed = sorted(set(objects))
-        if not devices or not changed:
-            return 0
+        changed = list(objects)
+        return self.record_each(tenant_id, seq, {device_id: changed for device_id in device_ids})
+
+    def record_each(
+        self, tenant_id: str, seq: int, changes: Mapping[str, Iterable[tuple[str, str]]]
+    ) -> int:
+        """`record` with objects of their own for each device: {device id: [(kind, id)]}."""
         at = time.time()
         rows = [
             (tenant_id, device_id, str(kind), object_id, seq, at)
-            for device_id in devices
-            for kind, object_id in changed
+            for device_id, objects in sorted(changes.items())
+            for kind, object_id in sorted(set(objects))
         ]
+        if not rows:
+            return 0
         self._db.sqlite.conn.executemany(
             "INSERT INTO device_changes (tenant_id, device_id, kind, object_id, seq, changed_at)"
             " VALUES (?, ?, ?, ?, ?, ?)"
@@ -122,7 +87,7 @@ class ChangeLog:
             " DO UPDATE SET seq = excluded.seq, changed_at = excluded.changed_at",
             rows,
         )
-        self._db.wake(tenant_id, devices)
+        self._db.wake(tenant_id, {row[1] for row in rows})
         self._maybe_prune(tenant_id, at)
         return len(rows)
 

@@ -7,16 +7,33 @@
     signage-cloud asset list [--json]
     signage-cloud asset rename ASSET_ID NAME
     signage-cloud asset delete ASSET_ID [--force]
-    signage-cloud playlist create NAME --item ASSET_ID[:SECONDS] ...   prints the playlist id
+    signage-cloud playlist create NAME --item ASSET_ID[:SECONDS][@FROM..TO] ...
+                                                         prints the playlist id
     signage-cloud playlist list [--json]
     signage-cloud playlist show PLAYLIST_ID [--json]
-    signage-cloud playlist set PLAYLIST_ID --item ASSET_ID[:SECONDS] ...
+    signage-cloud playlist set PLAYLIST_ID --item ASSET_ID[:SECONDS][@FROM..TO] ...
     signage-cloud playlist rename PLAYLIST_ID NAME
     signage-cloud playlist delete PLAYLIST_ID
     signage-cloud device assign DEVICE_ID --playlist PLAYLIST_ID | --none
+    signage-cloud device set DEVICE_ID [--tz IANA_NAME] [--on-switch cut|finish]
+    signage-cloud device show DEVICE_ID [--json]
     signage-cloud device rename DEVICE_ID NAME
     signage-cloud device remove DEVICE_ID
     signage-cloud devices [--json]
+    signage-cloud group create NAME                      prints the group id
+    signage-cloud group add|remove GROUP_ID DEVICE_ID ...
+    signage-cloud group assign GROUP_ID --playlist PLAYLIST_ID | --none
+    signage-cloud group list [--json]
+    signage-cloud group delete GROUP_ID
+    signage-cloud schedule add (--device ID | --group ID) --playlist PLAYLIST_ID [--days mon,...]
+        [--from HH:MM --to HH:MM] [--start-date DATE] [--end-date DATE] [--priority N]
+        [--tz IANA_NAME] [--on-switch cut|finish]        prints the entry id
+    signage-cloud schedule list [--device ID | --group ID] [--json]
+    signage-cloud schedule delete ENTRY_ID
+    signage-cloud interrupt (--device ID | --group ID) --playlist PLAYLIST_ID
+        [--until ISO8601 | --for SECONDS]                prints the interrupt id
+    signage-cloud interrupt clear (--device ID | --group ID)
+    signage-cloud interrupt list [--json]
     signage-cloud key create --role admin|editor|installer|viewer [--name NAME]
                                                          prints the key last, alone on its line
     signage-cloud key list [--json]
@@ -38,19 +55,28 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from cloud.admin_client import DEFAULT_URL, AdminClient
+from cloud.admin_models import (
+    DeviceDetail,
+    GroupSummary,
+    InterruptSummary,
+    NewPlaylistItem,
+    Playing,
+    ScheduleEntrySummary,
+)
 from cloud.errors import CloudError
 from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, default_data_dir
 from sync.models import (
     MAX_DURATION_MS,
+    WEEKDAYS,
     AssetSummary,
     DeviceSummary,
     KeySummary,
-    NewPlaylistItem,
     PlaylistDetail,
     PlaylistSummary,
     Role,
@@ -60,11 +86,28 @@ PROG = "signage-cloud"
 MAX_ITEM_SECONDS = MAX_DURATION_MS / 1000
 
 
+ITEM_FORM = "ASSET_ID[:SECONDS][@FROM..TO]"
+
+
 def parse_item(text: str) -> NewPlaylistItem:
-    """`ASSET_ID` or `ASSET_ID:SECONDS`, as given to `playlist create --item`."""
-    asset_id, sep, seconds = text.partition(":")
+    """`ASSET_ID[:SECONDS][@FROM..TO]`, as given to `playlist create --item`.
+
+    FROM and TO are ISO dates or date-times (local to the screen, or with an offset); either
+    may be left out: `a1@2026-12-01..2026-12-24`, `a1:10@..2026-12-31T18:00`.
+    """
+    head, at, window = text.partition("@")
+    asset_id, sep, seconds = head.partition(":")
     if not asset_id:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected ASSET_ID or ASSET_ID:SECONDS")
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {ITEM_FORM}")
+    valid_from = valid_until = None
+    if at:
+        start, dots, end = window.partition("..")
+        if not dots or not (start or end):
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: after @ comes FROM..TO (ISO dates or date-times, either may be "
+                "left out, e.g. @2026-12-01..2026-12-24 or @..2026-12-31T18:00)"
+            )
+        valid_from, valid_until = start or None, end or None
     duration_s: float | None = None
     if sep:
         try:
@@ -79,9 +122,27 @@ def parse_item(text: str) -> NewPlaylistItem:
                 f"{MAX_ITEM_SECONDS:g} seconds (a day)"
             )
     try:
-        return NewPlaylistItem(asset_id=asset_id, duration_s=duration_s)
+        return NewPlaylistItem.model_validate(
+            {
+                "asset_id": asset_id,
+                "duration_s": duration_s,
+                "valid_from": valid_from,
+                "valid_until": valid_until,
+            }
+        )
     except ValidationError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {first_problem(exc)}") from None
+
+
+def parse_days(text: str) -> list[str]:
+    """`mon,tue,...` for `schedule add --days`: day names, each once."""
+    days = [day.strip().lower() for day in text.split(",") if day.strip()]
+    wrong = [day for day in days if day not in WEEKDAYS]
+    if not days or wrong:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected days among {','.join(WEEKDAYS)}, separated by commas"
+        )
+    return days
 
 
 def port_number(text: str) -> int:
@@ -191,8 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=parse_item,
         required=True,
-        metavar="ASSET_ID[:SECONDS]",
-        help="an item, in play order; SECONDS for images (default 10), videos play to the end",
+        metavar=ITEM_FORM,
+        help="an item, in play order; SECONDS for images (default 10), videos play to the "
+        "end; @FROM..TO: the dates or date-times it plays between (either may be left out)",
     )
     playlist_create = playlist_commands.add_parser(
         "create", parents=[remote, items], help="create a playlist; prints its id"
@@ -230,6 +292,23 @@ def build_parser() -> argparse.ArgumentParser:
     target = assign.add_mutually_exclusive_group(required=True)
     target.add_argument("--playlist", help="the playlist's id")
     target.add_argument("--none", action="store_true", help="play nothing")
+    device_set = device_commands.add_parser(
+        "set", parents=[remote], help="set a device's time zone or how a switch cuts in"
+    )
+    device_set.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
+    device_set.add_argument(
+        "--tz", dest="timezone", metavar="IANA_NAME", help="its time zone, e.g. Europe/Berlin"
+    )
+    device_set.add_argument(
+        "--on-switch",
+        choices=ON_SWITCH,
+        help="when the schedule switches: cut the item on screen, or let a video finish",
+    )
+    device_show = device_commands.add_parser(
+        "show", parents=[remote], help="what a device plays now and next, and why"
+    )
+    device_show.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
+    device_show.add_argument("--json", action="store_true", help="print JSON")
     rename = device_commands.add_parser("rename", parents=[remote], help="rename a device")
     rename.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
     rename.add_argument("name", help="its new name")
@@ -240,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = commands.add_parser("devices", parents=[remote], help="list the tenant's devices")
     devices.add_argument("--json", action="store_true", help="print a JSON list")
+
+    _add_group_commands(commands, remote)
+    _add_schedule_commands(commands, remote)
+    _add_interrupt_commands(commands, remote)
 
     key = commands.add_parser("key", help="manage the tenant's keys (with an admin key)")
     key_commands = key.add_subparsers(dest="key_command", required=True, metavar="COMMAND")
@@ -263,6 +346,118 @@ def build_parser() -> argparse.ArgumentParser:
     )
     key_revoke.add_argument("key_id", help="the key's id (see `signage-cloud key list`)")
     return parser
+
+
+ON_SWITCH = ["cut", "finish"]
+DEVICE_HELP = "the device's id (see `signage-cloud devices`)"
+GROUP_HELP = "the group's id (see `signage-cloud group list`)"
+
+
+def _target_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    target = parser.add_mutually_exclusive_group(required=required)
+    target.add_argument("--device", metavar="DEVICE_ID", help=DEVICE_HELP)
+    target.add_argument("--group", metavar="GROUP_ID", help=GROUP_HELP)
+
+
+def _add_group_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    remote: argparse.ArgumentParser,
+) -> None:
+    group = commands.add_parser("group", help="manage groups of devices")
+    group_commands = group.add_subparsers(dest="group_command", required=True, metavar="COMMAND")
+    create = group_commands.add_parser(
+        "create", parents=[remote], help="create a group; prints its id"
+    )
+    create.add_argument("name", help="the group's name")
+    for name, what in (("add", "add devices to a group"), ("remove", "take devices out")):
+        members = group_commands.add_parser(name, parents=[remote], help=what)
+        members.add_argument("group_id", help=GROUP_HELP)
+        members.add_argument("device_ids", nargs="+", metavar="DEVICE_ID", help=DEVICE_HELP)
+    assign = group_commands.add_parser(
+        "assign", parents=[remote], help="give a group a default playlist"
+    )
+    assign.add_argument("group_id", help=GROUP_HELP)
+    target = assign.add_mutually_exclusive_group(required=True)
+    target.add_argument("--playlist", help="the playlist's id")
+    target.add_argument("--none", action="store_true", help="no default playlist")
+    listing = group_commands.add_parser(
+        "list", parents=[remote], help="list the groups, their device counts and playlists"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    delete = group_commands.add_parser(
+        "delete", parents=[remote], help="delete a group, its memberships, entries and interrupt"
+    )
+    delete.add_argument("group_id", help=GROUP_HELP)
+
+
+def _add_schedule_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    remote: argparse.ArgumentParser,
+) -> None:
+    schedule = commands.add_parser("schedule", help="manage schedule entries")
+    schedule_commands = schedule.add_subparsers(
+        dest="schedule_command", required=True, metavar="COMMAND"
+    )
+    add = schedule_commands.add_parser(
+        "add", parents=[remote], help="add an entry to a device or a group; prints its id"
+    )
+    _target_options(add, required=True)
+    add.add_argument("--playlist", required=True, help="the playlist's id")
+    add.add_argument(
+        "--days", type=parse_days, metavar="mon,tue,...", help="the days (default: every day)"
+    )
+    add.add_argument("--from", dest="from_time", metavar="HH:MM", help="the window's start")
+    add.add_argument(
+        "--to",
+        dest="to_time",
+        metavar="HH:MM",
+        help="the window's end (at or before --from: it ends the next day)",
+    )
+    add.add_argument("--start-date", metavar="YYYY-MM-DD", help="the first day")
+    add.add_argument("--end-date", metavar="YYYY-MM-DD", help="the last day")
+    add.add_argument(
+        "--priority", type=int, default=0, help="the highest active entry wins (default 0)"
+    )
+    add.add_argument(
+        "--tz", dest="timezone", metavar="IANA_NAME", help="its time zone (default: the screen's)"
+    )
+    add.add_argument("--on-switch", choices=ON_SWITCH, help="default: the screen's setting")
+    listing = schedule_commands.add_parser(
+        "list", parents=[remote], help="list the entries (of one device or group)"
+    )
+    _target_options(listing, required=False)
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    delete = schedule_commands.add_parser("delete", parents=[remote], help="delete an entry")
+    delete.add_argument("entry_id", help="the entry's id (see `signage-cloud schedule list`)")
+
+
+def _add_interrupt_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    remote: argparse.ArgumentParser,
+) -> None:
+    interrupt = commands.add_parser(
+        "interrupt",
+        parents=[remote],
+        help="play a playlist over every schedule of a device or a group, from now on",
+        description="With --device or --group and --playlist: interrupt them from now on "
+        "(until --until, for --for seconds, or until cleared); prints the interrupt's id.",
+    )
+    _target_options(interrupt, required=False)
+    interrupt.add_argument("--playlist", help="the playlist to play")
+    end = interrupt.add_mutually_exclusive_group()
+    end.add_argument("--until", metavar="ISO8601", help="when it ends, e.g. 2026-11-25T18:00Z")
+    end.add_argument("--for", dest="for_s", type=float, metavar="SECONDS", help="how long it lasts")
+    interrupt_commands = interrupt.add_subparsers(
+        dest="interrupt_command", required=False, metavar="[clear|list]"
+    )
+    clear = interrupt_commands.add_parser(
+        "clear", parents=[remote], help="end the interrupt of a device or a group"
+    )
+    _target_options(clear, required=True)
+    listing = interrupt_commands.add_parser(
+        "list", parents=[remote], help="list the interrupts that have not expired"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
 
 
 def _admin_client(parser: argparse.ArgumentParser, args: argparse.Namespace) -> AdminClient:
@@ -316,6 +511,85 @@ def format_playlist(playlist: PlaylistDetail) -> str:
     return f"{playlist.id} {playlist.name}\nplayed by: {devices}\n{format_table(rows)}"
 
 
+def format_groups(groups: Sequence[GroupSummary]) -> str:
+    rows = [("ID", "NAME", "DEVICES", "PLAYLIST")]
+    rows += [(g.id, g.name, str(g.devices), g.playlist_id or "-") for g in groups]
+    return format_table(rows)
+
+
+def _target(item: ScheduleEntrySummary | InterruptSummary) -> str:
+    return f"device {item.device_id}" if item.device_id else f"group {item.group_id}"
+
+
+def format_entries(entries: Sequence[ScheduleEntrySummary]) -> str:
+    rows = [("ID", "FOR", "PLAYLIST", "DAYS", "HOURS", "DATES", "PRIORITY", "TZ", "ON SWITCH")]
+    for entry in entries:
+        hours = "all day"
+        if entry.from_time is not None and entry.to_time is not None:
+            hours = f"{entry.from_time:%H:%M}-{entry.to_time:%H:%M}"
+        dates = "always"
+        if entry.start_date or entry.end_date:
+            dates = f"{entry.start_date or ''}..{entry.end_date or ''}"
+        rows.append(
+            (
+                entry.id,
+                _target(entry),
+                entry.playlist_id,
+                ",".join(entry.days) or "every day",
+                hours,
+                dates,
+                str(entry.priority),
+                entry.timezone or "screen's",
+                entry.on_switch or "screen's",
+            )
+        )
+    return format_table(rows)
+
+
+def format_interrupts(interrupts: Sequence[InterruptSummary]) -> str:
+    rows = [("ID", "FOR", "PLAYLIST", "SINCE", "UNTIL")]
+    rows += [
+        (
+            i.id,
+            _target(i),
+            i.playlist_id,
+            _instant(i.starts_at),
+            "cleared" if i.until is None else _instant(i.until),
+        )
+        for i in interrupts
+    ]
+    return format_table(rows)
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _playing(playing: Playing) -> str:
+    plays = playing.playlist_id or "nothing"
+    line = f"{plays} ({playing.reason}: {playing.why})"
+    for warning in playing.warnings:
+        line += f"\n  warning: {warning}"
+    return line
+
+
+def format_device(device: DeviceDetail) -> str:
+    """A device's settings, what it plays now and next, and why."""
+    lines = [
+        f"{device.id} {device.name}",
+        f"time zone: {device.timezone}; on a switch: {device.on_switch}",
+        f"default playlist: {device.playlist_id or 'none'}",
+        f"groups: {', '.join(device.group_ids) or 'none'}",
+        f"last seen: {device.last_seen_at or 'never'}",
+        f"now: {_playing(device.now)}",
+    ]
+    if device.next is None:
+        lines.append("next: nothing changes")
+    else:
+        lines.append(f"next, from {_instant(device.next.at)}: {_playing(device.next)}")
+    return "\n".join(lines)
+
+
 def format_keys(keys: Sequence[KeySummary]) -> str:
     rows = [("ID", "ROLE", "NAME", "CREATED", "REVOKED")]
     rows += [(k.id, k.role, k.name or "-", k.created_at, k.revoked_at or "-") for k in keys]
@@ -349,6 +623,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0
+    _check_usage(parser, args)
     with _admin_client(parser, args) as client:
         if args.command == "enroll":
             print(client.approve_enrollment(args.code, name=args.name).device_id)
@@ -360,6 +635,12 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             _device_command(client, args)
         elif args.command == "key":
             _key_command(client, args)
+        elif args.command == "group":
+            _group_command(client, args)
+        elif args.command == "schedule":
+            _schedule_command(client, args)
+        elif args.command == "interrupt":
+            _interrupt_command(parser, client, args)
         elif args.command == "devices":
             listed = client.list_devices()
             if args.json:
@@ -367,6 +648,17 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             else:
                 print(format_devices(listed))
     return 0
+
+
+def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What argparse cannot say alone: exit 2 with a usage line."""
+    setting = args.command == "device" and args.device_command == "set"
+    if setting and args.timezone is None and args.on_switch is None:
+        parser.error("device set: give --tz, --on-switch or both")
+    interrupting = args.command == "interrupt" and args.interrupt_command is None
+    no_target = args.command == "interrupt" and args.device is None and args.group is None
+    if interrupting and (no_target or args.playlist is None):
+        parser.error("interrupt: give --device or --group, and --playlist")
 
 
 def _asset_command(client: AdminClient, args: argparse.Namespace) -> None:
@@ -441,6 +733,92 @@ def _device_command(client: AdminClient, args: argparse.Namespace) -> None:
         summary = client.assign_playlist(args.device_id, None if args.none else args.playlist)
         plays = summary.playlist_id or "nothing"
         print(f"device {summary.id} ({summary.name}) now plays {plays}")
+    elif args.device_command == "set":
+        record = client.set_device_settings(
+            args.device_id, timezone=args.timezone, on_switch=args.on_switch
+        )
+        print(
+            f"device {record.id} ({record.name}): time zone {record.timezone}, "
+            f"on a switch: {record.on_switch}"
+        )
+    elif args.device_command == "show":
+        detail = client.show_device(args.device_id)
+        if args.json:
+            _print_json(detail)
+        else:
+            print(format_device(detail))
+
+
+def _group_command(client: AdminClient, args: argparse.Namespace) -> None:
+    if args.group_command == "create":
+        print(client.create_group(args.name).id)
+    elif args.group_command in ("add", "remove"):
+        change = {args.group_command: args.device_ids}
+        summary = client.change_group_devices(args.group_id, **change)
+        print(f"group {summary.id} ({summary.name}) now has {summary.devices} device(s)")
+    elif args.group_command == "assign":
+        summary = client.assign_group_playlist(args.group_id, None if args.none else args.playlist)
+        plays = summary.playlist_id or "no default playlist"
+        print(f"group {summary.id} ({summary.name}) now has {plays}")
+    elif args.group_command == "list":
+        groups = client.list_groups()
+        if args.json:
+            _print_json(groups)
+        else:
+            print(format_groups(groups))
+    elif args.group_command == "delete":
+        summary = client.delete_group(args.group_id)
+        print(f"deleted group {summary.id} ({summary.name})")
+
+
+def _schedule_command(client: AdminClient, args: argparse.Namespace) -> None:
+    if args.schedule_command == "add":
+        entry = client.add_schedule_entry(
+            device_id=args.device,
+            group_id=args.group,
+            playlist_id=args.playlist,
+            days=args.days,
+            from_time=args.from_time,
+            to_time=args.to_time,
+            start_date=args.start_date,
+            end_date=args.end_date,
+            priority=args.priority,
+            timezone=args.timezone,
+            on_switch=args.on_switch,
+        )
+        print(entry.id)
+    elif args.schedule_command == "list":
+        entries = client.list_schedule_entries(device_id=args.device, group_id=args.group)
+        if args.json:
+            _print_json(entries)
+        else:
+            print(format_entries(entries))
+    elif args.schedule_command == "delete":
+        entry = client.delete_schedule_entry(args.entry_id)
+        print(f"deleted schedule entry {entry.id} of {_target(entry)}")
+
+
+def _interrupt_command(
+    parser: argparse.ArgumentParser, client: AdminClient, args: argparse.Namespace
+) -> None:
+    if args.interrupt_command is None:
+        interrupt = client.interrupt(
+            playlist_id=args.playlist,
+            device_id=args.device,
+            group_id=args.group,
+            until=args.until,
+            for_s=args.for_s,
+        )
+        print(interrupt.id)
+    elif args.interrupt_command == "clear":
+        cleared = client.clear_interrupt(device_id=args.device, group_id=args.group)
+        print(f"cleared interrupt {cleared.id} of {_target(cleared)}")
+    elif args.interrupt_command == "list":
+        interrupts = client.list_interrupts()
+        if args.json:
+            _print_json(interrupts)
+        else:
+            print(format_interrupts(interrupts))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -463,11 +841,16 @@ __all__ = [
     "build_parser",
     "first_problem",
     "format_assets",
+    "format_device",
     "format_devices",
+    "format_entries",
+    "format_groups",
+    "format_interrupts",
     "format_keys",
     "format_playlist",
     "format_playlists",
     "main",
+    "parse_days",
     "parse_item",
     "port_number",
 ]

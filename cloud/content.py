@@ -1,7 +1,7 @@
 """A tenant's assets: named blobs with a media type, which playlists use.
 
-A rename or a delete records, in its own transaction, a change for every device whose
-playlist uses the asset (`cloud.changelog`): those devices, and only those, are woken and
+A rename or a delete records, in its own transaction, a change for every device that holds
+a playlist using the asset (`cloud.views`): those devices, and only those, are woken and
 get the new name or a tombstone. An upload concerns no device until a playlist uses it.
 """
 
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections import defaultdict
+import time
+from collections.abc import Callable
 
 from cloud.blobs import StoredBlob
 from cloud.changelog import ChangeLog, chunks
 from cloud.errors import Conflict, NotFound, UnsupportedMediaType
 from cloud.settings import DEFAULT_IMAGE_DURATION_MS
 from cloud.store import Database, Row, new_id, utc_now_iso
+from cloud.views import Views, epoch_text
 from sync.models import (
     MAX_DURATION_MS,
     AssetCreated,
@@ -81,9 +83,18 @@ _ASSET_WITH_USE = (
 
 
 class Content:
-    def __init__(self, db: Database, changelog: ChangeLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        changelog: ChangeLog,
+        views: Views,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
         self._changelog = changelog
+        self._views = views
+        self._clock = clock
 
     def add_asset(
         self,
@@ -148,18 +159,19 @@ class Content:
         return row
 
     def rename_asset(self, *, tenant_id: str, asset_id: str, name: str) -> AssetSummary:
-        """Rename an asset; the devices whose playlist uses it get the new name."""
+        """Rename an asset; the devices holding a playlist that uses it get the new name."""
         with self._db.write():
             self._asset(tenant_id, asset_id)
             self._db.execute(
                 "UPDATE assets SET name = ? WHERE tenant_id = ? AND id = ?",
                 (name, tenant_id, asset_id),
             )
-            changelog = self._changelog
-            playlists = changelog.playlists_using(tenant_id, asset_id)
-            devices = changelog.devices_playing(tenant_id, playlists)
+            views = self._views
+            playlists = views.playlists_using(tenant_id, asset_id)
+            now = epoch_text(self._clock())
+            devices = views.holding_playlists(tenant_id, playlists, now=now)
             seq = self._db.next_seq(tenant_id)
-            changelog.record(tenant_id, seq, devices, [(ChangeKind.ASSET, asset_id)])
+            self._changelog.record(tenant_id, seq, devices, [(ChangeKind.ASSET, asset_id)])
             row = self._asset(tenant_id, asset_id)
         log.info("tenant %s renamed asset %s to %r", tenant_id, asset_id, name)
         return asset_summary(row)
@@ -167,20 +179,27 @@ class Content:
     def delete_asset(self, *, tenant_id: str, asset_id: str, force: bool) -> AssetSummary:
         """Delete an asset; 409 while a playlist uses it, unless `force` takes it out of them.
 
-        The devices whose playlist used it get a tombstone for it and their playlist anew.
-        The blob stays: other assets (of any tenant) may have the same bytes.
+        The devices holding a playlist that used it get a tombstone for it and those
+        playlists anew. The blob stays: other assets (of any tenant) may have the same bytes.
         """
         with self._db.write():
             row = self._asset(tenant_id, asset_id)
-            changelog = self._changelog
-            playlists = changelog.playlists_using(tenant_id, asset_id)
+            views = self._views
+            playlists = views.playlists_using(tenant_id, asset_id)
             if playlists and not force:
                 shown = ", ".join(playlists[:3]) + (" ..." if len(playlists) > 3 else "")
                 raise Conflict(
                     f"asset {asset_id} is used by {len(playlists)} playlist(s) ({shown}): "
                     "take it out of them first, or delete it with --force to do so"
                 )
-            devices = changelog.devices_playing(tenant_id, playlists)
+            now = epoch_text(self._clock())
+            devices = views.holding_playlists(tenant_id, playlists, now=now)
+            # Each device: the asset, and those of the playlists that it holds.
+            changes = {
+                device_id: [(str(ChangeKind.ASSET), asset_id)]
+                + [(str(ChangeKind.PLAYLIST), p) for p in view.playlist_ids & set(playlists)]
+                for device_id, view in views.of(tenant_id, devices, now=now).items()
+            }
             self._db.execute(
                 "DELETE FROM playlist_items WHERE tenant_id = ? AND asset_id = ?",
                 (tenant_id, asset_id),
@@ -188,17 +207,7 @@ class Content:
             self._db.execute(
                 "DELETE FROM assets WHERE tenant_id = ? AND id = ?", (tenant_id, asset_id)
             )
-            seq = self._db.next_seq(tenant_id)
-            by_playlist: dict[str, list[str]] = defaultdict(list)
-            for device_id, playlist_id in devices.items():
-                by_playlist[playlist_id].append(device_id)
-            for playlist_id, device_ids in by_playlist.items():
-                changelog.record(
-                    tenant_id,
-                    seq,
-                    device_ids,
-                    [(ChangeKind.ASSET, asset_id), (ChangeKind.PLAYLIST, playlist_id)],
-                )
+            self._changelog.record_each(tenant_id, self._db.next_seq(tenant_id), changes)
         log.info(
             "tenant %s deleted asset %s %r (taken out of %d playlists)",
             tenant_id,

@@ -4,19 +4,25 @@ A device row holds the thumbprint (`jkt`) of the key the screen enrolled with: i
 are only accepted with proofs by that key. A device with `revoked_at` set is refused
 everywhere, whatever tokens it still holds.
 
-A rename or an assignment records the device's changes in the same transaction
-(`cloud.changelog`): its record; on a new assignment also the old playlist (a tombstone),
-the new one, and the assets that differ between the two (upserts for those it now needs,
-tombstones for those it no longer does). Assets both playlists use are not sent again.
+A rename, new settings or an assignment records the device's changes in the same
+transaction (`cloud.changelog`): its record; on a new assignment also what entered or left
+its view (`cloud.views.Fanout`): the old playlist (a tombstone, unless a group, an entry or
+an interrupt still brings it), the new one, and the assets that differ between the two
+sets of playlists. Assets it holds anyway are not sent again.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+from cloud.admin_models import DeviceSettings
 from cloud.changelog import ChangeLog
 from cloud.errors import NotFound
 from cloud.playlists import no_playlist
 from cloud.store import Database, Row, new_id, utc_now_iso
-from sync.models import ChangeKind, DeviceSummary
+from cloud.views import Fanout, Views, epoch_text
+from sync.models import ChangeKind, DeviceRecord, DeviceSummary
 
 
 def device_summary(row: Row) -> DeviceSummary:
@@ -34,9 +40,26 @@ def no_device(device_id: str) -> NotFound:
 
 
 class Devices:
-    def __init__(self, db: Database, changelog: ChangeLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        changelog: ChangeLog,
+        views: Views,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
         self._changelog = changelog
+        self._views = views
+        self._clock = clock
+
+    def record(self, *, tenant_id: str, device_id: str) -> DeviceRecord:
+        """The device's record, as the device itself receives it."""
+        view = self._views.one(tenant_id, device_id, now=epoch_text(self._clock()))
+        data = None if view is None else self._views.device_data(tenant_id, view)
+        if data is None:
+            raise no_device(device_id)
+        return DeviceRecord.model_validate(data)
 
     def create(self, *, tenant_id: str, name: str, jkt: str) -> str:
         """Insert a device (and its first change); call inside the caller's write transaction.
@@ -98,6 +121,12 @@ class Devices:
                 " WHERE tenant_id = ? AND device_id = ?",
                 (tenant_id, device_id),
             )
+            # What was the device's alone goes with it: only its own view held it.
+            for table in ("group_members", "schedule_entries", "interrupts"):
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE tenant_id = ? AND device_id = ?",  # noqa: S608 - constants
+                    (tenant_id, device_id),
+                )
             self._db.next_seq(tenant_id)
             self._changelog.forget_device(tenant_id, device_id)  # ends its long-poll at once
         return device_summary(row)
@@ -117,37 +146,51 @@ class Devices:
         assert row is not None
         return device_summary(row)
 
-    def assign_playlist(
-        self, *, tenant_id: str, device_id: str, playlist_id: str | None
-    ) -> DeviceSummary:
-        """Make the device play `playlist_id` (None: nothing); it gets what changes for it."""
+    def set_settings(
+        self, *, tenant_id: str, device_id: str, settings: DeviceSettings
+    ) -> DeviceRecord:
+        """Change the device's time zone or switching; it gets its record anew."""
         with self._db.write():
             row = self.active(tenant_id=tenant_id, device_id=device_id)
             if row is None:
+                raise no_device(device_id)
+            self._db.execute(
+                "UPDATE devices SET timezone = ?, on_switch = ? WHERE tenant_id = ? AND id = ?",
+                (
+                    settings.timezone or row["timezone"],
+                    settings.on_switch or row["on_switch"],
+                    tenant_id,
+                    device_id,
+                ),
+            )
+            seq = self._db.next_seq(tenant_id)
+            self._changelog.record(tenant_id, seq, [device_id], [(ChangeKind.DEVICE, device_id)])
+            return self.record(tenant_id=tenant_id, device_id=device_id)
+
+    def assign_playlist(
+        self, *, tenant_id: str, device_id: str, playlist_id: str | None
+    ) -> DeviceSummary:
+        """Make `playlist_id` the device's default (None: none); it gets what changes for it."""
+        with self._db.write():
+            if self.active(tenant_id=tenant_id, device_id=device_id) is None:
                 raise no_device(device_id)
             if playlist_id is not None and not self._db.one(
                 "SELECT id FROM playlists WHERE tenant_id = ? AND id = ?",
                 (tenant_id, playlist_id),
             ):
                 raise no_playlist(playlist_id)
-            old_playlist_id: str | None = row["playlist_id"]
+            fanout = Fanout(
+                self._views,
+                self._changelog,
+                tenant_id,
+                [device_id],
+                now=epoch_text(self._clock()),
+            )
             self._db.execute(
                 "UPDATE devices SET playlist_id = ? WHERE tenant_id = ? AND id = ?",
                 (playlist_id, tenant_id, device_id),
             )
-            changed: list[tuple[ChangeKind, str]] = [(ChangeKind.DEVICE, device_id)]
-            if old_playlist_id != playlist_id:
-                changelog = self._changelog
-                before = changelog.assets_of(tenant_id, old_playlist_id)
-                after = changelog.assets_of(tenant_id, playlist_id)
-                changed += [
-                    (ChangeKind.PLAYLIST, some_id)
-                    for some_id in (old_playlist_id, playlist_id)
-                    if some_id is not None
-                ]
-                changed += [(ChangeKind.ASSET, asset_id) for asset_id in before ^ after]
-            seq = self._db.next_seq(tenant_id)
-            self._changelog.record(tenant_id, seq, [device_id], changed)
+            fanout.record(self._db.next_seq(tenant_id), [(ChangeKind.DEVICE, device_id)])
             row = self.active(tenant_id=tenant_id, device_id=device_id)
         assert row is not None
         return device_summary(row)

@@ -21,13 +21,17 @@ from cloud.changes import ChangeFeed
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments
+from cloud.groups import Groups
+from cloud.interrupts import Interrupts
 from cloud.keys import AccessTokens
 from cloud.playlists import Playlists
 from cloud.proofs import ProofChecker
+from cloud.schedules import Schedules
 from cloud.sessions import DeviceSessions
 from cloud.settings import Settings
 from cloud.state import DeviceState
 from cloud.store import Database
+from cloud.views import Views
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,11 @@ class Services:
     devices: Devices
     content: Content
     playlists: Playlists
+    groups: Groups
+    schedules: Schedules
+    interrupts: Interrupts
     changelog: ChangeLog
+    views: Views
     state: DeviceState
     blobs: BlobStore
     changes: ChangeFeed

@@ -8,29 +8,35 @@ Two kinds of cursor, both opaque to the device (it sends back the last one it go
 
 `epoch` is the tenant's `sync_epoch`, so a cursor of another database (or a restored
 backup of a different lineage) is refused rather than misread. A full listing names the
-device's record, its playlist, then the playlist's assets by id; its last page carries the
+device's view (`cloud.views`) by kind, in `LISTING_ORDER` (device, groups, schedule entries,
+interrupts, playlists, assets), and by id within a kind; its last page carries the
 delta cursor `d1.<epoch>.<start>`, so every change made while the listing was read is
 replayed as a delta afterwards (harmless: versions tell old from new).
 
-Every page is read in one read transaction and materialized from the current tables: a
-change-log row (`cloud.changelog`) for an object that is gone or no longer concerns the
-device becomes a tombstone. A delta's version is the sequence number of its log row; a
-listed object's version is the tenant's sequence number when the page was read, which
-already covers every change to it up to then. Pages are capped by count (`limit`) and by
-bytes (`PAGE_BYTES`, half the smallest cap an agent accepts), and are serialized here
-directly: a 10,000-item playlist costs one query and one `json.dumps`, not 10,000 models.
+Every page is read in one read transaction and materialized from the current tables and the
+device's current view: a change-log row (`cloud.changelog`) for an object that is gone or no
+longer in the view becomes a tombstone (an interrupt past its `until` is out of the view).
+A delta's version is the sequence number of its log row; a listed object's version is the
+tenant's sequence number when the page was read, which already covers every change to it up
+to then. Pages are capped by count (`limit`) and by bytes (`PAGE_BYTES`, half the smallest
+cap an agent accepts), and are serialized here directly: a 10,000-item playlist costs one
+query and one `json.dumps`, not 10,000 models.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.changelog import ChangeLog, chunks
+from cloud.changelog import ChangeLog
 from cloud.errors import Gone, NotFound
 from cloud.store import Database, Row
+from cloud.views import LISTING_ORDER, View, Views, epoch_text
 from sync.models import DEFAULT_MAX_STATE_BYTES, MAX_CURSOR_CHARS, ChangeKind
 
 # The byte budget of one page's changes: half of what the agent reads by default, so the
@@ -39,8 +45,8 @@ PAGE_BYTES = DEFAULT_MAX_STATE_BYTES // 2
 
 DELTA_TAG = "d1"
 LISTING_TAG = "f1"
-# Order of a full listing: the device, its playlist, then the playlist's assets by id.
-LISTING_RANK = {ChangeKind.DEVICE: 0, ChangeKind.PLAYLIST: 1, ChangeKind.ASSET: 2}
+# Order of a full listing: by kind (`cloud.views.LISTING_ORDER`), then by id.
+LISTING_RANK = {kind: rank for rank, kind in enumerate(LISTING_ORDER)}
 _SEQ = re.compile(r"[0-9]{1,16}")
 
 
@@ -111,25 +117,6 @@ def page_body(*, cursor: str, full: bool, more: bool, changes: list[str]) -> byt
     return (head + ",".join(changes) + "]}").encode()
 
 
-def _asset_data(row: Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "sha256": row["sha256"],
-        "media_type": row["media_type"],
-        "size": row["size"],
-    }
-
-
-def _device_data(device: Row) -> dict[str, Any]:
-    return {
-        "id": device["id"],
-        "name": device["name"],
-        "tenant_id": device["tenant_id"],
-        "playlist_id": device["playlist_id"],
-    }
-
-
 class _PageBuilder:
     """Changes added until the count or the byte budget is reached."""
 
@@ -149,9 +136,18 @@ class _PageBuilder:
 
 
 class DeviceState:
-    def __init__(self, db: Database, changelog: ChangeLog) -> None:
+    def __init__(
+        self,
+        db: Database,
+        changelog: ChangeLog,
+        views: Views,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = db
         self._changelog = changelog
+        self._views = views
+        self._clock = clock
 
     def page(
         self, *, tenant_id: str, device_id: str, cursor: str | None, limit: int
@@ -165,12 +161,8 @@ class DeviceState:
             tenant = self._db.one(
                 "SELECT revision, sync_epoch FROM tenants WHERE id = ?", (tenant_id,)
             )
-            device = self._db.one(
-                "SELECT id, name, tenant_id, playlist_id FROM devices"
-                " WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
-                (tenant_id, device_id),
-            )
-            if tenant is None or device is None:
+            view = self._views.one(tenant_id, device_id, now=epoch_text(self._clock()))
+            if tenant is None or view is None:
                 raise NotFound(f"no device {device_id}")
             now_seq, epoch = int(tenant["revision"]), str(tenant["sync_epoch"])
             if cursor is None:
@@ -178,8 +170,8 @@ class DeviceState:
             else:
                 position = self._check(cursor, tenant_id, device_id, epoch, now_seq)
             if position.listing:
-                return self._listing_page(device, position, now_seq, limit)
-            return self._delta_page(device, position, now_seq, limit)
+                return self._listing_page(tenant_id, view, position, now_seq, limit)
+            return self._delta_page(tenant_id, view, position, now_seq, limit)
 
     def _check(
         self, cursor: str, tenant_id: str, device_id: str, epoch: str, now_seq: int
@@ -199,35 +191,26 @@ class DeviceState:
 
     # --- full listing ---------------------------------------------------------------------
 
-    def _listing_page(self, device: Row, position: Position, now_seq: int, limit: int) -> bytes:
-        tenant_id, playlist_id = device["tenant_id"], device["playlist_id"]
+    def _listing_page(
+        self, tenant_id: str, view: View, position: Position, now_seq: int, limit: int
+    ) -> bytes:
         after_rank = LISTING_RANK[ChangeKind(position.kind)] if position.kind else -1
         page = _PageBuilder(limit)
         last: tuple[str, str] | None = None
         more = False
-        if after_rank < 0:
-            page.add(upsert(ChangeKind.DEVICE, device["id"], now_seq, _device_data(device)))
-            last = (ChangeKind.DEVICE, device["id"])
-        if after_rank < 1 and playlist_id is not None:
-            data = self._playlist_data(tenant_id, playlist_id)
-            if data is not None:
-                if page.add(upsert(ChangeKind.PLAYLIST, playlist_id, now_seq, data)):
-                    last = (ChangeKind.PLAYLIST, playlist_id)
-                else:
-                    more = True
-        if not more and playlist_id is not None:
-            after_id = position.object_id if position.kind == ChangeKind.ASSET else ""
-            assets = self._db.all(
-                "SELECT id, name, sha256, media_type, size FROM assets"
-                " WHERE tenant_id = ? AND id > ? AND id IN (SELECT asset_id FROM playlist_items"
-                " WHERE tenant_id = ? AND playlist_id = ?) ORDER BY id LIMIT ?",
-                (tenant_id, after_id, tenant_id, playlist_id, limit + 1),
-            )
-            for asset in assets:
-                if not page.add(upsert(ChangeKind.ASSET, asset["id"], now_seq, _asset_data(asset))):
+        for kind in LISTING_ORDER:
+            rank = LISTING_RANK[kind]
+            if rank < after_rank:
+                continue
+            after_id = (position.object_id or "") if rank == after_rank else ""
+            room = limit - len(page.changes) + 1  # one more than fits: is there more?
+            for object_id, data in self._listed(tenant_id, view, kind, after_id, room):
+                if not page.add(upsert(kind, object_id, now_seq, data)):
                     more = True
                     break
-                last = (ChangeKind.ASSET, asset["id"])
+                last = (kind, object_id)
+            if more:
+                break
         if more and last is not None:
             cursor = Position(True, position.epoch, position.seq, *last).text()
         else:
@@ -235,12 +218,50 @@ class DeviceState:
             cursor = Position(False, position.epoch, position.seq).text()
         return page_body(cursor=cursor, full=True, more=more, changes=page.changes)
 
+    def _listed(
+        self, tenant_id: str, view: View, kind: ChangeKind, after_id: str, count: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The first `count` objects of `kind` in the view after `after_id`, by id."""
+        views = self._views
+        if kind == ChangeKind.ASSET:
+            yield from views.listed_assets(
+                tenant_id, view.playlist_ids, after_id=after_id, count=count
+            )
+            return
+        ids = sorted(object_id for object_id in view.ids(kind) if object_id > after_id)[:count]
+        if kind == ChangeKind.DEVICE:
+            found = {view.device_id: views.device_data(tenant_id, view)} if ids else {}
+        elif kind == ChangeKind.PLAYLIST:
+            # One at a time: a page is often full after a few large playlists.
+            for playlist_id in ids:
+                data = views.playlist_data(tenant_id, playlist_id)
+                if data is not None:
+                    yield playlist_id, data
+            return
+        else:
+            found = self._data(tenant_id, kind, ids)
+        for object_id in ids:
+            data = found.get(object_id)
+            if data is not None:
+                yield object_id, data
+
+    def _data(self, tenant_id: str, kind: str, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        """{id: data} of groups, schedule entries or interrupts."""
+        views = self._views
+        if kind == ChangeKind.GROUP:
+            return dict(views.groups_data(tenant_id, ids))
+        if kind == ChangeKind.SCHEDULE:
+            return dict(views.entries_data(tenant_id, ids))
+        if kind == ChangeKind.INTERRUPT:
+            return dict(views.interrupts_data(tenant_id, ids))
+        return {}
+
     # --- deltas ---------------------------------------------------------------------------
 
     def _delta_page(
-        self, device: Row, position: Position, now_seq: int, limit: int
+        self, tenant_id: str, view: View, position: Position, now_seq: int, limit: int
     ) -> bytes | None:
-        tenant_id, device_id = device["tenant_id"], device["id"]
+        device_id = view.device_id
         if position.kind is None:
             rows = self._db.all(
                 "SELECT seq, kind, object_id FROM device_changes"
@@ -266,10 +287,9 @@ class DeviceState:
             )
         if not rows:
             return None
-        changes = self._materialize(device, rows[:limit])
         page = _PageBuilder(limit)
         emitted = 0
-        for change in changes:
+        for change in self._materialize(tenant_id, view, rows[:limit]):
             if not page.add(change):
                 break
             emitted += 1
@@ -282,62 +302,33 @@ class DeviceState:
             more = False
         return page_body(cursor=cursor.text(), full=False, more=more, changes=page.changes)
 
-    def _materialize(self, device: Row, rows: list[Row]) -> list[str]:
-        """Each log row as an upsert of the object as it is now, or a tombstone."""
-        tenant_id, playlist_id = device["tenant_id"], device["playlist_id"]
-        asset_ids = [row["object_id"] for row in rows if row["kind"] == ChangeKind.ASSET]
-        assets = self._held_assets(tenant_id, playlist_id, asset_ids)
-        changes: list[str] = []
+    def _materialize(self, tenant_id: str, view: View, rows: list[Row]) -> Iterator[str]:
+        """Each log row as an upsert of the object as it is now if the view holds it, else a
+        tombstone; playlists are read as they are reached (a page may end before them)."""
+        held: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            kind, object_id = row["kind"], row["object_id"]
+            if kind == ChangeKind.ASSET or object_id in view.ids(kind):
+                held[kind].append(object_id)
+        found: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for kind, ids in held.items():
+            if kind == ChangeKind.ASSET:
+                data = self._views.assets_data(tenant_id, ids, view.playlist_ids)
+            elif kind == ChangeKind.DEVICE:
+                data = {view.device_id: self._views.device_data(tenant_id, view)}
+            else:
+                data = self._data(tenant_id, kind, ids)
+            found.update(((kind, object_id), value) for object_id, value in data.items())
         for row in rows:
             kind, object_id, version = row["kind"], row["object_id"], row["seq"]
-            data: dict[str, Any] | None = None
-            if kind == ChangeKind.DEVICE and object_id == device["id"]:
-                data = _device_data(device)
-            elif kind == ChangeKind.PLAYLIST and object_id == playlist_id:
-                data = self._playlist_data(tenant_id, object_id)
-            elif kind == ChangeKind.ASSET:
-                data = assets.get(object_id)
-            if data is None:
-                changes.append(tombstone(kind, object_id, version))
+            if kind == ChangeKind.PLAYLIST and object_id in view.playlist_ids:
+                change = self._views.playlist_data(tenant_id, object_id)
             else:
-                changes.append(upsert(kind, object_id, version, data))
-        return changes
-
-    def _held_assets(
-        self, tenant_id: str, playlist_id: str | None, asset_ids: list[str]
-    ) -> dict[str, dict[str, Any]]:
-        """{id: data} of those of `asset_ids` that exist and the playlist uses."""
-        found: dict[str, dict[str, Any]] = {}
-        if playlist_id is None:
-            return found
-        for chunk in chunks(asset_ids):
-            marks = ",".join("?" * len(chunk))
-            sql = (
-                "SELECT id, name, sha256, media_type, size FROM assets"  # noqa: S608 - placeholders
-                f" WHERE tenant_id = ? AND id IN ({marks}) AND id IN"
-                " (SELECT asset_id FROM playlist_items WHERE tenant_id = ? AND playlist_id = ?)"
-            )
-            for row in self._db.all(sql, (tenant_id, *chunk, tenant_id, playlist_id)):
-                found[row["id"]] = _asset_data(row)
-        return found
-
-    def _playlist_data(self, tenant_id: str, playlist_id: str) -> dict[str, Any] | None:
-        row = self._db.one(
-            "SELECT id, name FROM playlists WHERE tenant_id = ? AND id = ?",
-            (tenant_id, playlist_id),
-        )
-        if row is None:
-            return None
-        cursor = self._db.sqlite.conn.execute(
-            "SELECT asset_id, position, duration_ms FROM playlist_items"
-            " WHERE tenant_id = ? AND playlist_id = ? ORDER BY position",
-            (tenant_id, playlist_id),
-        )
-        items = [
-            {"asset_id": asset_id, "position": position, "duration_ms": duration_ms}
-            for asset_id, position, duration_ms in cursor
-        ]
-        return {"id": row["id"], "name": row["name"], "items": items}
+                change = found.get((kind, object_id))
+            if change is None:
+                yield tombstone(kind, object_id, version)
+            else:
+                yield upsert(kind, object_id, version, change)
 
 
 __all__ = [

@@ -219,12 +219,96 @@ def _enrollment_description(db: Database) -> None:
     db.execute("ALTER TABLE enrollments ADD COLUMN description TEXT")
 
 
+# Scheduling (see cloud.views): groups of devices (a device joins several; `joined_seq`, the
+# tenant's change sequence number when it joined, orders its `group_ids`), schedule entries
+# and interrupts of a device or of a group (exactly one of the two), a screen's time zone and
+# switching setting, and the window of a playlist item. Instants are stored as ISO text in
+# UTC with microseconds (`cloud.views.instant_text`), so that text order is time order.
+_SCHEMA_V5 = """
+CREATE TABLE groups (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    playlist_id TEXT,
+    created_at TEXT NOT NULL,
+    UNIQUE (tenant_id, id),
+    FOREIGN KEY (tenant_id, playlist_id) REFERENCES playlists (tenant_id, id)
+);
+CREATE INDEX groups_by_playlist ON groups (tenant_id, playlist_id);
+CREATE TABLE group_members (
+    tenant_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    joined_seq INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, group_id, device_id),
+    FOREIGN KEY (tenant_id, group_id) REFERENCES groups (tenant_id, id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX group_members_by_device ON group_members (tenant_id, device_id, joined_seq);
+CREATE TABLE schedule_entries (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    device_id TEXT,
+    group_id TEXT,
+    playlist_id TEXT NOT NULL,
+    days TEXT NOT NULL,
+    from_time TEXT,
+    to_time TEXT,
+    start_date TEXT,
+    end_date TEXT,
+    priority INTEGER NOT NULL,
+    timezone TEXT,
+    on_switch TEXT CHECK (on_switch IN ('cut', 'finish')),
+    created_at TEXT NOT NULL,
+    UNIQUE (tenant_id, id),
+    CHECK ((device_id IS NULL) <> (group_id IS NULL)),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id),
+    FOREIGN KEY (tenant_id, group_id) REFERENCES groups (tenant_id, id),
+    FOREIGN KEY (tenant_id, playlist_id) REFERENCES playlists (tenant_id, id)
+);
+CREATE INDEX schedule_entries_by_device ON schedule_entries (tenant_id, device_id);
+CREATE INDEX schedule_entries_by_group ON schedule_entries (tenant_id, group_id);
+CREATE INDEX schedule_entries_by_playlist ON schedule_entries (tenant_id, playlist_id);
+CREATE TABLE interrupts (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    device_id TEXT,
+    group_id TEXT,
+    playlist_id TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    until TEXT,
+    UNIQUE (tenant_id, id),
+    CHECK ((device_id IS NULL) <> (group_id IS NULL)),
+    CHECK (until IS NULL OR until > starts_at),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id),
+    FOREIGN KEY (tenant_id, group_id) REFERENCES groups (tenant_id, id),
+    FOREIGN KEY (tenant_id, playlist_id) REFERENCES playlists (tenant_id, id)
+);
+CREATE UNIQUE INDEX interrupts_by_device ON interrupts (tenant_id, device_id)
+    WHERE device_id IS NOT NULL;
+CREATE UNIQUE INDEX interrupts_by_group ON interrupts (tenant_id, group_id)
+    WHERE group_id IS NOT NULL;
+CREATE INDEX interrupts_by_playlist ON interrupts (tenant_id, playlist_id);
+CREATE INDEX interrupts_by_until ON interrupts (tenant_id, until);
+ALTER TABLE devices ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE devices ADD COLUMN on_switch TEXT NOT NULL DEFAULT 'cut'
+    CHECK (on_switch IN ('cut', 'finish'));
+ALTER TABLE playlist_items ADD COLUMN valid_from TEXT;
+ALTER TABLE playlist_items ADD COLUMN valid_until TEXT
+"""
+
+
+def _scheduling(db: Database) -> None:
+    _run_script(db, _SCHEMA_V5)
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
     ("0002_delta_sync", _delta_sync),
     ("0003_roles", _roles),
     ("0004_enrollment_description", _enrollment_description),
+    ("0005_scheduling", _scheduling),
 ]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cloud import state as state_module
+from cloud.admin_models import NewPlaylist, NewPlaylistItem
 from cloud.blobs import StoredBlob
 from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
@@ -22,7 +23,8 @@ from cloud.playlists import Playlists
 from cloud.state import CursorGone, DeviceState
 from cloud.store import Database
 from cloud.tenants import create_tenant
-from sync.models import MAX_PAGE_CHANGES, NewPlaylist, NewPlaylistItem, StatePage
+from cloud.views import Views
+from sync.models import MAX_PAGE_CHANGES, StatePage
 
 
 @dataclass
@@ -82,15 +84,16 @@ class Cloud:
 def cloud(tmp_path: Path) -> Iterator[Cloud]:
     db = Database(tmp_path / "cloud.db")
     changelog = ChangeLog(db, retention_s=100)
-    content = Content(db, changelog)
+    views = Views(db)
+    content = Content(db, changelog, views)
     tenant, _ = create_tenant(db, "Test")
     parts = Cloud(
         db=db,
         changelog=changelog,
         content=content,
-        playlists=Playlists(db, content=content, changelog=changelog),
-        devices=Devices(db, changelog),
-        state=DeviceState(db, changelog),
+        playlists=Playlists(db, content=content, changelog=changelog, views=views),
+        devices=Devices(db, changelog, views),
+        state=DeviceState(db, changelog, views),
         tenant_id=tenant.id,
     )
     db.on_change = parts.woken.append

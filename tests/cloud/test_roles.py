@@ -37,6 +37,21 @@ NEEDS: dict[tuple[str, str], Role] = {
     ("PATCH", "/devices/{device_id}"): Role.EDITOR,
     ("DELETE", "/devices/{device_id}"): Role.ADMIN,
     ("GET", "/devices"): Role.VIEWER,
+    ("GET", "/devices/{device_id}"): Role.VIEWER,
+    ("PATCH", "/devices/{device_id}/settings"): Role.EDITOR,
+    ("POST", "/groups"): Role.EDITOR,
+    ("GET", "/groups"): Role.VIEWER,
+    ("PATCH", "/groups/{group_id}/devices"): Role.EDITOR,
+    ("PUT", "/groups/{group_id}/playlist"): Role.EDITOR,
+    ("DELETE", "/groups/{group_id}"): Role.EDITOR,
+    ("POST", "/schedules"): Role.EDITOR,
+    ("GET", "/schedules"): Role.VIEWER,
+    ("DELETE", "/schedules/{entry_id}"): Role.EDITOR,
+    ("PUT", "/devices/{device_id}/interrupt"): Role.EDITOR,
+    ("DELETE", "/devices/{device_id}/interrupt"): Role.EDITOR,
+    ("PUT", "/groups/{group_id}/interrupt"): Role.EDITOR,
+    ("DELETE", "/groups/{group_id}/interrupt"): Role.EDITOR,
+    ("GET", "/interrupts"): Role.VIEWER,
     ("POST", "/keys"): Role.ADMIN,
     ("GET", "/keys"): Role.ADMIN,
     ("DELETE", "/keys/{key_id}"): Role.ADMIN,
@@ -80,6 +95,8 @@ def test_each_role_gets_exactly_what_it_should_on_every_route(cloud: RunningClou
                     playlist_id="pl_0",
                     device_id="dev_0",
                     key_id="key_0",
+                    group_id="grp_0",
+                    entry_id="sch_0",
                 )
                 for role, key in keys.items():
                     answer = client.request(
@@ -87,6 +104,7 @@ def test_each_role_gets_exactly_what_it_should_on_every_route(cloud: RunningClou
                     )
                     if role in MAY[needed]:
                         assert answer.status_code not in (401, 403, 429), (route, role, answer)
+                        assert answer.status_code < 500, (route, role, answer.text)
                     else:
                         assert answer.status_code == 403, (route, role, answer.text)
                         detail = answer.json()["detail"]

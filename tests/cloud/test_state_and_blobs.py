@@ -37,6 +37,9 @@ def test_the_cursor_says_when_nothing_changed_and_the_delta_brings_an_assignment
         "name": "Lobby",
         "tenant_id": cloud.tenant_id,
         "playlist_id": None,
+        "group_ids": [],
+        "timezone": "UTC",
+        "on_switch": "cut",
     }
 
     unchanged = screen.get_state(cursor)

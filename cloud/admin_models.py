@@ -1,0 +1,286 @@
+"""Bodies and answers of the admin API's scheduling calls, beside those in `sync.models`.
+
+They are built from the wire types of `sync.models` (`ClockTime`, `LocalDate`, `Moment`,
+`Instant`, `TimeZoneName`, `OnSwitch`, `Weekday`), so that what an admin may store is what
+a device accepts, plus what only the cloud can check: that a time zone exists (zoneinfo),
+that a window is not empty, the caps per tenant.
+
+`NewPlaylistItem`, `NewPlaylist` and `PlaylistItems` extend those of `sync.models` with an
+item's window (`valid_from`, `valid_until`); they belong there once the contract takes them.
+"""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from sync import models as wire
+from sync.models import (
+    MAX_PLAYLIST_ITEMS,
+    MAX_PRIORITY,
+    ClockTime,
+    Id,
+    Instant,
+    Interrupt,
+    LocalDate,
+    Moment,
+    Name,
+    OnSwitch,
+    ScheduleEntry,
+    TimeZoneName,
+    Weekday,
+    WireModel,
+)
+
+# Caps per tenant: a device's view holds at most what its tenant has.
+MAX_SCHEDULE_ENTRIES = 10_000
+MAX_GROUPS = 10_000
+# Devices named in one call (`group add`, `group remove`).
+MAX_DEVICES_PER_CALL = 10_000
+# The longest `for_s` of an interrupt: a century (further: give `until`).
+MAX_INTERRUPT_S = 100 * 366 * 86_400
+# The widest UTC offsets in use: a local time is an instant within these of UTC.
+_EAST, _WEST = timedelta(hours=14), timedelta(hours=12)
+# Files of a zoneinfo directory that are not zones of their own.
+_NOT_ZONES = {"localtime", "posixrules"}
+
+
+@functools.cache
+def known_time_zones() -> frozenset[str]:
+    """The IANA names this cloud's zoneinfo knows (the system's, or the tzdata package's)."""
+    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES) | {"UTC"}
+
+
+def _known_zone(name: str) -> str:
+    if name not in known_time_zones():
+        raise ValueError(
+            f"{name!r} is not a time zone this cloud knows: use an IANA name such as "
+            "Europe/Berlin, America/New_York or UTC"
+        )
+    return name
+
+
+# A time zone name that zoneinfo knows.
+KnownTimeZone = Annotated[TimeZoneName, AfterValidator(_known_zone)]
+
+
+def _start(moment: date | datetime) -> datetime:
+    if isinstance(moment, datetime):
+        return moment
+    return datetime.combine(moment, time())
+
+
+def _end(moment: date | datetime) -> datetime:
+    """Where a window ends: a date means the end of that day (the next day's midnight)."""
+    if isinstance(moment, datetime):
+        return moment
+    return datetime.combine(moment + timedelta(days=1), time())
+
+
+def window_is_empty(valid_from: date | datetime, valid_until: date | datetime) -> bool:
+    """True when no instant lies in [valid_from, valid_until) in any screen's time zone.
+
+    A date or a date-time without an offset is the screen's local time, unknown here (one
+    playlist plays on screens in many zones): against an instant, it is compared at the
+    widest offsets in use, UTC-12 and UTC+14.
+    """
+    start, end = _start(valid_from), _end(valid_until)
+    if (start.tzinfo is None) == (end.tzinfo is None):
+        return start >= end
+    if start.tzinfo is None:  # local start: at the earliest, start - 14 h in UTC
+        return start - _EAST >= end.astimezone(UTC).replace(tzinfo=None)
+    return start.astimezone(UTC).replace(tzinfo=None) >= end + _WEST
+
+
+class NewPlaylistItem(wire.NewPlaylistItem):
+    """An item of a new playlist, with the window it plays in (None: unbounded)."""
+
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
+
+    @model_validator(mode="after")
+    def _window_not_empty(self) -> NewPlaylistItem:
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and window_is_empty(self.valid_from, self.valid_until)
+        ):
+            raise ValueError("valid_until is not after valid_from: the item would never play")
+        return self
+
+
+class NewPlaylist(WireModel):
+    name: Name = Field(min_length=1)
+    items: list[NewPlaylistItem] = Field(min_length=1, max_length=MAX_PLAYLIST_ITEMS)
+
+
+class PlaylistItems(WireModel):
+    """Body of `PUT /playlists/{id}/items`: the playlist's new items, in play order."""
+
+    items: list[NewPlaylistItem] = Field(min_length=1, max_length=MAX_PLAYLIST_ITEMS)
+
+
+# --- groups -------------------------------------------------------------------------------
+
+
+class NewGroup(WireModel):
+    name: Name = Field(min_length=1)
+
+
+class GroupSummary(WireModel):
+    id: str
+    name: str
+    playlist_id: str | None  # the group's default playlist
+    devices: int  # how many devices are in it
+    created_at: str
+
+
+class GroupMembers(WireModel):
+    """Body of `PATCH /groups/{id}/devices`: devices to add to the group and to take out."""
+
+    add: list[Id] = Field(default_factory=list, max_length=MAX_DEVICES_PER_CALL)
+    remove: list[Id] = Field(default_factory=list, max_length=MAX_DEVICES_PER_CALL)
+
+    @model_validator(mode="after")
+    def _each_once(self) -> GroupMembers:
+        both = sorted(set(self.add) & set(self.remove))
+        if both:
+            raise ValueError(f"{both[0]} is both added and removed")
+        return self
+
+
+# --- devices ------------------------------------------------------------------------------
+
+
+class DeviceSettings(WireModel):
+    """Body of `PATCH /devices/{id}/settings`: what is given changes, the rest stays."""
+
+    timezone: KnownTimeZone | None = None
+    on_switch: OnSwitch | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> DeviceSettings:
+        if self.timezone is None and self.on_switch is None:
+            raise ValueError("give timezone, on_switch or both")
+        return self
+
+
+class Playing(WireModel):
+    """What a device should play at `at`, by `player.schedule.evaluate`."""
+
+    at: datetime
+    playlist_id: str | None
+    reason: str  # interrupt, schedule, device default, group default, nothing
+    source_id: str | None  # the interrupt, entry, group or device it comes from
+    why: str
+    items: int  # the playlist's items inside their windows
+    on_switch: OnSwitch
+    next_boundary: datetime | None  # when that may change next (None: never)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class DeviceDetail(WireModel):
+    """Answer of `GET /devices/{id}`: the device, what it plays now and what comes next."""
+
+    id: str
+    name: str
+    playlist_id: str | None
+    group_ids: list[str]
+    timezone: str
+    on_switch: OnSwitch
+    created_at: str
+    last_seen_at: str | None
+    now: Playing
+    next: Playing | None  # at `now.next_boundary`; None when nothing will change
+
+
+# --- schedules ----------------------------------------------------------------------------
+
+
+class NewScheduleEntry(WireModel):
+    """Body of `POST /schedules`: an entry of a device or of a group (exactly one)."""
+
+    device_id: Id | None = None
+    group_id: Id | None = None
+    playlist_id: Id
+    days: list[Weekday] = Field(default_factory=list, max_length=7)
+    from_time: ClockTime | None = None
+    to_time: ClockTime | None = None
+    start_date: LocalDate | None = None
+    end_date: LocalDate | None = None
+    priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+    timezone: KnownTimeZone | None = None
+    on_switch: OnSwitch | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NewScheduleEntry:
+        if (self.device_id is None) == (self.group_id is None):
+            raise ValueError("give device_id or group_id: the entry's screen or group")
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("days name the same day twice")
+        if (self.from_time is None) != (self.to_time is None):
+            raise ValueError("from_time and to_time come together, or neither")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+
+class ScheduleEntrySummary(ScheduleEntry):
+    """A schedule entry as admins see it: the wire entry plus the device it belongs to."""
+
+    device_id: str | None = None  # None: an entry of `group_id`
+
+
+# --- interrupts ---------------------------------------------------------------------------
+
+
+class NewInterrupt(WireModel):
+    """Body of `PUT /devices/{id}/interrupt` and `PUT /groups/{id}/interrupt`.
+
+    It starts now (the cloud's clock) and lasts `until` an instant in the future, or
+    `for_s` seconds, or until it is cleared (neither).
+    """
+
+    playlist_id: Id
+    until: Instant | None = None
+    for_s: float | None = Field(default=None, gt=0, le=MAX_INTERRUPT_S, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_end(self) -> NewInterrupt:
+        if self.until is not None and self.for_s is not None:
+            raise ValueError("give until or for_s, not both")
+        return self
+
+
+class InterruptSummary(Interrupt):
+    """An interrupt as admins see it: the wire interrupt plus the device it belongs to."""
+
+    device_id: str | None = None  # None: an interrupt of `group_id`
+
+
+__all__ = [
+    "MAX_DEVICES_PER_CALL",
+    "MAX_GROUPS",
+    "MAX_INTERRUPT_S",
+    "MAX_SCHEDULE_ENTRIES",
+    "DeviceDetail",
+    "DeviceSettings",
+    "GroupMembers",
+    "GroupSummary",
+    "InterruptSummary",
+    "KnownTimeZone",
+    "NewGroup",
+    "NewInterrupt",
+    "NewPlaylist",
+    "NewPlaylistItem",
+    "NewScheduleEntry",
+    "Playing",
+    "PlaylistItems",
+    "ScheduleEntrySummary",
+    "known_time_zones",
+    "window_is_empty",
+]
