@@ -98,9 +98,8 @@ class Decision:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_MINUTES_PER_DAY = 24 * 60
-# How many days past the first day it may start on a window's next start is looked for:
-# within any 7 days there is an allowed weekday, one more covers a window emptied by a gap.
+# How many days past an entry's first possible day its next window is looked for: any 7
+# days hold an allowed weekday, and one more covers a window that a DST gap made empty.
 _SCAN_DAYS = 8
 _ALL_DAYS = (1 << 7) - 1
 _FALLBACK_ZONE = "UTC"
@@ -140,7 +139,7 @@ def _resolve(naive: datetime, zone: ZoneInfo) -> int:
     # In a gap, fold=0 reads `naive` with the offset before the jump and fold=1 with the one
     # after, so the jump lies between the two readings: bisect for it.
     low, high = sorted((first, _micros(naive.replace(tzinfo=zone, fold=1))))
-    while high - low > 1:  # the clock reads earlier than `naive` at low, later at high
+    while high - low > 1:  # the clock reads before `naive` at low, `naive` or later at high
         middle = (low + high) // 2
         if _wall_clock(middle, zone) >= naive:
             high = middle
@@ -224,7 +223,7 @@ def _days_mask(days: tuple[str, ...]) -> int:
     """Bit n set: weekday n (Monday 0) allowed. No days: every day."""
     mask = 0
     for name in days:
-        mask |= 1 << WEEKDAYS.index(name)  # type: ignore[arg-type]
+        mask |= 1 << WEEKDAYS.index(name)
     return mask or _ALL_DAYS
 
 
@@ -254,7 +253,7 @@ def _entry_now(
     limit = day + _SCAN_DAYS
     days = _days_mask(tuple(entry.days)) if entry.days else _ALL_DAYS
     while last is None or day <= last:
-        if day > limit:  # cannot happen with 7 weekdays; wake up then and look again
+        if day > limit:  # not reached (7 days hold an allowed one); if so, look again then
             return False, _wall_micros(day, 0, zone_key)
         if days >> ((day - 1) % 7) & 1:  # ordinal 1 is a Monday
             start = _wall_micros(day, start_minute, zone_key)
@@ -268,7 +267,7 @@ def _entry_now(
 
 
 def _days_text(days: Sequence[str]) -> str:
-    indexes = sorted({WEEKDAYS.index(name) for name in days})  # type: ignore[arg-type]
+    indexes = sorted({WEEKDAYS.index(name) for name in days})
     if not indexes or len(indexes) == 7:
         return "every day"
     runs: list[list[int]] = []
@@ -464,9 +463,10 @@ def evaluate(state: ScheduleState, now: datetime) -> Decision:
         if playlist is None:
             passed.append(f"{candidate.short} (playlist {candidate.playlist_id} unknown)")
             continue
-        now_playing = seen.get(playlist.id)
+        now_playing = seen.get(candidate.playlist_id)
         if now_playing is None:
-            now_playing = seen[playlist.id] = _playlist_now(playlist, device_zone, now_micros)
+            now_playing = _playlist_now(playlist, device_zone, now_micros)
+            seen[candidate.playlist_id] = now_playing
             if now_playing.next_edge is not None:
                 edges.append(now_playing.next_edge)
         if not now_playing.items:

@@ -422,7 +422,10 @@ def test_unknown_time_zone_counts_as_utc_with_a_warning() -> None:
     schedule = state(
         playlist_id="p1",
         timezone="Mars/Olympus",
-        entries=[entry("sch_1", "p2", from_time="09:00", to_time="10:00", timezone="Moon/Base")],
+        entries=[
+            entry("sch_1", "p2", from_time="09:00", to_time="10:00", timezone="Moon/Base"),
+            entry("sch_2", "p3", days=["sun"], timezone="Moon/Base"),
+        ],
         playlists={**PLAYLISTS, "p1": playlist("p1", item("x", valid_from="2026-05-04T12:00"))},
     )
     decision = evaluate(schedule, utc("2026-05-04 09:30"))
@@ -430,10 +433,23 @@ def test_unknown_time_zone_counts_as_utc_with_a_warning() -> None:
     assert decision.why == "schedule entry sch_1 (priority 0, every day 09:00-10:00 UTC)"
     assert decision.warnings == (
         "unknown time zone 'Mars/Olympus' (device dev_1): using UTC instead",
-        "unknown time zone 'Moon/Base' (schedule entry sch_1): using UTC instead",
+        "unknown time zone 'Moon/Base' (schedule entry sch_1 and 1 more): using UTC instead",
     )
     later = evaluate(schedule, utc("2026-05-04 11:00"))
     assert later.next_boundary == utc("2026-05-04 12:00")  # the item's local time, as UTC
+
+
+def test_now_in_any_offset_means_the_same_instant() -> None:
+    schedule = state(
+        playlist_id="p1",
+        entries=[entry("sch_1", "p2", from_time="09:00", to_time="10:00")],
+    )
+    in_tokyo = datetime(2026, 5, 4, 18, 30, tzinfo=ZoneInfo("Asia/Tokyo"))  # 09:30 UTC
+    decision = evaluate(schedule, in_tokyo)
+    assert decision == evaluate(schedule, utc("2026-05-04 09:30"))
+    assert decision.source_id == "sch_1"
+    assert decision.next_boundary == utc("2026-05-04 10:00")
+    assert decision.next_boundary is not None and decision.next_boundary.tzinfo is UTC
 
 
 def test_a_naive_now_is_refused() -> None:
