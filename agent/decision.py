@@ -54,7 +54,7 @@ def decision_summary(
         "source_id": decision.source_id,
         "why": decision.why,
         "on_switch": decision.on_switch,
-        "next_boundary": boundary.isoformat(timespec="seconds") if boundary else None,
+        "next_boundary": boundary.isoformat(timespec="milliseconds") if boundary else None,
         "clock": reading.source.value,
         "warnings": list(decision.warnings),
     }

@@ -38,22 +38,100 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from operator import attrgetter, itemgetter
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sync.models import (
-    WEEKDAYS,
-    DeviceRecord,
-    Group,
-    Interrupt,
-    OnSwitch,
-    Playlist,
-    PlaylistItem,
-    ScheduleEntry,
-)
+# What evaluation reads, as shapes: `sync.models`' wire models (DeviceRecord, Group,
+# ScheduleEntry, Interrupt, Playlist, PlaylistItem) have them, and so may anything else;
+# `player` imports nothing from `sync` or `agent`.
+OnSwitch = Literal["cut", "finish"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Screen(Protocol):
+    """The screen's own record (`sync.models.DeviceRecord`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def playlist_id(self) -> str | None: ...
+    @property
+    def group_ids(self) -> Sequence[str]: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def on_switch(self) -> OnSwitch: ...
+
+
+class Group(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def playlist_id(self) -> str | None: ...
+
+
+class ScheduleEntry(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def playlist_id(self) -> str: ...
+    @property
+    def group_id(self) -> str | None: ...
+    @property
+    def days(self) -> Sequence[str]: ...
+    @property
+    def from_time(self) -> time | None: ...
+    @property
+    def to_time(self) -> time | None: ...
+    @property
+    def start_date(self) -> date | None: ...
+    @property
+    def end_date(self) -> date | None: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def on_switch(self) -> OnSwitch | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class Interrupt(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def playlist_id(self) -> str: ...
+    @property
+    def group_id(self) -> str | None: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def until(self) -> datetime | None: ...
+
+
+class PlaylistItem(Protocol):
+    @property
+    def asset_id(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def valid_from(self) -> date | datetime | None: ...
+    @property
+    def valid_until(self) -> date | datetime | None: ...
+
+
+class Playlist(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def items(self) -> Sequence[PlaylistItem]: ...
 
 
 class Reason(StrEnum):
@@ -70,7 +148,7 @@ class Reason(StrEnum):
 class ScheduleState:
     """Everything evaluation reads: what the device holds of its schedule."""
 
-    device: DeviceRecord
+    device: Screen
     groups: Mapping[str, Group] = field(default_factory=dict)
     entries: Sequence[ScheduleEntry] = ()
     interrupts: Sequence[Interrupt] = ()
