@@ -92,6 +92,7 @@ def main() -> int:
     make_video(media / "counter.mp4", seconds=6.0, size=(640, 360))
     make_image(media / "welcome.png", "Welcome to signage-agent", "#1f6feb", size=(1280, 720))
     make_image(media / "specials.png", "Today's specials", "#2da44e", size=(1280, 720))
+    make_image(media / "announcement.png", "Announcement", "#d1242f", size=(1280, 720))
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -136,6 +137,11 @@ def main() -> int:
             f"{specials}:4",
         )
 
+        announcement = admin(
+            "asset", "add", str(media / "announcement.png"), "--name", "announcement.png"
+        )
+        urgent = admin("playlist", "create", "Announcement", "--item", f"{announcement}:60")
+
         say("starting the agent with a fresh state folder")
         agent_env = {**os.environ, "SIGNAGE_AGENT_SYNC_INTERVAL": "1", "PYTHONUNBUFFERED": "1"}
         agent = subprocess.Popen(
@@ -163,6 +169,14 @@ def main() -> int:
         )
         elapsed = time.monotonic() - started
         say(f"first item ({first['name']}) playing {elapsed:.1f} s after the demo started")
+        say("an admin interrupts the screen with an announcement for 8 s")
+        asked = time.monotonic()
+        admin("interrupt", "--device", device, "--playlist", urgent, "--for", "8")
+        wait_for(lambda: _playing(agent_state) == "announcement.png", 20, "the announcement")
+        say(f"the announcement is on screen {time.monotonic() - asked:.2f} s after the command")
+        wait_for(lambda: _playing(agent_state) not in (None, "announcement.png"), 30, "the loop")
+        schedule = agent_status(agent_state).get("schedule") or {}
+        say(f"8 s later the interrupt ended by itself: back to {schedule.get('why')}")
         say("running until Ctrl-C" if not seconds else f"running for {seconds:.0f} s in all")
         while not seconds or time.monotonic() - started < seconds:
             if agent.poll() is not None:
@@ -183,6 +197,11 @@ def main() -> int:
                     process.kill()
     _summary(agent_state)
     return 0
+
+
+def _playing(agent_state: Path) -> str | None:
+    now = agent_status(agent_state).get("now_playing")
+    return now["name"] if now else None
 
 
 def _healthy(httpx, url: str) -> bool:  # type: ignore[no-untyped-def]
