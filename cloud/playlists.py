@@ -4,8 +4,8 @@ A device holds a playlist that is its default, its groups' default, or the playl
 of its (or its groups') schedule entries or interrupts (`cloud.views`). Each edit records,
 in its own transaction, the changes of the devices that hold the playlist
 (`cloud.changelog`): a rename or new durations or windows change the playlist; new items
-also add the assets they bring (upserts) and drop those no item uses any more (tombstones,
-unless another playlist the device holds uses them: those come as upserts). A playlist
+also add the assets they bring (upserts) and drop those no item uses any more (tombstones),
+each only for the devices that do not hold it through another playlist anyway. A playlist
 that no device holds concerns nobody, so editing it wakes nobody.
 
 An item may have a window (`valid_from`, `valid_until`: a date, a local date-time or an
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 from cloud.admin_models import NewPlaylist, NewPlaylistItem
@@ -213,7 +214,7 @@ class Playlists:
         self, *, tenant_id: str, playlist_id: str, items: Sequence[NewPlaylistItem]
     ) -> PlaylistSummary:
         """Replace the playlist's items; its devices get it anew, plus the assets that came
-        and tombstones for those that went (upserts where another playlist keeps them)."""
+        and tombstones for those that went (for each device, those it holds no other way)."""
         with self._db.write():
             self._summary(tenant_id, playlist_id)
             rows = self._rows(tenant_id, playlist_id, items)
@@ -226,14 +227,8 @@ class Playlists:
             self._insert_items(rows)
             after = {item.asset_id for item in items}
             devices = self._views.holding_playlists(tenant_id, [playlist_id], now=self._now())
-            seq = self._db.next_seq(tenant_id)
-            changelog.record(
-                tenant_id,
-                seq,
-                devices,
-                [(ChangeKind.PLAYLIST, playlist_id)]
-                + [(ChangeKind.ASSET, asset_id) for asset_id in before ^ after],
-            )
+            changes = self._item_changes(tenant_id, playlist_id, devices, before ^ after)
+            changelog.record_each(tenant_id, self._db.next_seq(tenant_id), changes)
             summary = self._summary(tenant_id, playlist_id)
         log.info(
             "tenant %s set the %d items of playlist %s (%d devices hold it)",
@@ -243,6 +238,22 @@ class Playlists:
             len(devices),
         )
         return summary
+
+    def _item_changes(
+        self, tenant_id: str, playlist_id: str, devices: set[str], assets: set[str]
+    ) -> dict[str, list[tuple[str, str]]]:
+        """What new items change for each device holding the playlist: the playlist, and
+        those of the `assets` that came or went which no other playlist it holds uses."""
+        by_others: dict[frozenset[str], list[str]] = defaultdict(list)
+        for device_id, view in self._views.of(tenant_id, devices, now=self._now()).items():
+            by_others[view.playlist_ids - {playlist_id}].append(device_id)
+        changes: dict[str, list[tuple[str, str]]] = {}
+        for others, device_ids in by_others.items():
+            kept = self._views.used_by(tenant_id, assets, others) if others else set()
+            objects = [(str(ChangeKind.PLAYLIST), playlist_id)]
+            objects += [(str(ChangeKind.ASSET), asset_id) for asset_id in assets - kept]
+            changes.update((device_id, objects) for device_id in device_ids)
+        return changes
 
     def rename(self, *, tenant_id: str, playlist_id: str, name: str) -> PlaylistSummary:
         with self._db.write():

@@ -272,6 +272,23 @@ class Views:
             )
         }
 
+    def used_by(
+        self, tenant_id: str, asset_ids: Iterable[str], playlist_ids: Iterable[str]
+    ) -> set[str]:
+        """Those of `asset_ids` that one of `playlist_ids` uses."""
+        return {
+            row["asset_id"]
+            for row in self._db.all(
+                "SELECT DISTINCT asset_id FROM playlist_items WHERE tenant_id = :tenant"  # noqa: S608 - constant
+                f" AND asset_id IN {_in(':assets')} AND playlist_id IN {_in(':playlists')}",
+                {
+                    "tenant": tenant_id,
+                    "assets": ids_json(asset_ids),
+                    "playlists": ids_json(playlist_ids),
+                },
+            )
+        }
+
     def asset_changes(
         self, tenant_id: str, before: Collection[str], after: Collection[str]
     ) -> set[str]:

@@ -237,6 +237,38 @@ def changes_of(pages: list[StatePage]) -> dict[tuple[str, str], Change]:
     return found
 
 
+Delta = set[tuple[str, str, bool]]  # (kind, id, deleted)
+
+
+def listed_now(screen: Screen) -> dict[tuple[str, str], Any]:
+    """What a fresh full listing names, with each object's data."""
+    held, _ = screen.listing()
+    return {key: change.data for key, change in held.items()}
+
+
+def data_of(held: Held) -> dict[tuple[str, str], Any]:
+    return {key: change.data for key, change in held.items()}
+
+
+class Device:
+    """A screen that keeps what it holds, applying deltas as the agent does."""
+
+    def __init__(self, screen: Screen) -> None:
+        self.screen = screen
+        self.held, self.cursor = screen.listing()
+
+    def sync(self) -> Delta:
+        """Apply every page since the cursor; the changes they carried."""
+        pages = self.screen.pages(self.cursor)
+        if not pages:
+            return set()
+        self.held = held_after(pages, self.held)
+        self.cursor = pages[-1].cursor
+        # After every delta, the device holds exactly what a listing would name.
+        assert data_of(self.held) == listed_now(self.screen)
+        return {(c.kind, c.id, c.deleted) for c in changes_of(pages).values()}
+
+
 def upload(
     admin: httpx.Client, name: str, data: bytes, content_type: str | None = None
 ) -> dict[str, Any]:
@@ -262,6 +294,56 @@ def assign(admin: httpx.Client, device_id: str, playlist_id: str | None) -> http
     return admin.put(
         f"/api/v3/admin/devices/{device_id}/playlist", json={"playlist_id": playlist_id}
     )
+
+
+ADMIN = "/api/v3/admin"
+
+
+def answer(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON body of an answer that must have `status`."""
+    assert response.status_code == status, (response.status_code, response.text)
+    return response.json()
+
+
+def create_group(admin: httpx.Client, name: str, *members: str) -> str:
+    group_id: str = answer(admin.post(f"{ADMIN}/groups", json={"name": name}))["id"]
+    if members:
+        join(admin, group_id, *members)
+    return group_id
+
+
+def join(admin: httpx.Client, group_id: str, *devices: str) -> dict[str, Any]:
+    body = {"add": list(devices)}
+    result: dict[str, Any] = answer(admin.patch(f"{ADMIN}/groups/{group_id}/devices", json=body))
+    return result
+
+
+def leave(admin: httpx.Client, group_id: str, *devices: str) -> dict[str, Any]:
+    body = {"remove": list(devices)}
+    result: dict[str, Any] = answer(admin.patch(f"{ADMIN}/groups/{group_id}/devices", json=body))
+    return result
+
+
+def assign_group(admin: httpx.Client, group_id: str, playlist_id: str | None) -> dict[str, Any]:
+    body = {"playlist_id": playlist_id}
+    result: dict[str, Any] = answer(admin.put(f"{ADMIN}/groups/{group_id}/playlist", json=body))
+    return result
+
+
+def add_entry(admin: httpx.Client, playlist_id: str, **fields: Any) -> str:
+    """A schedule entry (device_id= or group_id=, and any other field); its id."""
+    body = {"playlist_id": playlist_id, **fields}
+    entry_id: str = answer(admin.post(f"{ADMIN}/schedules", json=body))["id"]
+    return entry_id
+
+
+def interrupt(
+    admin: httpx.Client, target: str, target_id: str, playlist_id: str, **fields: Any
+) -> dict[str, Any]:
+    """Interrupt a device (`target` "devices") or a group ("groups"); the InterruptSummary."""
+    body = {"playlist_id": playlist_id, **fields}
+    result: dict[str, Any] = answer(admin.put(f"{ADMIN}/{target}/{target_id}/interrupt", json=body))
+    return result
 
 
 # Small but real media: a 1x1 PNG and a few bytes labelled as video.

@@ -46,11 +46,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int 
     return lines[0]
 
 
-@pytest.fixture
-def admin_env(cloud: RunningCloud) -> dict[str, str]:
-    return {"SIGNAGE_ADMIN_URL": cloud.url, "SIGNAGE_ADMIN_KEY": cloud.admin_key}
-
-
 def test_tenant_create_prints_only_the_admin_key(tmp_path: Path) -> None:
     result = signage_cloud("tenant", "create", "Acme Retail", "--data", str(tmp_path / "data"))
     key = ok(result)

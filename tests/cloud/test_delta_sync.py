@@ -16,19 +16,19 @@ import pytest
 
 from tests.cloud.screen import (
     PNG_1X1,
-    Held,
+    Device,
     Screen,
     assign,
     changes_of,
     create_playlist,
+    data_of,
     held_after,
+    listed_now,
     upload,
 )
 from tests.support.cloud import RunningCloud, running_cloud
 
 ADMIN = "/api/v3/admin"
-
-Delta = set[tuple[str, str, bool]]  # (kind, id, deleted)
 
 
 @dataclass
@@ -51,35 +51,6 @@ def setup(cloud: RunningCloud) -> Iterator[Setup]:
         spare_list = create_playlist(admin, "Spare", [{"asset_id": a} for a in assets[2:4]])
         assert assign(admin, screen.device_id, lobby_list).status_code == 200
         yield Setup(admin, screen, assets, lobby_list, spare_list)
-
-
-def listed_now(screen: Screen) -> dict[tuple[str, str], Any]:
-    """What a fresh full listing names, with each object's data."""
-    held, _ = screen.listing()
-    return {key: change.data for key, change in held.items()}
-
-
-def data_of(held: Held) -> dict[tuple[str, str], Any]:
-    return {key: change.data for key, change in held.items()}
-
-
-class Device:
-    """A screen that keeps what it holds, applying deltas as the agent does."""
-
-    def __init__(self, screen: Screen) -> None:
-        self.screen = screen
-        self.held, self.cursor = screen.listing()
-
-    def sync(self) -> Delta:
-        """Apply every page since the cursor; the changes they carried."""
-        pages = self.screen.pages(self.cursor)
-        if not pages:
-            return set()
-        self.held = held_after(pages, self.held)
-        self.cursor = pages[-1].cursor
-        # After every delta, the device holds exactly what a listing would name.
-        assert data_of(self.held) == listed_now(self.screen)
-        return {(c.kind, c.id, c.deleted) for c in changes_of(pages).values()}
 
 
 def test_a_full_listing_comes_in_pages_and_names_everything(cloud: RunningCloud) -> None:
