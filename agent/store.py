@@ -79,6 +79,7 @@ class Meta(StrEnum):
     CACHE = "cache"  # JSON: used_bytes, blobs, limit_bytes
     SCREEN_MESSAGE = "screen_message"  # JSON: title, headline, lines, shown when nothing plays
     SCHEDULE = "schedule"  # JSON: see agent.schedule_runner.ScheduleRunner: what plays and why
+    OPEN_PLAY = "open_play"  # JSON: the item on screen, until its play event goes to the outbox
 
 
 _TOKEN_KEYS = (Meta.ACCESS_TOKEN, Meta.REFRESH_TOKEN, Meta.DEVICE_ID, Meta.TENANT_ID)
@@ -156,10 +157,27 @@ def _m003_schedules(db: sqlite_utils.Database) -> None:
     db.execute("DELETE FROM meta WHERE key = 'cursor'")
 
 
+def _m004_outbox(db: sqlite_utils.Database) -> None:
+    """The outbox (agent.outbox): events for the cloud, in the order they were written, each
+    under the UUID the cloud stores it by; and the commands received, with their state, so
+    that none runs twice (agent.commands)."""
+    db.execute(
+        "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        " type TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX outbox_by_type ON outbox (type, seq)")
+    db.execute(
+        "CREATE TABLE command_runs (command_id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+        " state TEXT NOT NULL, received_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,"
+        " detail TEXT)"
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_delta_sync", _m002_delta_sync),
     ("003_schedules", _m003_schedules),
+    ("004_outbox", _m004_outbox),
 ]
 
 # Kinds kept whole as JSON in `objects.data` (assets and playlists have tables of their own).
@@ -338,7 +356,8 @@ class Store:
         """Forget the device and everything its tenant gave it (the cloud removed it)."""
         with self.transaction() as db:
             for table in ("playlist_items", "playlists", "assets", "device", "objects",
-                          "listing_seen", "play_events", "meta"):  # fmt: skip
+                          "listing_seen", "play_events", "outbox", "command_runs",
+                          "meta"):  # fmt: skip
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     # --- content (delta sync) -------------------------------------------------------------

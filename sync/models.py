@@ -274,6 +274,7 @@ class ChangeKind(StrEnum):
     GROUP = "group"  # a group the device is in: its name and default playlist
     SCHEDULE = "schedule"  # a schedule entry of the device or of one of its groups
     INTERRUPT = "interrupt"  # an interrupt of the device or of one of its groups
+    COMMAND = "command"  # a command for the device (or one of its groups) not yet answered
 
 
 def _unique(values: list[str], what: str) -> None:
@@ -354,6 +355,46 @@ class Interrupt(WireModel):
         return self
 
 
+class CommandKind(StrEnum):
+    """What an admin can ask a screen to do (docs/commands.md)."""
+
+    REBOOT = "reboot"
+    RESTART_AGENT = "restart-agent"
+    SYNC_NOW = "sync-now"
+    SCREENSHOT = "screenshot"  # the device uploads a PNG of the screen as the attachment
+    SET_VOLUME = "set-volume"  # args: {"volume": 0..100}
+    IDENTIFY = "identify"  # the screen's name in large type over the content for 10 s
+    CLEAR_CACHE = "clear-cache"
+    DISPLAY_OFF = "display-off"
+    DISPLAY_ON = "display-on"
+    LOGS = "logs"  # args: {"lines": 1..MAX_LOG_LINES}; the device uploads them as text
+
+
+ArgValue = Annotated[str, Field(max_length=MAX_NAME_CHARS), Printable] | int | bool
+
+
+class Command(WireModel):
+    """Run `kind` once, if before `expires_at` (on the cloud's clock); else report it expired.
+
+    `kind` is a plain code, not the enum: a kind this agent does not know is answered
+    "unsupported", not rejected with the whole page.
+    """
+
+    id: Id
+    kind: Code
+    args: dict[Annotated[str, Field(max_length=32), Printable], ArgValue] = Field(
+        default_factory=dict, max_length=8
+    )
+    created_at: Instant
+    expires_at: Instant
+
+    @model_validator(mode="after")
+    def _expires_after_creation(self) -> Command:
+        if self.expires_at <= self.created_at:
+            raise ValueError("expires_at is not after created_at")
+        return self
+
+
 KIND_MODELS: dict[str, type[WireModel]] = {
     ChangeKind.DEVICE: DeviceRecord,
     ChangeKind.ASSET: Asset,
@@ -361,6 +402,7 @@ KIND_MODELS: dict[str, type[WireModel]] = {
     ChangeKind.GROUP: Group,
     ChangeKind.SCHEDULE: ScheduleEntry,
     ChangeKind.INTERRUPT: Interrupt,
+    ChangeKind.COMMAND: Command,
 }
 
 Cursor = Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_CHARS), Printable]
@@ -415,6 +457,159 @@ class StatePage(WireModel):
                 raise ValueError(f"changes[{index}]: {change.kind} {change.id!r} appears twice")
             seen.add(key)
         return self
+
+
+# --- Reports (device -> cloud): `POST /device/events` ---------------------------------------
+#
+# The agent's outbox uploads events in batches. Each event has a UUID the device chose, so a
+# batch sent twice is stored once. The cloud validates each event on its own and answers
+# which it stored, which it already had and which it refused (and why): the device deletes
+# all three from its outbox, so one malformed event can never block the ones behind it.
+
+MAX_EVENTS_PER_BATCH = 200
+MAX_EVENTS_BATCH_BYTES = 1024 * 1024
+MAX_PLAY_MS = 7 * 86_400_000  # a week: above any item's time on screen
+MAX_ATTACHMENT_BYTES = 8 * 1024 * 1024  # a screenshot (PNG) or the agent's last log lines
+MAX_LOG_LINES = 2000
+MAX_STATUS_LIST = 16  # addresses, errors: at most this many in a heartbeat
+EVENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
+Detail = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Printable]
+
+
+class PlayOutcome(StrEnum):
+    COMPLETED = "completed"  # played to its end (a video) or for its whole duration (an image)
+    CUT = "cut"  # ended early by a switch (a new playlist, a schedule boundary, a command)
+    INTERRUPTED = "interrupted"  # the agent stopped while it played (shutdown, crash, kill)
+    SKIPPED = "skipped"  # never shown: its file is missing or not yet downloaded
+    FAILED = "failed"  # libvlc could not play it; `detail` says why
+
+
+class PlayEvent(WireModel):
+    """Proof of play: one item that really appeared on screen (or was skipped, or failed)."""
+
+    type: Literal["play"] = "play"
+    id: EventId
+    asset_id: Id | None = None
+    sha256: Sha256 = Field(pattern=SHA256_PATTERN)
+    name: Name
+    playlist_id: Id | None = None
+    schedule_reason: Code | None = None  # player.schedule.Reason of the decision in force
+    schedule_source: Id | None = None  # the interrupt, entry, group or device it came from
+    started_at: Instant  # on the cloud's clock (the device corrects its own)
+    ended_at: Instant
+    duration_ms: int = Field(ge=0, le=MAX_PLAY_MS)
+    outcome: PlayOutcome
+    detail: Detail | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> PlayEvent:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class NowPlayingStatus(WireModel):
+    name: Name
+    asset_id: Id | None = None
+    playlist_id: Id | None = None
+    since: Instant
+
+
+class ScheduleStatus(WireModel):
+    reason: Code
+    source_id: Id | None = None
+    why: Detail
+    next_boundary: Instant | None = None
+
+
+class DeviceStatus(WireModel):
+    """What a heartbeat says of the device; every field may be missing where unknown."""
+
+    agent_version: Annotated[str, Field(max_length=64), Printable]
+    uptime_s: float = Field(ge=0, le=MAX_EXPIRES_IN_S * 100, allow_inf_nan=False)
+    playing: NowPlayingStatus | None = None
+    message: Detail | None = None  # what the screen shows when nothing plays
+    schedule: ScheduleStatus | None = None
+    cache_used_bytes: int | None = Field(default=None, ge=0, le=MAX_ASSET_BYTES)
+    cache_limit_bytes: int | None = Field(default=None, ge=0, le=MAX_ASSET_BYTES)
+    disk_free_bytes: int | None = Field(default=None, ge=0, le=MAX_ASSET_BYTES)
+    downloads_pending: int | None = Field(default=None, ge=0, le=MAX_STATE_ASSETS)
+    last_sync_at: Instant | None = None
+    cursor_age_s: float | None = Field(default=None, ge=0, le=1e10, allow_inf_nan=False)
+    clock_offset_s: float | None = Field(default=None, ge=-1e10, le=1e10, allow_inf_nan=False)
+    clock_synchronised: bool | None = None
+    clock_source: Code | None = None  # "local" or "cloud-corrected"
+    cpu_temp_c: float | None = Field(default=None, ge=-100, le=200, allow_inf_nan=False)
+    throttled: Code | None = None  # `vcgencmd get_throttled`'s value, e.g. "0x50000"
+    display: Detail | None = None  # output and resolution, e.g. "x11 1920x1080"
+    ip_addresses: list[Annotated[str, Field(max_length=64), Printable]] = Field(
+        default_factory=list, max_length=MAX_STATUS_LIST
+    )
+    last_errors: list[Detail] = Field(default_factory=list, max_length=MAX_STATUS_LIST)
+
+
+class Heartbeat(WireModel):
+    type: Literal["heartbeat"] = "heartbeat"
+    id: EventId
+    at: Instant
+    status: DeviceStatus
+
+
+class CommandState(StrEnum):
+    STARTED = "started"  # recorded before acting: never run twice, even across a crash
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"  # received after its expiry: not run
+    UNSUPPORTED = "unsupported"  # a kind this device cannot do (e.g. no display power control)
+
+
+FINAL_COMMAND_STATES = frozenset(
+    {CommandState.DONE, CommandState.FAILED, CommandState.EXPIRED, CommandState.UNSUPPORTED}
+)
+
+
+class CommandResult(WireModel):
+    type: Literal["command_result"] = "command_result"
+    id: EventId
+    command_id: Id
+    at: Instant
+    state: CommandState
+    detail: Detail | None = None
+    attachment: bool = False  # uploaded before this event: `PUT .../commands/{id}/attachment`
+
+
+class EventsDropped(WireModel):
+    """The outbox was full: `count` events of `what` were dropped, oldest first."""
+
+    type: Literal["dropped"] = "dropped"
+    id: EventId
+    at: Instant
+    what: Code
+    count: int = Field(ge=1, le=MAX_VERSION)
+
+
+ReportEvent = Annotated[
+    PlayEvent | Heartbeat | CommandResult | EventsDropped, Field(discriminator="type")
+]
+
+
+class EventRefused(WireModel):
+    id: Annotated[str, Field(max_length=MAX_ID_CHARS)]  # as sent (it may not be a UUID)
+    reason: Detail
+
+
+class EventsReceipt(WireModel):
+    """Answer to `POST /device/events`: every event of the batch is in exactly one list."""
+
+    stored: list[Annotated[str, Field(max_length=MAX_ID_CHARS)]] = Field(
+        max_length=MAX_EVENTS_PER_BATCH
+    )
+    duplicates: list[Annotated[str, Field(max_length=MAX_ID_CHARS)]] = Field(
+        max_length=MAX_EVENTS_PER_BATCH
+    )
+    refused: list[EventRefused] = Field(max_length=MAX_EVENTS_PER_BATCH)
 
 
 # --- Admin API -------------------------------------------------------------------------
@@ -546,23 +741,31 @@ __all__ = [
     "DEFAULT_PAGE_CHANGES",
     "DEVICE_CODE_GRANT",
     "DEVICE_PREFIX",
+    "EVENT_ID_PATTERN",
+    "FINAL_COMMAND_STATES",
     "KIND_MODELS",
     "MAX_ASSET_BYTES",
+    "MAX_ATTACHMENT_BYTES",
     "MAX_CODE_CHARS",
     "MAX_CURSOR_CHARS",
     "MAX_DESCRIPTION_CHARS",
     "MAX_DURATION_MS",
+    "MAX_EVENTS_BATCH_BYTES",
+    "MAX_EVENTS_PER_BATCH",
     "MAX_EXPIRES_IN_S",
     "MAX_GROUPS_PER_DEVICE",
     "MAX_ID_CHARS",
     "MAX_INTERVAL_S",
     "MAX_JSON_ANSWER_BYTES",
+    "MAX_LOG_LINES",
     "MAX_NAME_CHARS",
     "MAX_PAGE_CHANGES",
     "MAX_PLAYLIST_ITEMS",
+    "MAX_PLAY_MS",
     "MAX_POSITION",
     "MAX_PRIORITY",
     "MAX_STATE_ASSETS",
+    "MAX_STATUS_LIST",
     "MAX_TIMEZONE_CHARS",
     "MAX_TOKEN_CHARS",
     "MAX_URI_CHARS",
@@ -581,13 +784,24 @@ __all__ = [
     "Change",
     "ChangeKind",
     "ClockTime",
+    "Command",
+    "CommandKind",
+    "CommandResult",
+    "CommandState",
     "Cursor",
+    "Detail",
     "DeviceAuthorization",
     "DeviceRecord",
+    "DeviceStatus",
     "DeviceSummary",
     "DurationMs",
     "ErrorCode",
+    "EventId",
+    "EventRefused",
+    "EventsDropped",
+    "EventsReceipt",
     "Group",
+    "Heartbeat",
     "Instant",
     "Interrupt",
     "KeyCreated",
@@ -598,8 +812,11 @@ __all__ = [
     "NewKey",
     "NewPlaylist",
     "NewPlaylistItem",
+    "NowPlayingStatus",
     "OAuthError",
     "OnSwitch",
+    "PlayEvent",
+    "PlayOutcome",
     "Playlist",
     "PlaylistCreated",
     "PlaylistDetail",
@@ -607,8 +824,10 @@ __all__ = [
     "PlaylistItems",
     "PlaylistSummary",
     "Rename",
+    "ReportEvent",
     "Role",
     "ScheduleEntry",
+    "ScheduleStatus",
     "Sha256",
     "StatePage",
     "TimeZoneName",

@@ -49,7 +49,7 @@ def test_database_is_private_and_migrations_are_recorded_once(tmp_path: Path) ->
     names = [row["name"] for row in store.db["_migrations"].rows]
     store.close()
     store.close()  # safe twice
-    assert names == ["001_initial", "002_delta_sync", "003_schedules"]
+    assert names == ["001_initial", "002_delta_sync", "003_schedules", "004_outbox"]
     assert stat.S_IMODE((tmp_path / DB_FILE_NAME).stat().st_mode) == 0o600
 
 
@@ -268,6 +268,7 @@ def test_forgetting_the_device_leaves_nothing_of_its_tenant(store: Store) -> Non
         "001_initial",
         "002_delta_sync",
         "003_schedules",
+        "004_outbox",
     ]  # schema kept
 
 
