@@ -67,6 +67,9 @@ def ids_json(ids: Iterable[str]) -> str:
 
 
 IN_IDS = "(SELECT value FROM json_each({}))"  # `x IN` a JSON array parameter
+# The items of given playlists: without it, `SELECT DISTINCT asset_id` may prefer the index
+# by asset (sorted for DISTINCT) and read every item of the tenant.
+BY_PLAYLIST = "playlist_items_by_playlist_asset"
 
 
 def _in(parameter: str) -> str:
@@ -166,9 +169,11 @@ class Views:
         groups = ids_json(members)
         for row in db.all(
             "SELECT id, playlist_id FROM groups WHERE tenant_id = :tenant"  # noqa: S608 - constant
-            f" AND id IN {_in(':groups')} AND playlist_id IS NOT NULL",
+            f" AND id IN {_in(':groups')}",  # by id: not `playlist_id IS NOT NULL`'s index
             {"tenant": tenant_id, "groups": groups},
         ):
+            if row["playlist_id"] is None:
+                continue
             for device_id in members[row["id"]]:
                 building[device_id].playlist_ids.add(row["playlist_id"])
         params = {"tenant": tenant_id, "ids": devices, "groups": groups, "now": now or ""}
@@ -232,23 +237,25 @@ class Views:
         params = {"tenant": tenant_id, "playlists": ids_json(playlist_ids), "now": now}
         playlists = _in(":playlists")
         alive = "(until IS NULL OR until > :now)"
+        # Entries and interrupts by the playlist index (a NULL device or group id is dropped
+        # at the end), never by scanning every entry of the tenant's devices.
         sql = (
             "WITH via_groups(id) AS ("  # noqa: S608 - constants
             f" SELECT id FROM groups WHERE tenant_id = :tenant AND playlist_id IN {playlists}"
             " UNION SELECT group_id FROM schedule_entries WHERE tenant_id = :tenant"
-            f" AND playlist_id IN {playlists} AND group_id IS NOT NULL"
+            f" AND playlist_id IN {playlists}"
             " UNION SELECT group_id FROM interrupts WHERE tenant_id = :tenant"
-            f" AND playlist_id IN {playlists} AND group_id IS NOT NULL AND {alive})"
+            f" AND playlist_id IN {playlists} AND {alive})"
             " SELECT id FROM devices WHERE tenant_id = :tenant AND revoked_at IS NULL"
             f" AND playlist_id IN {playlists}"
             " UNION SELECT device_id FROM schedule_entries WHERE tenant_id = :tenant"
-            f" AND playlist_id IN {playlists} AND device_id IS NOT NULL"
+            f" AND playlist_id IN {playlists}"
             " UNION SELECT device_id FROM interrupts WHERE tenant_id = :tenant"
-            f" AND playlist_id IN {playlists} AND device_id IS NOT NULL AND {alive}"
+            f" AND playlist_id IN {playlists} AND {alive}"
             " UNION SELECT device_id FROM group_members WHERE tenant_id = :tenant"
             " AND group_id IN via_groups"
         )
-        return {row["id"] for row in self._db.all(sql, params)}
+        return {row["id"] for row in self._db.all(sql, params) if row["id"] is not None}
 
     def playlists_using(self, tenant_id: str, asset_id: str) -> list[str]:
         """The playlists that use an asset, by id."""
@@ -266,7 +273,8 @@ class Views:
         return {
             row["asset_id"]
             for row in self._db.all(
-                "SELECT DISTINCT asset_id FROM playlist_items WHERE tenant_id = :tenant"  # noqa: S608 - constant
+                "SELECT DISTINCT asset_id FROM playlist_items"  # noqa: S608 - constant
+                f" INDEXED BY {BY_PLAYLIST} WHERE tenant_id = :tenant"
                 f" AND playlist_id IN {_in(':playlists')}",
                 {"tenant": tenant_id, "playlists": ids_json(playlist_ids)},
             )
@@ -302,7 +310,8 @@ class Views:
         )
         sql = (
             "SELECT c.asset_id FROM (SELECT DISTINCT asset_id FROM playlist_items"  # noqa: S608 - constants
-            f" WHERE tenant_id = :tenant AND playlist_id IN {_in(':changed')}) AS c"
+            f" INDEXED BY {BY_PLAYLIST} WHERE tenant_id = :tenant"
+            f" AND playlist_id IN {_in(':changed')}) AS c"
             f" WHERE {uses.format(_in(':before'))} <> {uses.format(_in(':after'))}"
         )
         params = {
@@ -496,7 +505,7 @@ class Fanout:
         after = self._views.of(self.tenant_id, self.device_ids, now=self.now)
         edited = {(str(kind), object_id) for kind, object_id in changed}
         empty = View(device_id="")
-        assets_by_pair: dict[tuple[frozenset[str], frozenset[str]], set[str]] = {}
+        assets_by_pair: dict[tuple[frozenset[str], frozenset[str]], frozenset[Key]] = {}
         rows: dict[str, set[Key]] = {}
         for device_id in self.device_ids:
             old = self._before.get(device_id, empty)
@@ -505,9 +514,10 @@ class Fanout:
             keys = (old_keys ^ new_keys) | (edited & (old_keys | new_keys))
             pair = (old.playlist_ids, new.playlist_ids)
             if pair[0] != pair[1]:
-                if pair not in assets_by_pair:
-                    assets_by_pair[pair] = self._views.asset_changes(self.tenant_id, *pair)
-                keys |= {(str(ChangeKind.ASSET), asset_id) for asset_id in assets_by_pair[pair]}
+                if pair not in assets_by_pair:  # members of a group share one query
+                    assets = self._views.asset_changes(self.tenant_id, *pair)
+                    assets_by_pair[pair] = frozenset((str(ChangeKind.ASSET), a) for a in assets)
+                keys |= assets_by_pair[pair]
             if keys:
                 rows[device_id] = keys
         return rows
