@@ -104,4 +104,34 @@ class Renderer(Protocol):
         ...
 
 
-__all__ = ["EmitEvent", "Ended", "Failed", "Recovered", "Renderer", "RendererEvent", "Started"]
+class RemoteControls(Protocol):
+    """What remote commands (agent.commands) use of a renderer; `VlcRenderer` has them all.
+
+    Each acts on the screen at once without disturbing what plays: no event, no switch.
+    """
+
+    async def snapshot(self, path: Path) -> bool:
+        """As `Renderer.snapshot`."""
+        ...
+
+    def set_volume(self, percent: int) -> None:
+        """Audio volume from now on, for what plays and every later item (0..100; up to
+        200 amplifies)."""
+        ...
+
+    def identify(self, text: str, duration_s: float) -> bool:
+        """Show `text` in large type over whatever is on screen for `duration_s` seconds;
+        False when there is no screen to show it on."""
+        ...
+
+
+__all__ = [
+    "EmitEvent",
+    "Ended",
+    "Failed",
+    "Recovered",
+    "RemoteControls",
+    "Renderer",
+    "RendererEvent",
+    "Started",
+]

@@ -59,6 +59,7 @@ from player.libvlc import (
 )
 from player.messages import render_message
 from player.output import VideoOutput
+from player.overlay import identify_overlay
 from player.renderer import EmitEvent, Ended, Failed, Recovered, RendererEvent, Started
 from player.vlc_state import TRANSITIONS, Playback, RendererState, Signal, file_problem
 
@@ -69,6 +70,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+IDENTIFY_S = 10.0  # how long `identify` shows the screen's name
+IDENTIFY_MAX_CHARS = 100
 SNAPSHOT_ATTEMPTS = 6
 SNAPSHOT_RETRY_S = 0.1
 DEFAULT_SCREEN = (1920, 1080)
@@ -132,7 +135,9 @@ class VlcRenderer:
         self._image_cache_dir = image_cache_dir or messages_dir / "screen-sized"
         windowed = video_output.name == "window"
         extra = ("--no-disable-screensaver",) if windowed else ()  # see player.x11
-        self._args = (*video_output.vlc_args, *extra, *extra_args)
+        # --no-osd: libvlc otherwise writes a snapshot's file name over the screen for a few
+        # seconds (seen under Xvfb); the identify overlay is a sub-source filter, not OSD.
+        self._args = (*video_output.vlc_args, "--no-osd", *extra, *extra_args)
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._stall_timeout_s = stall_timeout_s
@@ -164,6 +169,8 @@ class VlcRenderer:
         # close() never releases a player under a snapshot.
         self._blocking_calls = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._identify_text: str | None = None  # over the screen until the timer fires
+        self._identify_timer: asyncio.TimerHandle | None = None
         self.recoveries = 0
 
     # --- state --------------------------------------------------------------------
@@ -246,6 +253,85 @@ class VlcRenderer:
         for slot in self._slots:
             slot.player.audio_set_volume(percent)
 
+    def identify(self, text: str, duration_s: float = IDENTIFY_S) -> bool:
+        """Show `text` in large type on a dark band in the middle of the screen, over
+        whatever is on it, for `duration_s` seconds. What plays is not touched: no event,
+        no switch.
+
+        libvlc's `logo` sub-source filter blends the band (player.overlay) on every
+        player, so a switch meanwhile keeps it (drawn again for the new picture's size),
+        and the loop takes it off after `duration_s`. It shows on the window output over
+        videos, images and messages (paused ones too); the dummy output draws nothing, and
+        libvlc leaves overlays out of snapshots (measured, docs/commands.md). False when
+        the renderer is not open or the band cannot be drawn.
+        """
+        if self._state in (RendererState.NEW, RendererState.CLOSED) or self._loop is None:
+            return False
+        shown = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+        if len(shown) > IDENTIFY_MAX_CHARS:
+            shown = shown[: IDENTIFY_MAX_CHARS - 1] + "…"
+        self._identify_text = shown or "?"
+        if self._identify_timer is not None:
+            self._identify_timer.cancel()
+        self._identify_timer = self._loop.call_later(duration_s, self._end_identify)
+        shown_on = [slot for slot in self._slots if self._show_identify(slot)]
+        if not shown_on:
+            self._end_identify()
+            return False
+        log.info("identify: showing %r over the screen for %.0f s", self._identify_text, duration_s)
+        return True
+
+    def _show_identify(self, slot: _Slot) -> bool:
+        """Lay the identify band over `slot`'s picture, drawn for its size."""
+        assert self._vlc is not None
+        text = self._identify_text
+        if text is None:
+            return False
+        try:
+            overlay = identify_overlay(
+                text, self._picture_size(slot), self._rotation, self._messages_dir / "overlays"
+            )
+        except OSError as exc:
+            log.error("cannot draw the identify overlay into %s: %s", self._messages_dir, exc)
+            return False
+        if "," in str(overlay) or ";" in str(overlay):
+            # libvlc reads logo-file as "file[,delay[,alpha]][;file...]"
+            log.error("cannot show the identify overlay from %s: its path has , or ;", overlay)
+            return False
+        option = self._vlc.VideoLogoOption
+        player = slot.player
+        player.video_set_logo_string(option.logo_file, str(overlay))
+        player.video_set_logo_int(option.logo_position, 0)  # centred
+        player.video_set_logo_int(option.logo_opacity, 255)  # the band's own alpha applies
+        player.video_set_logo_int(option.logo_enable, 1)
+        return True
+
+    def _end_identify(self) -> None:
+        self._identify_timer = None
+        self._identify_text = None
+        if self._vlc is None:
+            return
+        for slot in self._slots:
+            slot.player.video_set_logo_int(self._vlc.VideoLogoOption.logo_enable, 0)
+
+    def _picture_size(self, slot: _Slot) -> tuple[int, int]:
+        """The size of the picture `slot` shows, as laid on the screen (overlays are
+        blended in its pixels); the screen's before libvlc knows it."""
+        try:
+            width, height = slot.player.video_get_size(0)
+        except Exception:  # python-vlc raises VLCException when there is no video yet
+            width = height = 0
+        if width <= 0 or height <= 0:
+            return self.screen_size
+        playback = slot.playback
+        turned_video = (
+            playback is not None and playback.item is not None
+            and playback.item.media_type == "video" and self._rotation in (90, 270)
+        )  # fmt: skip
+        # A video is turned by VLC's transform filter after it is decoded; pictures and
+        # messages were turned before (player.images), so libvlc's size is the shown one.
+        return (int(height), int(width)) if turned_video else (int(width), int(height))
+
     # --- life cycle -----------------------------------------------------------------
 
     async def start(self, emit: EmitEvent) -> None:
@@ -305,6 +391,10 @@ class VlcRenderer:
         self._drop_current()
         self._discard_next()
         self._cancel_watchdog()
+        if self._identify_timer is not None:
+            self._identify_timer.cancel()
+            self._identify_timer = None
+        self._identify_text = None
         for slot in self._slots:
             slot.token = -1
         self._set_state(RendererState.CLOSED)
@@ -751,6 +841,8 @@ class VlcRenderer:
                 self._note_startup(playback)
             self._present(playback)
         playback.shown_at = self._loop.time()
+        if self._identify_text is not None and isinstance(playback.slot, _Slot):
+            self._show_identify(playback.slot)  # drawn for the new picture's size
         if playback.message is not None:
             self._pause_later(playback)
             self._set_state(RendererState.MESSAGE)
