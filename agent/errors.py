@@ -3,7 +3,9 @@
     AgentError
      ├── StateDirError   the state folder is missing or unusable (`status`, start-up)
      ├── AlreadyRunning  another agent holds this state folder's lock
-     └── StoreError      the SQLite store refused a write (full disk, broken file)
+     ├── StoreError      the SQLite store refused a write (full disk, broken file)
+     └── PrivilegedError the root helper for reboot and display power could not be asked
+                         (agent.privileged)
 
 At start-up an `AgentError` is one log line and a non-zero exit; at run time it is logged
 and the daemon carries on with what it has.
@@ -28,4 +30,8 @@ class StoreError(AgentError):
     """The store could not write; what it held before is unchanged."""
 
 
-__all__ = ["AgentError", "AlreadyRunning", "StateDirError", "StoreError"]
+class PrivilegedError(AgentError):
+    """The privileged helper could not be reached, or gave no answer the agent understands."""
+
+
+__all__ = ["AgentError", "AlreadyRunning", "PrivilegedError", "StateDirError", "StoreError"]

@@ -44,6 +44,11 @@ DEBIAN = ROOT / "packaging" / "debian"
 PREFIX = Path("opt/signage-agent")
 SITE = Path("lib/python3.11/site-packages")
 UNIT_DIR = Path("lib/systemd/system")  # bookworm's debhelper still installs units here
+# The root helper for reboot and display power, its socket and its per-connection unit
+# (docs/commands.md): a shell script owned by the package, never code from the agent's
+# environment, which a self-update replaces.
+HELPER = Path("usr/libexec/signage-agent/signage-agent-privileged")
+HELPER_UNITS = ["signage-agent-privileged.socket", "signage-agent-privileged@.service"]
 DOC_DIR = Path("usr/share/doc/signage-agent")
 
 # Package names that Debian bookworm and Raspberry Pi OS bookworm both provide (the latter
@@ -64,7 +69,13 @@ DEPENDS = [
 STRIP = {"amd64": "x86_64-linux-gnu-strip", "arm64": "aarch64-linux-gnu-strip"}
 STRIP_PACKAGE = {"amd64": "binutils-x86-64-linux-gnu", "arm64": "binutils-aarch64-linux-gnu"}
 
-DOCS = ["README.md", "docs/installing.md", "docs/operations.md", "docs/packaging.md"]
+DOCS = [
+    "README.md",
+    "docs/installing.md",
+    "docs/operations.md",
+    "docs/packaging.md",
+    "docs/commands.md",
+]
 SOURCE_DATE_EPOCH_DEFAULT = 1_700_000_000
 
 
@@ -218,6 +229,11 @@ def install_files(root: Path, cloud_url: str | None) -> list[str]:
     unit = root / UNIT_DIR / "signage-agent.service"
     unit.parent.mkdir(parents=True)
     shutil.copyfile(ROOT / "systemd" / "signage-agent.service", unit)
+    for name in HELPER_UNITS:
+        shutil.copyfile(ROOT / "systemd" / name, root / UNIT_DIR / name)
+    helper = root / HELPER
+    helper.parent.mkdir(parents=True)
+    shutil.copyfile(ROOT / "systemd" / HELPER.name, helper)
 
     config = root / "etc/signage-agent/agent.toml"
     config.parent.mkdir(parents=True)
@@ -255,8 +271,8 @@ def normalize(root: Path, epoch: int) -> None:
             continue
         if path.is_dir():
             path.chmod(0o755)
-        elif path.parent.name == "bin":
-            path.chmod(0o755)  # the environment's console scripts
+        elif path.parent.name == "bin" or path == root / HELPER:
+            path.chmod(0o755)  # the environment's console scripts, the privileged helper
         else:
             path.chmod(0o644)  # everything else, shared objects included, is data
         os.utime(path, (epoch, epoch))
