@@ -29,6 +29,7 @@ from agent.decision import decision_summary, evaluate_safely
 from agent.errors import AgentError, StateDirError
 from agent.instance_lock import running_pid
 from agent.log_limit import RepeatLimiter
+from agent.outbox import outbox_status
 from agent.store import CachedItem, Meta, Store, json_or_none
 from agent.version import __version__
 from player.errors import PlayerError
@@ -130,10 +131,12 @@ def status_of(state_dir: Path) -> dict[str, Any]:
     items: list[CachedItem] = []
     playlist = None
     schedule: dict[str, Any] | None = None
+    outbox: dict[str, Any] | None = None
     store = Store.open_read_only(state_dir)
     if store is not None:  # None: the agent has not created its store yet
         try:
             meta = store.meta()
+            outbox = outbox_status(store)
             schedule = json_or_none(meta.get(Meta.SCHEDULE))
             if not isinstance(schedule, dict) or running_pid(state_dir) is None:
                 schedule = schedule_now(store, _float(meta.get(Meta.CLOCK_OFFSET_S)))
@@ -185,6 +188,8 @@ def status_of(state_dir: Path) -> dict[str, Any]:
         "cache": json_or_none(meta.get(Meta.CACHE)),
         # the cloud's clock minus this device's, in seconds (a Pi has no real-time clock)
         "clock_offset_s": _float(meta.get(Meta.CLOCK_OFFSET_S)),
+        # events waiting for the cloud: how many (by type) and how long the oldest has waited
+        "outbox": outbox,
     }
 
 
@@ -268,6 +273,18 @@ def _print_status(status: dict[str, Any]) -> None:
         )
     if status["clock_offset_s"] is not None:
         print(f"clock offset: {status['clock_offset_s']:+.2f} s (the cloud's clock minus ours)")
+    outbox = status["outbox"]
+    if outbox:
+        print(f"outbox:       {_outbox_line(outbox)}")
+
+
+def _outbox_line(outbox: dict[str, Any]) -> str:
+    """`12 event(s) to send (10 play, 2 heartbeat), the oldest queued 35 s ago`."""
+    if not outbox["events"]:
+        return "empty (everything was sent)"
+    kinds = ", ".join(f"{count} {kind}" for kind, count in outbox["by_type"].items())
+    age = outbox["oldest_age_s"]
+    return f"{outbox['events']} event(s) to send ({kinds}), the oldest queued {age:.0f} s ago"
 
 
 def main(argv: list[str] | None = None) -> int:

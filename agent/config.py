@@ -19,6 +19,7 @@ Keys (all optional):
     cache_grace_s            unreferenced blobs kept this long  env SIGNAGE_AGENT_CACHE_GRACE
     rotation         0 | 90 | 180 | 270 (degrees, clockwise) env SIGNAGE_AGENT_ROTATION
     volume           0..200 (percent)                      env SIGNAGE_AGENT_VOLUME
+    heartbeat_interval_s     seconds between heartbeats    env SIGNAGE_AGENT_HEARTBEAT_INTERVAL
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ ENV_KEYS: dict[str, str] = {
     "cache_grace_s": "SIGNAGE_AGENT_CACHE_GRACE",
     "rotation": "SIGNAGE_AGENT_ROTATION",
     "volume": "SIGNAGE_AGENT_VOLUME",
+    "heartbeat_interval_s": "SIGNAGE_AGENT_HEARTBEAT_INTERVAL",
 }
 
 
@@ -80,6 +82,9 @@ class AgentConfig(BaseModel):
     # will override these once the delta stream carries them).
     rotation: int = 0
     volume: int = Field(default=100, ge=0, le=200)
+    # A heartbeat (what plays, cache, disk, clock, temperature...) goes to the cloud this
+    # often, and soon after a significant change.
+    heartbeat_interval_s: float = Field(default=60.0, ge=10, le=3600)
 
     @field_validator("cloud_url")
     @classmethod

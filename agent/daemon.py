@@ -1,8 +1,9 @@
 """The daemon: the one place that builds the system and supervises it.
 
-config → lock → store → device key → HTTP client → renderer → player → screen →
-downloader → sync loop, started in that order and stopped in reverse. Each concern lives in
-its own module (`sync_loop`, `downloads`, `content_cache`, `play_log`, `screen`,
+config → lock → store → device key → HTTP client → outbox → play log → renderer → player →
+screen → downloader → sync loop → report uploader → heartbeats, started in that order and
+stopped in reverse. Each concern lives in its own module (`sync_loop`, `downloads`,
+`content_cache`, `play_log`, `outbox`, `report_uploader`, `heartbeat`, `screen`,
 `connection`, `memory`, `systemd`); this one only composes them. The player reads only
 local state, so a cloud that vanishes for weeks never stops the screen.
 """
@@ -20,12 +21,16 @@ import httpx
 
 from agent.clock import ScheduleClock
 from agent.config import AgentConfig
+from agent.connection import ConnectionState
 from agent.content_cache import ContentCache, Quota, collect_forever
 from agent.downloads import Downloader
 from agent.errors import StoreError
+from agent.heartbeat import Heartbeats, StatusReader
 from agent.instance_lock import InstanceLock
 from agent.memory import trim_heap_forever
-from agent.play_log import PlayLog
+from agent.outbox import Outbox
+from agent.play_log import CloudClock, PlayLog
+from agent.report_uploader import ReportUploader
 from agent.schedule_runner import ScheduleRunner
 from agent.screen import Screen
 from agent.store import Meta, Store
@@ -148,9 +153,30 @@ async def _run(config: AgentConfig, store: Store) -> None:
                 grace_s=config.cache_grace_s,
             ),
         )
+        cloud_clock = CloudClock(lambda: client.clock_offset_s)
+        outbox = Outbox(store, now=cloud_clock.now)
+
+        def item_started(sha256: str) -> None:
+            cache.played(sha256)  # eviction goes least recently played first
+            heartbeats.poke()  # the schedule's reason may have changed with the same playlist
+
+        def playlist_changed(_: str | None) -> None:
+            sync.want_blobs()
+            heartbeats.poke()
+
+        def connection_changed(state: ConnectionState) -> None:
+            heartbeats.poke()
+            if state.online:
+                uploader.retry_now()
+
         play_log = PlayLog(
-            store, clock_offset_s=lambda: client.clock_offset_s, on_started=cache.played
+            store,
+            outbox,
+            clock=cloud_clock,
+            decision=lambda: schedule.decision,
+            on_started=item_started,
         )
+        play_log.recover()  # the play a killed agent left open, before anything new plays
         player = Player(renderer=renderer, listener=play_log)
         screen = Screen(player, cache, on_message=lambda m: save_message(store, m))
         downloader = Downloader(
@@ -159,11 +185,12 @@ async def _run(config: AgentConfig, store: Store) -> None:
             on_blob_ready=lambda: sync.blob_ready(),
             concurrency=config.download_concurrency,
         )
+        schedule_clock = ScheduleClock(lambda: client.clock_offset_s)
         schedule = ScheduleRunner(
             store=store,
             screen=screen,
-            clock=ScheduleClock(lambda: client.clock_offset_s),
-            on_playlist=lambda _: sync.want_blobs(),
+            clock=schedule_clock,
+            on_playlist=playlist_changed,
         )
         sync = SyncLoop(
             config=config,
@@ -173,6 +200,28 @@ async def _run(config: AgentConfig, store: Store) -> None:
             screen=screen,
             downloader=downloader,
             schedule=schedule,
+            on_connection=connection_changed,
+        )
+        uploader = ReportUploader(outbox=outbox, client=client)
+        heartbeats = Heartbeats(
+            outbox=outbox,
+            reader=StatusReader(
+                store=store,
+                cache=cache,
+                state_dir=config.state_dir,
+                cloud_clock=cloud_clock,
+                schedule_clock=schedule_clock,
+                decision=lambda: schedule.decision,
+                open_play=lambda: play_log.open_play,
+                connection=lambda: sync.connection.state,
+                downloads=downloader.progress,
+                synced_at=lambda: sync.synced_at,
+                display=lambda: f"{output.name} {'x'.join(map(str, renderer.screen_size))}",
+                clock_offset_s=lambda: client.clock_offset_s,
+            ),
+            interval_s=config.heartbeat_interval_s,
+            now=cloud_clock.now,
+            enrolled=lambda: client.tokens is not None,
         )
         tokens = client.tokens
         log.info(
@@ -191,6 +240,8 @@ async def _run(config: AgentConfig, store: Store) -> None:
                     "downloads": downloader.run(),
                     "cache-gc": collect_forever(cache, lambda: store.referenced_blobs()),
                     "cache-report": report_cache_forever(store, downloader, cache),
+                    "reports": uploader.run(),
+                    "heartbeat": heartbeats.run(),
                     "heap-trim": trim_heap_forever(),
                     "systemd": report_forever(
                         ready=lambda: player.state != PlayerState.NEW,

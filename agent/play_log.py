@@ -1,74 +1,345 @@
-"""The play log: what the player reports, written to the store on the cloud's clock.
+"""Proof of play: what the player reports, on the cloud's clock, into the outbox.
 
-It becomes the proof-of-play outbox; for now it keeps the newest events (see
-`agent.store.PLAY_EVENTS_KEPT`) and what is on screen, for `status`.
+When an item appears, its open play (`Meta.OPEN_PLAY`: the event id, item, asset, playlist,
+the schedule's reason and source at that moment, and when it started on the cloud's clock)
+is stored with the local log's "started" row in one transaction. When it leaves the screen,
+its `PlayEvent` goes to the outbox, the local log's "ended" (or "failed") row is written and
+the open play is cleared, again in one transaction: a crash leaves the open play or the
+event, never both and never neither. At start, an open play left by an agent that was
+killed becomes a `PlayEvent` "interrupted" (`recover`).
+
+Outcomes: "completed" when the renderer ended it (a video reached its end, an image or a
+cut video its duration), "cut" when a playlist change replaced it, "interrupted" when the
+agent stopped (or died) while it played, "failed" when it broke (with the reason; an item
+that never showed a picture is reported failed with no time on screen).
+
+The local `play_events` table keeps the newest 20,000 starts and ends for `status`, the
+demo and tests (an "ended" row carries the outcome in `detail`); the outbox is what
+reaches the cloud.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlite_utils
+
 from agent.errors import StoreError
-from agent.store import Store
-from player import PlayableItem
+from agent.outbox import Outbox
+from agent.screen import one_line
+from agent.store import Meta, Store
+from player import Ending, PlayableItem
+from player.schedule import Decision
+from sync.models import MAX_DESCRIPTION_CHARS, MAX_PLAY_MS, PlayEvent, PlayOutcome
 
 log = logging.getLogger(__name__)
 
 LOST_REPORT_EVERY_S = 60.0
+OUTCOMES = {
+    Ending.FINISHED: PlayOutcome.COMPLETED,
+    Ending.CUT: PlayOutcome.CUT,
+    Ending.STOPPED: PlayOutcome.INTERRUPTED,
+}
+INTERRUPTED_DETAIL = "the agent stopped while it played (killed, crashed or powered off)"
+# A play that would start this little before the previous one ended starts at that end: the
+# estimate of the cloud's clock moves by up to about a second between runs and as answers
+# come in, and the timeline must not overlap. A larger step is the clock really moving.
+MAX_START_SHIFT = timedelta(seconds=2)
+
+
+def _to_ms(at: datetime) -> datetime:
+    """`at` to the millisecond: the precision of every stored and sent time."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+class CloudClock:
+    """The cloud's time as this device knows it: its own clock plus the offset the sync layer
+    measured (`offset_s()`); until the cloud has answered since start, its own clock (the
+    one the schedule follows then too, so a switch at a boundary is logged at the boundary)."""
+
+    def __init__(
+        self, offset_s: Callable[[], float | None], *, wall: Callable[[], float] = time.time
+    ) -> None:
+        self._offset_s = offset_s
+        self._wall = wall
+
+    def offset_s(self) -> float:
+        return self._offset_s() or 0.0
+
+    def convert(self, at: datetime) -> datetime:
+        """A time read from this device's clock, on the cloud's, to the millisecond."""
+        return _to_ms(at + timedelta(seconds=self.offset_s()))
+
+    def now(self) -> datetime:
+        return self.convert(datetime.fromtimestamp(self._wall(), UTC))
+
+
+@dataclass(frozen=True)
+class OpenPlay:
+    """The item on screen, as `Meta.OPEN_PLAY` keeps it until its event is written."""
+
+    id: str
+    item_key: str
+    sha256: str
+    name: str
+    asset_id: str | None
+    playlist_id: str | None
+    schedule_reason: str | None
+    schedule_source: str | None
+    started_at: datetime  # on the cloud's clock
+    planned_ms: int | None  # how long it should stay on screen, when known
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "started_at": self.started_at.isoformat()}
+
+    @classmethod
+    def from_json(cls, value: Any) -> OpenPlay | None:
+        """The stored open play, or None when it does not read (a newer or broken value)."""
+        try:
+            fields = {name: value[name] for name in cls.__dataclass_fields__}
+            fields["started_at"] = datetime.fromisoformat(fields["started_at"])
+            if fields["started_at"].tzinfo is None:
+                return None
+            return cls(**fields)
+        except (TypeError, KeyError, ValueError):
+            return None
+
+    def event(
+        self, *, ended_at: datetime, duration_ms: int, outcome: PlayOutcome, detail: str | None
+    ) -> PlayEvent:
+        return PlayEvent(
+            id=self.id,
+            asset_id=self.asset_id,
+            sha256=self.sha256,
+            name=self.name,
+            playlist_id=self.playlist_id,
+            schedule_reason=self.schedule_reason,
+            schedule_source=self.schedule_source,
+            started_at=min(self.started_at, ended_at),
+            ended_at=ended_at,
+            duration_ms=max(0, min(duration_ms, MAX_PLAY_MS)),
+            outcome=outcome,
+            detail=None if detail is None else one_line(detail, MAX_DESCRIPTION_CHARS),
+        )
+
+
+def recovered_end(open_play: OpenPlay, now: datetime) -> datetime:
+    """When a play an agent did not live to end is taken to have ended: its planned end, or
+    the restart (`now`) if earlier, so it never overlaps what plays after the restart."""
+    planned = open_play.planned_ms
+    planned_end = (
+        None if planned is None else open_play.started_at + timedelta(milliseconds=planned)
+    )
+    end = now if planned_end is None else min(now, planned_end)
+    if end < open_play.started_at:  # the clock went back since: the restart says nothing
+        end = planned_end or open_play.started_at
+    return end
 
 
 class PlayLog:
-    """The player's listener: records each start, end and failure.
+    """The player's listener: each play that starts and ends becomes one `PlayEvent`.
 
-    Times are put on the cloud's clock (`clock_offset_s()`) as soon as it is known: proof of
-    play from a Pi whose own clock is years off must still be right. A store that cannot
-    write (a full disk) loses the event with one log line; playback never stops for it.
+    A store that cannot write (a full disk) loses the event with one log line a minute;
+    playback never stops for it.
     """
 
     def __init__(
         self,
         store: Store,
+        outbox: Outbox,
         *,
-        clock_offset_s: Callable[[], float | None],
+        clock: CloudClock,
+        decision: Callable[[], Decision | None] = lambda: None,
         on_started: Callable[[str], None] = lambda _: None,
     ) -> None:
-        """`on_started` hears the sha256 of each item that starts (the cache's play order)."""
+        """`decision` is the schedule's decision in force (its reason and source go into
+        each play); `on_started` hears the sha256 of each item that starts."""
         self._store = store
-        self._clock_offset_s = clock_offset_s
+        self._outbox = outbox
+        self._clock = clock
+        self._decision = decision
         self._on_started = on_started
+        self._open: OpenPlay | None = None
+        self._last_end: datetime | None = None  # of the last play reported
         self._lost = 0
         self._reported_at = float("-inf")
 
-    def _record(self, event: str, item: PlayableItem, at: datetime, **extra: Any) -> None:
-        at_on_cloud_clock = at + timedelta(seconds=self._clock_offset_s() or 0.0)
+    @property
+    def open_play(self) -> OpenPlay | None:
+        """The item on screen now, as it will be reported."""
+        return self._open
+
+    # --- start-up ---------------------------------------------------------------------
+
+    def recover(self) -> PlayEvent | None:
+        """Report the play an agent was killed during (call once, before the player runs)."""
+        self._last_end = self._store.last_play_at()
+        raw = self._store.get_json(Meta.OPEN_PLAY)
+        if raw is None:
+            return None
+        open_play = OpenPlay.from_json(raw)
         try:
-            self._store.record_play_event(
-                event, item_key=item.key, name=item.name, sha256=item.sha256,
-                at=at_on_cloud_clock, **extra,
-            )  # fmt: skip
+            if open_play is None:
+                log.warning("play log: the stored open play does not read; dropped it")
+                self._store.set_many({Meta.OPEN_PLAY: None})
+                return None
+            ended_at = recovered_end(open_play, self._clock.now())
+            duration_ms = round((ended_at - open_play.started_at).total_seconds() * 1000)
+            event = open_play.event(
+                ended_at=ended_at,
+                duration_ms=duration_ms,
+                outcome=PlayOutcome.INTERRUPTED,
+                detail=INTERRUPTED_DETAIL,
+            )
+            with self._store.transaction("report the play the agent stopped during") as db:
+                self._write_end(db, event, item_key=open_play.item_key, row="ended")
         except StoreError as exc:
-            self._lost += 1
-            now = time.monotonic()
-            if now - self._reported_at >= LOST_REPORT_EVERY_S:  # a full disk must not flood
-                self._reported_at = now
-                log.error(
-                    "play log: %s; %d event(s) lost so far, the last the %s of %s",
-                    exc, self._lost, event, item.name,
-                )  # fmt: skip
+            self._lose(exc, "interrupted play", open_play.name if open_play else "?")
+            return None
+        log.info(
+            'play log: "%s" was on screen when the agent stopped; reported as interrupted',
+            open_play.name,
+        )
+        return event
+
+    # --- PlayerListener -------------------------------------------------------------
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
-        self._record("started", item, started_at)
+        started = self._clock.convert(started_at)
+        if self._last_end is not None and started < self._last_end <= started + MAX_START_SHIFT:
+            started = self._last_end
+        open_play = self._open_play(item, started)
+        self._open = open_play
+        try:
+            with self._store.transaction("record the start of a play") as db:
+                Store.log_play_event(
+                    db, "started", item_key=item.key, name=item.name, sha256=item.sha256,
+                    at=open_play.started_at,
+                )  # fmt: skip
+                Store.set_within(db, {Meta.OPEN_PLAY: _json(open_play.to_json())})
+        except StoreError as exc:
+            self._lose(exc, "start", item.name)
         self._on_started(item.sha256)
 
-    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
-        self._record("ended", item, ended_at, played_ms=played_ms)
+    def item_ended(
+        self, item: PlayableItem, ended_at: datetime, played_ms: int, how: Ending
+    ) -> None:
+        self._close(item, self._clock.convert(ended_at), played_ms, OUTCOMES[how], None)
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:
-        self._record("failed", item, datetime.now(UTC), detail=reason)
+        ended_at = self._clock.now()
+        shown = self._matching_open(item)
+        played_ms = 0
+        if shown is not None:
+            played_ms = round((ended_at - shown.started_at).total_seconds() * 1000)
+        self._close(item, ended_at, played_ms, PlayOutcome.FAILED, reason)
+
+    # --- the work -----------------------------------------------------------------------
+
+    def _open_play(self, item: PlayableItem, started_at: datetime) -> OpenPlay:
+        playlist_id, asset_id = self._entry(item)
+        decision = self._decision()
+        return OpenPlay(
+            id=str(uuid.uuid4()),
+            item_key=item.key,
+            sha256=item.sha256,
+            name=item.name,
+            asset_id=asset_id,
+            playlist_id=playlist_id if playlist_id is not None else _playlist_of(decision),
+            schedule_reason=decision.reason.value if decision else None,
+            schedule_source=decision.source_id if decision else None,
+            started_at=started_at,
+            planned_ms=item.planned_ms,
+        )
+
+    def _entry(self, item: PlayableItem) -> tuple[str | None, str | None]:
+        """(playlist id, asset id) of the entry `item` plays (its key is "playlist:position")."""
+        playlist_id, _, position = item.key.rpartition(":")
+        if not playlist_id or not position.isdigit():
+            return None, None
+        return playlist_id, self._store.entry_asset(playlist_id, int(position))
+
+    def _matching_open(self, item: PlayableItem) -> OpenPlay | None:
+        found = self._open
+        if found is not None and found.item_key == item.key and found.sha256 == item.sha256:
+            return found
+        return None
+
+    def _close(
+        self,
+        item: PlayableItem,
+        ended_at: datetime,
+        played_ms: int,
+        outcome: PlayOutcome,
+        detail: str | None,
+    ) -> None:
+        shown = self._matching_open(item)
+        if shown is not None:
+            self._open = None
+            open_play = shown
+        else:  # it never showed (it failed), or the player's events were out of step
+            started_at = ended_at - timedelta(milliseconds=played_ms)
+            open_play = self._open_play(item, _to_ms(started_at))
+        event = open_play.event(
+            ended_at=ended_at, duration_ms=played_ms, outcome=outcome, detail=detail
+        )
+        row = "failed" if outcome == PlayOutcome.FAILED else "ended"
+        try:
+            with self._store.transaction(f"record the end of a play ({outcome})") as db:
+                if (
+                    shown is not None
+                    and self._store.get(Meta.OPEN_PLAY) is None
+                    and self._store.get(Meta.DEVICE_ID) is None
+                ):
+                    return  # the device was removed while it played: nobody to tell
+                self._write_end(db, event, item_key=item.key, row=row, close=shown is not None)
+        except StoreError as exc:
+            self._lose(exc, str(outcome), item.name)
+
+    def _write_end(
+        self,
+        db: sqlite_utils.Database,
+        event: PlayEvent,
+        *,
+        item_key: str,
+        row: str,
+        close: bool = True,
+    ) -> None:
+        """The event into the outbox and the local log, and (`close`) the open play gone."""
+        self._outbox.add(db, event)
+        self._last_end = event.ended_at
+        Store.log_play_event(
+            db, row, item_key=item_key, name=event.name, sha256=event.sha256,
+            at=event.ended_at, played_ms=event.duration_ms,
+            detail=event.detail if row == "failed" else event.outcome.value,
+        )  # fmt: skip
+        if close:
+            Store.set_within(db, {Meta.OPEN_PLAY: None})
+
+    def _lose(self, exc: StoreError, what: str, name: str) -> None:
+        self._lost += 1
+        now = time.monotonic()
+        if now - self._reported_at >= LOST_REPORT_EVERY_S:  # a full disk must not flood
+            self._reported_at = now
+            log.error(
+                "play log: %s; %d event(s) lost so far, the last the %s of %s",
+                exc, self._lost, what, name,
+            )  # fmt: skip
 
 
-__all__ = ["PlayLog"]
+def _playlist_of(decision: Decision | None) -> str | None:
+    return decision.playlist_id if decision else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+__all__ = ["CloudClock", "OpenPlay", "PlayLog", "recovered_end"]

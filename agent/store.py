@@ -317,6 +317,11 @@ class Store:
 
     @staticmethod
     def _set_many(db: sqlite_utils.Database, values: dict[Meta, str | None]) -> None:
+        Store.set_within(db, values)
+
+    @staticmethod
+    def set_within(db: sqlite_utils.Database, values: dict[Meta, str | None]) -> None:
+        """`set_many` inside the caller's transaction (`with store.transaction() as db`)."""
         for key, value in values.items():
             if value is None:
                 db.execute("DELETE FROM meta WHERE key = ?", [key])
@@ -508,6 +513,14 @@ class Store:
         ).fetchall()
         return [CachedItem(*row) for row in rows]
 
+    def entry_asset(self, playlist_id: str, position: int) -> str | None:
+        """The asset id of one playlist entry, or None when it is not held (one lookup)."""
+        row = self.db.execute(
+            "SELECT asset_id FROM playlist_items WHERE playlist_id = ? AND position = ?",
+            [playlist_id, position],
+        ).fetchone()
+        return row[0] if row else None
+
     def referenced_blobs(self, first_playlist_id: str | None = None) -> dict[str, int]:
         """sha256 -> announced size of every blob of every playlist held (the schedule may
         play any of them, offline), those of `first_playlist_id` first, in play order."""
@@ -613,24 +626,50 @@ class Store:
         detail: str | None = None,
     ) -> None:
         with self.transaction("write the play log") as db:
-            db["play_events"].insert(
-                {
-                    "event": event,
-                    "item_key": item_key,
-                    "name": name,
-                    "sha256": sha256,
-                    "at": at.isoformat(timespec="milliseconds"),
-                    "played_ms": played_ms,
-                    "detail": detail,
-                }
-            )
-            db.execute(
-                "DELETE FROM play_events WHERE id <= (SELECT MAX(id) FROM play_events) - ?",
-                [PLAY_EVENTS_KEPT],
-            )
-            if event == "started":
-                now_playing = {"name": name, "sha256": sha256, "since": at.isoformat()}
-                self._set_many(db, {Meta.NOW_PLAYING: json.dumps(now_playing)})
+            self.log_play_event(
+                db, event, item_key=item_key, name=name, sha256=sha256, at=at,
+                played_ms=played_ms, detail=detail,
+            )  # fmt: skip
+
+    @staticmethod
+    def log_play_event(
+        db: sqlite_utils.Database,
+        event: str,
+        *,
+        item_key: str,
+        name: str,
+        sha256: str,
+        at: datetime,
+        played_ms: int | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """`record_play_event` inside the caller's transaction."""
+        db["play_events"].insert(
+            {
+                "event": event,
+                "item_key": item_key,
+                "name": name,
+                "sha256": sha256,
+                "at": at.isoformat(timespec="milliseconds"),
+                "played_ms": played_ms,
+                "detail": detail,
+            }
+        )
+        db.execute(
+            "DELETE FROM play_events WHERE id <= (SELECT MAX(id) FROM play_events) - ?",
+            [PLAY_EVENTS_KEPT],
+        )
+        if event == "started":
+            now_playing = {"name": name, "sha256": sha256, "since": at.isoformat()}
+            Store.set_within(db, {Meta.NOW_PLAYING: json.dumps(now_playing)})
+
+    def last_play_at(self) -> datetime | None:
+        """When the newest event of the play log happened (on the cloud's clock), if any."""
+        row = self.db.execute("SELECT at FROM play_events ORDER BY id DESC LIMIT 1").fetchone()
+        try:
+            return datetime.fromisoformat(row[0]) if row and row[0] else None
+        except ValueError:
+            return None
 
     def play_events(self, limit: int = 1000) -> list[dict[str, Any]]:
         return list(self.db["play_events"].rows_where(order_by="id", limit=limit))

@@ -14,10 +14,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from agent.backoff import jittered
 from agent.config import AgentConfig
-from agent.connection import Connection
+from agent.connection import Connection, ConnectionState
 from agent.content_cache import ContentCache
 from agent.downloads import Downloader
 from agent.enrollment import Enrollment
@@ -77,7 +78,10 @@ class SyncLoop:
         screen: Screen,
         downloader: Downloader,
         schedule: ScheduleRunner,
+        on_connection: Callable[[ConnectionState], None] = lambda _: None,
     ) -> None:
+        """`on_connection` hears each flip between reaching the cloud and not (the report
+        uploader retries at once, the heartbeat tells the cloud)."""
         self._config = config
         self._store = store
         self._client = client
@@ -88,8 +92,15 @@ class SyncLoop:
         self._grant: DeviceAuthorization | None = None
         self._refresh_pending: asyncio.TimerHandle | None = None
         self._last_blob_refresh = float("-inf")
+        self._on_connection = on_connection
+        # our time.time() at the last answer to a state request (the heartbeat's last sync)
+        self.synced_at: float | None = None
         # a flip between online and offline changes the message, never the items
-        self.connection = Connection(store, on_change=lambda _: self._refresh_message())
+        self.connection = Connection(store, on_change=self._connection_changed)
+
+    def _connection_changed(self, state: ConnectionState) -> None:
+        self._refresh_message()
+        self._on_connection(state)
 
     # --- what the screen shows ------------------------------------------------------
 
@@ -239,6 +250,7 @@ class SyncLoop:
         self.connection.succeeded()
         self._note_clock_offset()
         if page is None:
+            self.synced_at = time.time()
             return False
         check_tenant(page, self._client.tokens)
         result = self._store.apply_page(page, starts_listing=cursor is None)
@@ -253,6 +265,7 @@ class SyncLoop:
                 f", {result.reconciled} removed after a full listing" if result.reconciled else "",
                 ", more to come" if page.more else "",
             )
+        self.synced_at = time.time()
         if result.screen_changed:
             self._schedule.reload()  # before the blobs: those of what plays now come first
             self.want_blobs()

@@ -35,7 +35,7 @@ from agent.schedule_runner import ScheduleRunner
 from agent.screen import Screen
 from agent.store import Store
 from bench.still_image import context_switches
-from player import PlayableItem, Player, VlcRenderer, choose_video_output
+from player import Ending, PlayableItem, Player, VlcRenderer, choose_video_output
 from sync.models import Asset, DeviceRecord, Playlist, PlaylistItem
 from tests.support.media import make_image
 from tests.support.pages import page, upsert
@@ -57,7 +57,9 @@ class Starts:
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
         self.started.append((item.name, started_at))
 
-    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
+    def item_ended(
+        self, item: PlayableItem, ended_at: datetime, played_ms: int, how: Ending
+    ) -> None:
         pass
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from player import PlayableItem, Player, VlcRenderer, choose_video_output
+from player import Ending, PlayableItem, Player, VlcRenderer, choose_video_output
 from tests.player.xvfb import running_xvfb
 from tests.support.media import make_image
 
@@ -187,7 +187,9 @@ class Counter:
         if self.starts >= self.target:
             self.done.set()
 
-    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
+    def item_ended(
+        self, item: PlayableItem, ended_at: datetime, played_ms: int, how: Ending
+    ) -> None:
         pass
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:

@@ -7,6 +7,7 @@ from player.errors import OutputConfigError, PlayerError, RendererError, VlcUnav
 from player.items import (
     DEFAULT_IMAGE_DURATION_MS,
     DEFAULT_MESSAGE,
+    Ending,
     NowPlaying,
     PlayableItem,
     PlayerListener,
@@ -21,6 +22,7 @@ __all__ = [
     "DEFAULT_IMAGE_DURATION_MS",
     "DEFAULT_MESSAGE",
     "Ended",
+    "Ending",
     "Failed",
     "NowPlaying",
     "OutputConfigError",

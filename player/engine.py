@@ -33,6 +33,7 @@ from player.errors import PlayerError
 from player.items import (
     DEFAULT_MESSAGE,
     FAILING_MESSAGE,
+    Ending,
     NowPlaying,
     PlayableItem,
     PlayerListener,
@@ -178,7 +179,7 @@ class Player:
                     log.exception("player: handling %r failed; playback carries on", entry)
         finally:
             self._cancel_retry()
-            self._interrupt("the player is stopping")
+            self._interrupt("the player is stopping", Ending.STOPPED)
             self._set_state(PlayerState.STOPPED)
             await self._renderer.close()
 
@@ -227,13 +228,13 @@ class Player:
         self._finishing = False
         match plan:
             case ShowMessage():
-                self._interrupt("the playlist is now empty")
+                self._interrupt("the playlist is now empty", Ending.CUT)
                 self._show(self._message)
             case KeepPlaying(index):
                 self._cursor = index
                 self._prepare_next()
             case StartAt(index):
-                self._interrupt("it is no longer in the playlist")
+                self._interrupt("it is no longer in the playlist", Ending.CUT)
                 self._play_from(index)
             case FinishThenStart():
                 self._finishing = True
@@ -292,7 +293,7 @@ class Player:
         self._cursor = self._current = self._now_playing = self._started_clock = None
         self._finishing = False
 
-    def _interrupt(self, why: str) -> None:
+    def _interrupt(self, why: str, how: Ending) -> None:
         """Account for an item cut off by a playlist change or shutdown."""
         item, started_clock = self._current, self._started_clock
         self._clear_current()
@@ -300,7 +301,7 @@ class Player:
             return
         played_ms = round((self._now() - started_clock) * 1000)
         log.info('stopped "%s" after %.1f s: %s', item.name, played_ms / 1000, why)
-        self._tell(self._listener.item_ended, item, _utc_now(), played_ms)
+        self._tell(self._listener.item_ended, item, _utc_now(), played_ms, how)
 
     # --- renderer events ------------------------------------------------------------
 
@@ -320,7 +321,7 @@ class Player:
             case Ended(at=at, played_ms=played_ms):
                 self._failures = record_success(self._failures, item)
                 self._now_playing = None
-                self._tell(self._listener.item_ended, item, at, played_ms)
+                self._tell(self._listener.item_ended, item, at, played_ms, Ending.FINISHED)
                 self._advance()
             case Failed(reason=reason):
                 self._failures = record_failure(

@@ -6,6 +6,7 @@ libvlc, and so the agent can build them straight from its store.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -82,13 +83,21 @@ class NowPlaying:
     started_at: datetime
 
 
+class Ending(enum.StrEnum):
+    """How an item that started left the screen (`PlayerListener.item_ended`)."""
+
+    FINISHED = "finished"  # the renderer ended it: played to its end, or for its duration
+    CUT = "cut"  # a playlist change replaced it (a new playlist, a schedule switch)
+    STOPPED = "stopped"  # the player stopped while it played (the agent is shutting down)
+
+
 class PlayerListener(Protocol):
     """Told about every item the player starts, ends or gives up on.
 
     Every `item_started` is followed by exactly one `item_ended` (played to its end, for
-    its duration, or cut off by a playlist change or shutdown) or `item_failed` (it broke
-    while playing). An item that never showed a picture gets `item_failed` alone, so
-    proof of play never counts a broken file as played.
+    its duration, or cut off by a playlist change or shutdown: `how` says which) or
+    `item_failed` (it broke while playing). An item that never showed a picture gets
+    `item_failed` alone, so proof of play never counts a broken file as played.
 
     Called on the asyncio loop thread. Implementations must not block: the player
     waits for them before it moves on, so a slow listener delays the next switch.
@@ -96,7 +105,9 @@ class PlayerListener(Protocol):
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None: ...
 
-    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None: ...
+    def item_ended(
+        self, item: PlayableItem, ended_at: datetime, played_ms: int, how: Ending
+    ) -> None: ...
 
     def item_failed(self, item: PlayableItem, reason: str) -> None: ...
 
@@ -116,6 +127,7 @@ __all__ = [
     "DEFAULT_IMAGE_DURATION_MS",
     "DEFAULT_MESSAGE",
     "FAILING_MESSAGE",
+    "Ending",
     "MediaKind",
     "NowPlaying",
     "PlayableItem",

@@ -22,6 +22,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -42,8 +43,11 @@ from sync.models import (
     DEFAULT_MAX_STATE_BYTES,
     DEVICE_CODE_GRANT,
     DEVICE_PREFIX,
+    MAX_ATTACHMENT_BYTES,
+    MAX_EVENTS_BATCH_BYTES,
     DeviceAuthorization,
     ErrorCode,
+    EventsReceipt,
     OAuthError,
     StatePage,
     TokenResponse,
@@ -57,6 +61,10 @@ LONG_POLL_MARGIN_S = 15
 MAX_DEVICE_DESCRIPTION_CHARS = 100
 # The query parameter that asks the cloud to hold a request (long-poll).
 WAIT_PARAM = "wait"
+
+# The largest receipt read: every event of a full batch refused with the longest reason.
+MAX_RECEIPT_BYTES = 1024 * 1024
+ATTACHMENT_TYPES = frozenset({"image/png", "text/plain"})
 
 # RFC 8628 §3.5 answers that mean "keep polling" rather than failure.
 PENDING_ERRORS = frozenset({ErrorCode.AUTHORIZATION_PENDING, ErrorCode.SLOW_DOWN})
@@ -162,6 +170,7 @@ class DeviceClient:
         headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         data: dict[str, str] | None = None,
+        content: bytes | None = None,
         http_timeout: httpx.Timeout | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """Send a request through `DPoPAuth`; the answer's headers are in, its body is not."""
@@ -171,6 +180,7 @@ class DeviceClient:
             headers={**REQUEST_HEADERS, **(headers or {})},
             params=params,
             data=data,
+            content=content,
             timeout=http_timeout or self._http.timeout,
             extensions={PROOF_ONLY: True} if proof_only else None,
         )
@@ -309,10 +319,57 @@ class DeviceClient:
                 raise unexpected(response)
             yield response
 
+    # --- reports ----------------------------------------------------------------------
+
+    async def post_events(self, bodies: list[str]) -> EventsReceipt:
+        """Send the outbox's events (each the JSON body it stored) as one batch.
+
+        `POST /events` with `{"events": [...]}` built from the bodies as they are, so an
+        event is sent byte for byte as it was written. The receipt says, for every event,
+        whether the cloud stored it, already had it, or refused it (and why). Any other
+        answer raises `CloudResponseError` (its `status_code` says which: a 404 or 405 is a
+        cloud that does not take reports yet); a network failure, `CloudUnreachable`.
+        """
+        content = ('{"events":[' + ",".join(bodies) + "]}").encode()
+        if len(content) > MAX_EVENTS_BATCH_BYTES:
+            raise ValueError(f"a batch of {len(content)} bytes is over {MAX_EVENTS_BATCH_BYTES}")
+        response = await self._json(
+            "POST",
+            "/events",
+            limit=MAX_RECEIPT_BYTES,
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+        if response.status_code != 200:
+            raise unexpected(response)
+        return parse(EventsReceipt, response)
+
+    async def put_attachment(self, command_id: str, data: bytes, content_type: str) -> None:
+        """Upload what a command produced (a screenshot, log lines) before its result.
+
+        `PUT /commands/{command_id}/attachment`; `content_type` is `image/png` or
+        `text/plain`, `data` at most `MAX_ATTACHMENT_BYTES`. Answers other than 200, 201
+        or 204 raise `CloudResponseError`; a network failure, `CloudUnreachable`.
+        """
+        if content_type not in ATTACHMENT_TYPES:
+            raise ValueError(f"an attachment is image/png or text/plain, not {content_type!r}")
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise ValueError(f"an attachment of {len(data)} bytes is over {MAX_ATTACHMENT_BYTES}")
+        response = await self._json(
+            "PUT",
+            f"/commands/{quote(command_id, safe='')}/attachment",
+            content=data,
+            headers={"Content-Type": content_type},
+        )
+        if response.status_code not in (200, 201, 204):
+            raise unexpected(response)
+
 
 __all__ = [
+    "ATTACHMENT_TYPES",
     "LONG_POLL_MARGIN_S",
     "MAX_DEVICE_DESCRIPTION_CHARS",
+    "MAX_RECEIPT_BYTES",
     "PENDING_ERRORS",
     "DeviceClient",
     "DeviceTokens",

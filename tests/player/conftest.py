@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 
 import pytest
 
-from player import PlayableItem, Player, RetryPolicy, VideoOutput, VlcRenderer, choose_video_output
+from player import (
+    Ending,
+    PlayableItem,
+    Player,
+    RetryPolicy,
+    VideoOutput,
+    VlcRenderer,
+    choose_video_output,
+)
 from tests.support.media import ffmpeg_available, make_garbage, make_image, make_video
 
 T = TypeVar("T")
@@ -86,12 +94,16 @@ class Recorder:
     """A `PlayerListener` that keeps every call, with the monotonic time it arrived."""
 
     calls: list[tuple[str, str, Any, float]] = field(default_factory=list)
+    endings: list[tuple[str, Ending]] = field(default_factory=list)  # (key, how) per end
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
         self._add("started", item, started_at)
 
-    def item_ended(self, item: PlayableItem, ended_at: datetime, played_ms: int) -> None:
+    def item_ended(
+        self, item: PlayableItem, ended_at: datetime, played_ms: int, how: Ending
+    ) -> None:
+        self.endings.append((item.key, how))
         self._add("ended", item, played_ms)
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from player import (
     DEFAULT_MESSAGE,
     Ended,
+    Ending,
     Failed,
     PlayableItem,
     Player,
@@ -244,6 +245,7 @@ def test_a_finishing_switch_plays_the_new_list_once_the_video_on_screen_ends() -
         await settle()
         assert renderer.commands[-1] == ("play", "A")
         assert recorder.keys("ended") == ["A", "C"]
+        assert recorder.endings == [("A", Ending.FINISHED), ("C", Ending.CUT)]
         await stop(task)
 
     run(scenario())
@@ -257,6 +259,7 @@ def test_stopping_reports_the_item_on_screen_as_ended() -> None:
         await settle()
         await stop(task)
         assert recorder.keys("ended") == ["A"]
+        assert recorder.endings == [("A", Ending.STOPPED)]
 
     run(scenario())
 
