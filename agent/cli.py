@@ -28,6 +28,7 @@ from agent.content_cache import ContentCache
 from agent.decision import decision_summary, evaluate_safely
 from agent.errors import AgentError, StateDirError
 from agent.instance_lock import running_pid
+from agent.log_buffer import LogBuffer
 from agent.log_limit import RepeatLimiter
 from agent.outbox import outbox_status
 from agent.store import CachedItem, Meta, Store, json_or_none
@@ -92,6 +93,7 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger().addHandler(LogBuffer())  # the `logs` command's last lines
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:  # a failing item must not flood the journal

@@ -186,6 +186,20 @@ class ContentCache:
             log.info("deleted %d blob(s) nothing has used for %.0f s", removed, self.quota.grace_s)
         return removed
 
+    def drop_unreferenced(self, referenced: Iterable[str]) -> tuple[int, int]:
+        """Delete every blob not in `referenced` now, grace period or not (the `clear-cache`
+        command); returns how many blobs and bytes went."""
+        wanted = set(referenced)
+        removed = freed = 0
+        for sha256, size in list(self._listing().items()):
+            if sha256 not in wanted:
+                self._delete(sha256)
+                removed += 1
+                freed += size
+        if removed:
+            log.info("cleared %d blob(s) nothing uses (%d bytes)", removed, freed)
+        return removed, freed
+
     def _delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
         self._listing().pop(sha256, None)

@@ -33,6 +33,7 @@ from sync.delta import Held, Key, keys_of, plan_page
 from sync.models import (
     Asset,
     ChangeKind,
+    Command,
     DeviceRecord,
     Group,
     Interrupt,
@@ -80,6 +81,7 @@ class Meta(StrEnum):
     SCREEN_MESSAGE = "screen_message"  # JSON: title, headline, lines, shown when nothing plays
     SCHEDULE = "schedule"  # JSON: see agent.schedule_runner.ScheduleRunner: what plays and why
     OPEN_PLAY = "open_play"  # JSON: the item on screen, until its play event goes to the outbox
+    VOLUME = "volume"  # the audio volume the last `set-volume` command asked for (agent.commands)
 
 
 _TOKEN_KEYS = (Meta.ACCESS_TOKEN, Meta.REFRESH_TOKEN, Meta.DEVICE_ID, Meta.TENANT_ID)
@@ -186,6 +188,7 @@ JSON_KINDS: dict[str, type[WireModel]] = {
     ChangeKind.GROUP: Group,
     ChangeKind.SCHEDULE: ScheduleEntry,
     ChangeKind.INTERRUPT: Interrupt,
+    ChangeKind.COMMAND: Command,  # read by agent.commands (`Store.commands`)
 }
 
 
@@ -198,6 +201,19 @@ class PageResult:
     reconciled: int  # objects deleted because a completed full listing did not name them
     unknown_kinds: dict[str, int]  # kinds this agent does not know -> changes skipped
     screen_changed: bool  # something that decides what plays, or how, changed
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """A command this device has answered or is answering (table `command_runs`)."""
+
+    command_id: str
+    kind: str
+    state: str  # a sync.models.CommandState value
+    received_at: str
+    started_at: str | None
+    finished_at: str | None
+    detail: str | None
 
 
 @dataclass(frozen=True)
@@ -674,11 +690,78 @@ class Store:
     def play_events(self, limit: int = 1000) -> list[dict[str, Any]]:
         return list(self.db["play_events"].rows_where(order_by="id", limit=limit))
 
+    # --- commands (agent.commands) ---------------------------------------------------------
+
+    def commands(self) -> list[Command]:
+        """Every command held, oldest first (the cloud deletes one once it has its result).
+        One stored that no longer reads (a downgrade) is skipped."""
+        found = []
+        for (data,) in self.db.execute(
+            "SELECT data FROM objects WHERE kind = ? AND deleted = 0 AND data IS NOT NULL",
+            [ChangeKind.COMMAND.value],
+        ):
+            try:
+                found.append(Command.model_validate_json(data))
+            except ValueError:
+                continue
+        return sorted(found, key=lambda command: (command.created_at, command.id))
+
+    def command_runs(self) -> dict[str, CommandRun]:
+        """Every command this device has answered or is answering, by command id."""
+        return {
+            row[0]: CommandRun(*row)
+            for row in self.db.execute(
+                "SELECT command_id, kind, state, received_at, started_at, finished_at, detail"
+                " FROM command_runs"
+            )
+        }
+
+    @staticmethod
+    def record_command_run(
+        db: sqlite_utils.Database,
+        command_id: str,
+        *,
+        kind: str,
+        state: str,
+        at: datetime,
+        detail: str | None = None,
+    ) -> None:
+        """Record the first state of a command, inside the caller's transaction: `started`
+        before it is carried out, or its final state when it is answered without running.
+        A command already recorded makes the transaction fail: none is run twice."""
+        when = at.isoformat(timespec="milliseconds")
+        db.execute(
+            "INSERT INTO command_runs (command_id, kind, state, received_at, started_at,"
+            " finished_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [command_id, kind, state, when, when if state == "started" else None,
+             None if state == "started" else when, detail],
+        )  # fmt: skip
+
+    @staticmethod
+    def finish_command_run(
+        db: sqlite_utils.Database,
+        command_id: str,
+        *,
+        state: str,
+        at: datetime,
+        detail: str | None = None,
+    ) -> None:
+        """Record the final state of a started command, inside the caller's transaction;
+        raises `StoreError` (rolling it back) when the command is not started."""
+        cursor = db.execute(
+            "UPDATE command_runs SET state = ?, finished_at = ?, detail = ?"
+            " WHERE command_id = ? AND state = 'started'",
+            [state, at.isoformat(timespec="milliseconds"), detail, command_id],
+        )
+        if cursor.rowcount != 1:
+            raise StoreError(f"cannot finish command {command_id!r}: it is not started")
+
 
 __all__ = [
     "DB_FILE_NAME",
     "MIGRATIONS",
     "CachedItem",
+    "CommandRun",
     "Meta",
     "PageResult",
     "Store",
