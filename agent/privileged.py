@@ -155,6 +155,9 @@ class HelperClient:
             raise PrivilegedError(
                 f"cannot ask the privileged helper at {self.socket_path} to {verb.value}: {exc}"
             ) from exc
+        if not line and verb == Verb.REBOOT:
+            # The reboot stops every service, the helper too, perhaps before it answered.
+            return Answer(Outcome.OK, "no answer from the helper: the reboot may be under way")
         answer = parse_answer(line)
         log.info("privileged helper: %s -> %s %s", verb.value, answer.outcome, answer.detail)
         return answer

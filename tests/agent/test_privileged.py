@@ -203,6 +203,33 @@ def test_a_helper_that_does_not_answer_is_an_error_in_time(tmp_path: Path) -> No
         asyncio.run(HelperClient(path).run(Verb.REBOOT))  # nobody listens any more
 
 
+def test_a_reboot_that_takes_the_helper_down_before_it_answers_counts_as_under_way(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "closing.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(2)
+
+    def serve() -> None:
+        for _ in range(2):
+            connection, _ = listener.accept()
+            connection.recv(100)
+            connection.close()  # stopped by the shutdown before it could answer
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = HelperClient(path)
+        answer = asyncio.run(client.run(Verb.REBOOT))
+        assert answer.outcome == Outcome.OK and "may be under way" in answer.detail
+        with pytest.raises(PrivilegedError, match="answered 'nothing'"):
+            asyncio.run(client.run(Verb.DISPLAY_OFF))  # for anything else, no answer is an error
+    finally:
+        listener.close()
+        thread.join(5)
+
+
 def test_what_the_client_says_it_cannot_do_before_asking(tmp_path: Path) -> None:
     dev = tmp_path / "dev"
     dev.mkdir()
