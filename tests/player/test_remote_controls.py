@@ -55,6 +55,23 @@ async def until(condition, what: str) -> float:  # type: ignore[no-untyped-def]
     return loop.time() - started
 
 
+async def steadily(condition, hold_s: float, what: str) -> float:  # type: ignore[no-untyped-def]
+    """Wait until `condition` has held for `hold_s`; returns the loop time it began to."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + GUARD_S
+    since: float | None = None
+    while since is None or loop.time() - since < hold_s:
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        now = loop.time()
+        if not condition():
+            since = None
+        elif since is None:
+            since = now
+        await asyncio.sleep(0.02)
+    return since
+
+
 def window_output(display: str, monkeypatch: pytest.MonkeyPatch) -> VideoOutput:
     monkeypatch.setenv("DISPLAY", display)
     return choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
@@ -114,10 +131,10 @@ def test_identify_shows_the_name_over_a_held_picture_then_takes_it_off(
             with Image.open(shot) as picture:
                 assert max(picture.convert("L").getextrema()) < 230
 
-            # (the frame libvlc snapshots is shown without the overlay: it blinks once)
-            await until(lambda: white_pixels(framebuffer) > 5000, "the name back")
-            await until(lambda: white_pixels(framebuffer) == 0, "the name to go")
-            timings["gone"] = asyncio.get_running_loop().time() - asked_at
+            # The frame libvlc takes the snapshot of is shown without the overlay (it blinks
+            # once, maybe a little after snapshot() returned): gone is gone for good.
+            gone_at = await steadily(lambda: white_pixels(framebuffer) == 0, 0.4, "it to go")
+            timings["gone"] = gone_at - asked_at
             assert near(framebuffer.pixel(960, 540), GREEN)
             assert events.kinds() == ["Started"]  # no switch, nothing for proof of play
 
@@ -125,7 +142,7 @@ def test_identify_shows_the_name_over_a_held_picture_then_takes_it_off(
         run(scenario(xvfb.display, xvfb.framebuffer))
     print(f"identify over a held picture: shown after {timings['shown'] * 1000:.0f} ms, "
           f"gone {timings['gone'] * 1000:.0f} ms after identify(…, 2.0)")  # fmt: skip
-    assert timings["shown"] < 1.0
+    assert timings["shown"] < 1.5
     assert 1.9 < timings["gone"] < 3.0
 
 
