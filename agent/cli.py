@@ -26,7 +26,7 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
 from agent.decision import decision_summary, evaluate_safely
-from agent.errors import AgentError, StateDirError
+from agent.errors import AgentError, RestartRequested, StateDirError
 from agent.instance_lock import running_pid
 from agent.log_buffer import LogBuffer
 from agent.log_limit import RepeatLimiter
@@ -114,6 +114,11 @@ def cmd_run(config: AgentConfig) -> int:
 
     try:
         asyncio.run(main())
+    except RestartRequested as exc:
+        from agent.commands import RESTART_EXIT_STATUS
+
+        log.info("agent stopped: %s", exc)
+        return RESTART_EXIT_STATUS
     except (AgentError, SyncError, PlayerError, OSError, RuntimeError) as exc:
         log.error("agent stopped: %s", exc)
         return 1

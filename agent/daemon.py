@@ -20,16 +20,19 @@ from typing import Any
 import httpx
 
 from agent.clock import ScheduleClock
+from agent.commands import CommandRunner
 from agent.config import AgentConfig
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache, Quota, collect_forever
 from agent.downloads import Downloader
-from agent.errors import StoreError
+from agent.errors import RestartRequested, StoreError
 from agent.heartbeat import Heartbeats, StatusReader
 from agent.instance_lock import InstanceLock
+from agent.log_buffer import find_log_buffer
 from agent.memory import trim_heap_forever
 from agent.outbox import Outbox
 from agent.play_log import CloudClock, PlayLog
+from agent.privileged import HelperClient
 from agent.report_uploader import ReportUploader
 from agent.schedule_runner import ScheduleRunner
 from agent.screen import Screen
@@ -134,7 +137,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
         video_output=output,
         messages_dir=config.state_dir / "messages",
         rotation=config.rotation,
-        volume=config.volume,
+        volume=_saved_volume(store, config.volume),
     )
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         client = DeviceClient(
@@ -200,7 +203,22 @@ async def _run(config: AgentConfig, store: Store) -> None:
             screen=screen,
             downloader=downloader,
             schedule=schedule,
+            on_page=lambda: commands.wake(),
             on_connection=connection_changed,
+        )
+        restart = asyncio.Event()
+        commands = CommandRunner(
+            store=store,
+            outbox=outbox,
+            clock=lambda: schedule_clock.read().at,
+            sync_now=sync.poll_now,
+            request_restart=restart.set,
+            privileged=HelperClient(),
+            cache=cache,
+            upload=client.put_attachment,
+            screen=renderer,
+            logs=find_log_buffer(),
+            now_showing=lambda: player.now_playing.item.sha256 if player.now_playing else None,
         )
         uploader = ReportUploader(outbox=outbox, client=client)
         heartbeats = Heartbeats(
@@ -242,6 +260,8 @@ async def _run(config: AgentConfig, store: Store) -> None:
                     "cache-report": report_cache_forever(store, downloader, cache),
                     "reports": uploader.run(),
                     "heartbeat": heartbeats.run(),
+                    "commands": _once_playing(player, commands.run()),
+                    "restart": _restart_when(restart),
                     "heap-trim": trim_heap_forever(),
                     "systemd": report_forever(
                         ready=lambda: player.state != PlayerState.NEW,
@@ -251,6 +271,28 @@ async def _run(config: AgentConfig, store: Store) -> None:
             )
         finally:
             schedule.stop()
+
+
+def _saved_volume(store: Store, configured: int) -> int:
+    """The volume a `set-volume` command left, else the configured one."""
+    try:
+        return max(0, min(100, int(store.get(Meta.VOLUME) or configured)))
+    except ValueError:
+        return configured
+
+
+async def _once_playing(player: Player, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` once the player shows something (a screenshot held across a restart then
+    captures the screen, not nothing)."""
+    while player.state == PlayerState.NEW:  # noqa: ASYNC110 (only during start-up)
+        await asyncio.sleep(0.1)
+    await work
+
+
+async def _restart_when(requested: asyncio.Event) -> None:
+    """End the daemon with `RestartRequested` once a `restart-agent` command asked for it."""
+    await requested.wait()
+    raise RestartRequested("restarting, as a restart-agent command asked")
 
 
 __all__ = ["HTTP_TIMEOUT", "run_daemon", "supervise"]

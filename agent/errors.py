@@ -4,8 +4,9 @@
      ├── StateDirError   the state folder is missing or unusable (`status`, start-up)
      ├── AlreadyRunning  another agent holds this state folder's lock
      ├── StoreError      the SQLite store refused a write (full disk, broken file)
-     └── PrivilegedError the root helper for reboot and display power could not be asked
-                         (agent.privileged)
+     ├── PrivilegedError the root helper for reboot and display power could not be asked
+     │                   (agent.privileged)
+     └── RestartRequested a `restart-agent` command asked the daemon to exit (status 75)
 
 At start-up an `AgentError` is one log line and a non-zero exit; at run time it is logged
 and the daemon carries on with what it has.
@@ -34,4 +35,15 @@ class PrivilegedError(AgentError):
     """The privileged helper could not be reached, or gave no answer the agent understands."""
 
 
-__all__ = ["AgentError", "AlreadyRunning", "PrivilegedError", "StateDirError", "StoreError"]
+class RestartRequested(AgentError):
+    """The daemon ends so that systemd starts it again (`agent.commands.RESTART_EXIT_STATUS`)."""
+
+
+__all__ = [
+    "AgentError",
+    "AlreadyRunning",
+    "PrivilegedError",
+    "RestartRequested",
+    "StateDirError",
+    "StoreError",
+]

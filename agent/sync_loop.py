@@ -78,9 +78,11 @@ class SyncLoop:
         screen: Screen,
         downloader: Downloader,
         schedule: ScheduleRunner,
+        on_page: Callable[[], None] = lambda: None,
         on_connection: Callable[[ConnectionState], None] = lambda _: None,
     ) -> None:
-        """`on_connection` hears each flip between reaching the cloud and not (the report
+        """`on_page` hears of each page applied (the command runner looks at what it holds);
+        `on_connection` hears each flip between reaching the cloud and not (the report
         uploader retries at once, the heartbeat tells the cloud)."""
         self._config = config
         self._store = store
@@ -93,6 +95,9 @@ class SyncLoop:
         self._refresh_pending: asyncio.TimerHandle | None = None
         self._last_blob_refresh = float("-inf")
         self._on_connection = on_connection
+        self._on_page = on_page
+        self._poll: asyncio.Future[StatePage | None] | None = None
+        self._poll_again_now = False
         # our time.time() at the last answer to a state request (the heartbeat's last sync)
         self.synced_at: float | None = None
         # a flip between online and offline changes the message, never the items
@@ -240,8 +245,16 @@ class SyncLoop:
         sends a full listing, page after page, and what it does not name is deleted.
         """
         cursor = self._store.get(Meta.CURSOR)
+        self._poll = asyncio.ensure_future(
+            self._client.get_state(cursor, wait_s=self._config.long_poll_s)
+        )
         try:
-            page = await self._client.get_state(cursor, wait_s=self._config.long_poll_s)
+            page = await self._poll
+        except asyncio.CancelledError:
+            if not self._poll_again_now:
+                raise  # the loop itself is being stopped
+            self._poll_again_now = False
+            return True  # `poll_now`: ask again at once
         except CursorExpired as exc:
             self.connection.succeeded()
             log.warning("%s; asking for a full listing", exc)
@@ -270,7 +283,15 @@ class SyncLoop:
             self._schedule.reload()  # before the blobs: those of what plays now come first
             self.want_blobs()
             self.refresh_screen()
+        self._on_page()
         return True
+
+    def poll_now(self) -> None:
+        """Ask the cloud again at once (a `sync-now` command): a held long-poll is dropped."""
+        poll = self._poll
+        if poll is not None and not poll.done():
+            self._poll_again_now = True
+            poll.cancel()
 
     def want_blobs(self) -> None:
         """Hand the downloader every blob held, those of the playlist in force first."""
