@@ -42,6 +42,8 @@ from sync.models import EventsDropped, WireModel
 DEFAULT_MAX_EVENTS = 200_000
 HEARTBEAT = "heartbeat"
 DROPPED = "dropped"
+# Sent without waiting for more events to share the request: an admin waits for these.
+URGENT_TYPES = frozenset({"command_result"})
 # Plays and results are dropped this share of the bound at a time (at least one).
 DROP_CHUNK_DIVISOR = 100
 # SQLite's limit on bound variables is 999 on old builds: ids go in chunks of this many.
@@ -90,7 +92,8 @@ def _iso_now() -> str:
 
 
 class Outbox:
-    """The `outbox` table's one owner. `added` is set whenever an event is queued."""
+    """The `outbox` table's one owner. `added` is set whenever an event is queued, `urgent`
+    when it is one an admin waits for (a command's result)."""
 
     def __init__(
         self,
@@ -106,6 +109,7 @@ class Outbox:
         self.max_events = max_events
         self._now = now
         self.added = asyncio.Event()  # the uploader waits on it
+        self.urgent = asyncio.Event()
         # At least the number of rows (a rolled-back add leaves it one high): the exact
         # count is taken only when this passes the bound, so a queued event costs no scan.
         self._count_bound: int | None = None
@@ -133,6 +137,8 @@ class Outbox:
             if self._count_bound > self.max_events:
                 self._make_room(db)
         self.added.set()
+        if event_type in URGENT_TYPES:
+            self.urgent.set()
 
     def put(self, event: WireModel) -> None:
         """Queue `event` in a transaction of its own; raises `StoreError` if it cannot."""
@@ -249,6 +255,7 @@ def outbox_status(store: Store, *, now: float | None = None) -> dict[str, object
 
 __all__ = [
     "DEFAULT_MAX_EVENTS",
+    "URGENT_TYPES",
     "Outbox",
     "Pending",
     "RoomPlan",

@@ -1,7 +1,8 @@
 """Sending the outbox to the cloud: oldest first, in batches, until it is empty.
 
 A task of its own, beside the sync loop. It wakes about a second after something is queued
-(`Outbox.added`; the delay gathers the events written together into one request), sends
+(`Outbox.added`; the delay gathers the events written together into one request), at once
+for a command's result (`Outbox.urgent`: an admin waits for it), sends
 batches of at most `MAX_EVENTS_PER_BATCH` events and `MAX_EVENTS_BATCH_BYTES` bytes
 (`POST /device/events`), and deletes from the outbox what the cloud's receipt names:
 stored, already stored, or refused (each refused event is logged once, in one line).
@@ -146,7 +147,8 @@ class ReportUploader:
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._outbox.added.wait(), self._idle_check_s)
-        await asyncio.sleep(self._coalesce_s)
+        with contextlib.suppress(TimeoutError):  # gather what follows, unless it is urgent
+            await asyncio.wait_for(self._outbox.urgent.wait(), self._coalesce_s)
 
     async def _backoff(self, wait: float) -> None:
         self._retry.clear()
@@ -162,6 +164,7 @@ class ReportUploader:
         a receipt) or `StoreError`; what was acknowledged before stays acknowledged.
         """
         self._outbox.added.clear()  # what is queued from now on wakes the next round
+        self._outbox.urgent.clear()
         total = 0
         while True:
             pending = self._outbox.oldest(self._limit)

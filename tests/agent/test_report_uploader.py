@@ -33,6 +33,8 @@ from sync.errors import CloudResponseError
 from sync.identity import DeviceKey
 from sync.models import (
     DEVICE_PREFIX,
+    CommandResult,
+    CommandState,
     DeviceStatus,
     Heartbeat,
     PlayEvent,
@@ -298,3 +300,27 @@ async def test_events_queued_together_go_in_one_request(outbox: Outbox) -> None:
     finally:
         task.cancel()
     assert cloud.requests == [3]
+
+
+async def test_a_commands_result_goes_at_once_without_waiting_for_company(outbox: Outbox) -> None:
+    cloud = FakeCloud()
+    uploader = ReportUploader(outbox=outbox, client=cloud.client(), coalesce_s=3600)
+    task = asyncio.create_task(uploader.run())
+    try:
+        await asyncio.sleep(0.1)  # idle
+        outbox.put(play(1))  # waits for company (an hour here) ...
+        await asyncio.sleep(0.1)
+        assert cloud.requests == []
+        result = CommandResult(
+            id=str(uuid.uuid4()), command_id="cmd_1", at=AT, state=CommandState.DONE
+        )
+        outbox.put(result)  # ... until a result comes, which an admin waits for
+        await asyncio.wait_for(wait_stored(cloud, result.id), 10)
+    finally:
+        task.cancel()
+    assert cloud.requests == [2]
+
+
+async def wait_stored(cloud: FakeCloud, event_id: str) -> None:
+    while event_id not in cloud.stored:
+        await asyncio.sleep(0.01)
