@@ -17,7 +17,10 @@ elsewhere is not locked out. The lock lasts `lockout_s`, doubled by each next lo
 same (address, key), up to `lockout_max_s`; a success forgets it.
 
 `/device/authorize` is limited per address too (`authorize_per_minute`): every code it
-hands out is a row in the database until it expires.
+hands out is a row in the database until it expires. A device's reports are limited per
+device: batches of events (`event_batches_per_minute`) and attachment uploads
+(`attachments_per_minute`), so one broken or hostile screen cannot keep the write lock busy
+for every tenant.
 
 The address is the TCP peer's, or the `X-Forwarded-For` a trusted proxy set (uvicorn
 trusts 127.0.0.1, or `FORWARDED_ALLOW_IPS`). Limits live in memory (`cloud.ratelimit`):
@@ -103,6 +106,12 @@ class Guard:
         )
         self.authorizations = TokenBuckets(
             capacity=settings.authorize_per_minute, period_s=MINUTE_S, max_entries=entries
+        )
+        self.event_batches = TokenBuckets(
+            capacity=settings.event_batches_per_minute, period_s=MINUTE_S, max_entries=entries
+        )
+        self.attachments = TokenBuckets(
+            capacity=settings.attachments_per_minute, period_s=MINUTE_S, max_entries=entries
         )
         self._clock = clock
 
@@ -236,6 +245,28 @@ class Guard:
         if wait:
             raise OAuthTooManyRequests(
                 f"too many enrollment codes asked from {address}: "
+                f"try again in {retry_after(wait)} s",
+                retry_after=retry_after(wait),
+            )
+
+    def allow_events(self, tenant_id: str, device_id: str) -> None:
+        """Refuse a device's batch of events with 429 when it sent too many this minute."""
+        self._allow_report(self.event_batches, "batches of events", tenant_id, device_id)
+
+    def allow_attachment(self, tenant_id: str, device_id: str) -> None:
+        """Refuse a device's attachment upload with 429 when it sent too many this minute."""
+        self._allow_report(self.attachments, "attachments", tenant_id, device_id)
+
+    def _allow_report(
+        self, buckets: TokenBuckets, what: str, tenant_id: str, device_id: str
+    ) -> None:
+        wait = buckets.take((tenant_id, device_id), self._clock())
+        if wait:
+            log.warning(
+                "refused %s of device %s: above %d a minute", what, device_id, buckets.capacity
+            )
+            raise TooManyRequests(
+                f"too many {what} from this device: at most {buckets.capacity} a minute; "
                 f"try again in {retry_after(wait)} s",
                 retry_after=retry_after(wait),
             )

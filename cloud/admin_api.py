@@ -16,34 +16,44 @@ it streams its body on the loop and hands the hashing's end and the database to 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from cloud.access import Caller, client_address
 from cloud.admin_models import (
+    DEFAULT_REPORT_PAGE,
+    MAX_REPORT_PAGE,
+    CommandDetail,
     DeviceDetail,
+    DeviceListing,
     DeviceSettings,
     GroupMembers,
     GroupSummary,
     InterruptSummary,
+    NewCommand,
     NewGroup,
     NewInterrupt,
     NewPlaylist,
     NewScheduleEntry,
     PlaylistItems,
+    PlayReport,
+    PlaySummary,
     ScheduleEntrySummary,
 )
 from cloud.content import classify_media
 from cloud.errors import Unprocessable
 from cloud.playing import device_detail
+from cloud.reports import parse_when
 from cloud.services import ServicesDep
 from sync.models import (
     ADMIN_PREFIX,
+    MAX_CURSOR_CHARS,
     MAX_ID_CHARS,
     ApprovedDevice,
     ApproveEnrollment,
@@ -320,27 +330,28 @@ def remove_device(device_id: str, caller: Admin, services: ServicesDep) -> Devic
 
 @router.get(
     "/devices",
-    response_model=list[DeviceSummary],
-    summary="The tenant's devices, oldest first",
+    response_model=list[DeviceListing],
+    summary="The tenant's devices, oldest first: online or not, what they say they play",
 )
-def list_devices(caller: Viewer, services: ServicesDep) -> list[DeviceSummary]:
-    return services.devices.list(caller.tenant.id)
+def list_devices(caller: Viewer, services: ServicesDep) -> list[DeviceListing]:
+    return services.statuses.listing(caller.tenant.id)
 
 
 @router.get(
     "/devices/{device_id}",
     response_model=DeviceDetail,
     responses=NO_DEVICE,
-    summary="A device, what it should be playing now and why, and what comes next",
+    summary="A device, its latest status, what it should be playing now and why, and next",
 )
 def show_device(device_id: str, caller: Viewer, services: ServicesDep) -> DeviceDetail:
-    return device_detail(
+    detail = device_detail(
         services.db,
         services.views,
         tenant_id=caller.tenant.id,
         device_id=device_id,
         now=datetime.fromtimestamp(services.clock(), UTC),
     )
+    return services.statuses.detailed(caller.tenant.id, detail)
 
 
 @router.patch(
@@ -530,6 +541,156 @@ def clear_group_interrupt(group_id: str, caller: Editor, services: ServicesDep) 
 )
 def list_interrupts(caller: Viewer, services: ServicesDep) -> list[InterruptSummary]:
     return services.interrupts.list(caller.tenant.id)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+# The longest `GET /commands/{id}?wait=N` holds: as long as a device's long-poll.
+MAX_COMMAND_WAIT_S = 60
+
+
+@router.post(
+    "/commands",
+    response_model=CommandDetail,
+    responses={
+        404: {"description": "No such device or group in the tenant"},
+        422: {"description": "An unknown kind, wrong arguments, or a group without devices"},
+    },
+    summary="Send a command to a device or to a group's members; it reaches them at once",
+)
+def send_command(body: NewCommand, caller: Editor, services: ServicesDep) -> CommandDetail:
+    return services.commands.send(tenant_id=caller.tenant.id, command=body)
+
+
+@router.get(
+    "/commands/{command_id}",
+    response_model=CommandDetail,
+    responses={404: {"description": "No such command in the tenant"}},
+    summary="A command and each device's answer; with wait, hold until all answered for good",
+)
+async def show_command(
+    command_id: str,
+    caller: Viewer,
+    services: ServicesDep,
+    wait: Annotated[int, Query(ge=0, le=MAX_COMMAND_WAIT_S)] = 0,
+) -> CommandDetail:
+    """With `wait`, held until every device answered for good or the command expired (or
+    `wait` seconds pass); each change of its results wakes it (`cloud.changes`)."""
+    tenant_id = caller.tenant.id
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+
+    async def read() -> CommandDetail:
+        detail: CommandDetail = await run_in_threadpool(
+            services.commands.show, tenant_id=tenant_id, command_id=command_id
+        )
+        return detail
+
+    detail = await read()
+    while not detail.settled and deadline > loop.time() and not services.changes.closed:
+        # Watch, then read again (as /state does): a result committed in between still
+        # wakes us. Only an unsettled command is watched, and its expiry wakes the watch at
+        # the latest, so no watch outlives its command.
+        watch = services.changes.watch(tenant_id, command_id)
+        detail = await read()
+        remaining = deadline - loop.time()
+        if detail.settled or remaining <= 0:
+            break
+        until_expiry = detail.expires_at.timestamp() - services.clock() + 0.05
+        await services.changes.wait(watch, max(0.0, min(remaining, until_expiry)))
+        detail = await read()
+    return detail
+
+
+@router.get(
+    "/commands/{command_id}/devices/{device_id}/attachment",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}, "text/plain": {}}, "description": "The bytes"},
+        404: {"description": "No such command, or the device uploaded nothing for it"},
+    },
+    summary="What a device uploaded for a command: a screenshot (PNG) or log lines",
+)
+def command_attachment(
+    command_id: str, device_id: str, caller: Viewer, services: ServicesDep
+) -> Response:
+    content_type, data = services.commands.attachment(
+        tenant_id=caller.tenant.id, command_id=command_id, device_id=device_id
+    )
+    media_type = "text/plain; charset=utf-8" if content_type == "text/plain" else content_type
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# --- reports --------------------------------------------------------------------------------
+
+IdFilter = Annotated[str | None, Query(max_length=MAX_ID_CHARS)]
+Since = Annotated[
+    str,
+    Query(max_length=40, description="ISO date-time with an offset, or a date (UTC midnight)"),
+]
+Until = Annotated[str | None, Query(max_length=40, description="exclusive; as since")]
+REPORT_REFUSALS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such device or group in the tenant"},
+    422: {"description": "A date that is not ISO, an empty window, or both device and group"},
+}
+
+
+@router.get(
+    "/reports/plays",
+    response_model=PlayReport,
+    responses=REPORT_REFUSALS,
+    summary="Proof of play: what devices reported, by start time, in pages (`after=next`)",
+)
+def report_plays(
+    caller: Viewer,
+    services: ServicesDep,
+    since: Since,
+    until: Until = None,
+    device_id: IdFilter = None,
+    group_id: IdFilter = None,
+    asset_id: IdFilter = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_REPORT_PAGE)] = DEFAULT_REPORT_PAGE,
+    after: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+) -> PlayReport:
+    return services.reports.plays(
+        tenant_id=caller.tenant.id,
+        since=parse_when(since, "since"),
+        until=None if until is None else parse_when(until, "until"),
+        device_id=device_id,
+        group_id=group_id,
+        asset_id=asset_id,
+        limit=limit,
+        after=after,
+    )
+
+
+@router.get(
+    "/reports/plays/summary",
+    response_model=PlaySummary,
+    responses=REPORT_REFUSALS,
+    summary="Plays and seconds on screen per asset and day (UTC), at most a year at once",
+)
+def report_plays_summary(
+    caller: Viewer,
+    services: ServicesDep,
+    since: Since,
+    until: Until = None,
+    device_id: IdFilter = None,
+    group_id: IdFilter = None,
+    asset_id: IdFilter = None,
+) -> PlaySummary:
+    return services.reports.summary(
+        tenant_id=caller.tenant.id,
+        since=parse_when(since, "since"),
+        until=None if until is None else parse_when(until, "until"),
+        device_id=device_id,
+        group_id=group_id,
+        asset_id=asset_id,
+    )
 
 
 # --- keys -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ the server's own `detail` when it answered, or what to check when it did not.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -16,17 +16,23 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cloud.admin_models import (
+    CommandDetail,
     DeviceDetail,
+    DeviceListing,
     DeviceSettings,
     GroupMembers,
     GroupSummary,
     InterruptSummary,
+    NewCommand,
     NewGroup,
     NewInterrupt,
     NewPlaylist,
     NewPlaylistItem,
     NewScheduleEntry,
     PlaylistItems,
+    PlayRecord,
+    PlayReport,
+    PlaySummary,
     ScheduleEntrySummary,
 )
 from cloud.errors import AdminClientError, CloudUnreachable
@@ -49,7 +55,7 @@ from sync.models import (
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
-_DEVICE_LIST = TypeAdapter(list[DeviceSummary])
+_DEVICE_LIST = TypeAdapter(list[DeviceListing])
 _ASSET_LIST = TypeAdapter(list[AssetSummary])
 _PLAYLIST_LIST = TypeAdapter(list[PlaylistSummary])
 _KEY_LIST = TypeAdapter(list[KeySummary])
@@ -100,6 +106,17 @@ class AdminClient:
         self._client.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise AdminClientError(
+                f"the cloud at {self.url} answered something that is not JSON: "
+                "is that URL a signage-cloud?"
+            ) from exc
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The answer to a request, which must be a success; AdminClientError otherwise."""
         try:
             response = self._client.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -114,13 +131,7 @@ class AdminClient:
             raise AdminClientError(f"talking to the cloud at {self.url} failed: {exc}") from exc
         if response.is_error:
             raise AdminClientError(error_message(response))
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise AdminClientError(
-                f"the cloud at {self.url} answered something that is not JSON: "
-                "is that URL a signage-cloud?"
-            ) from exc
+        return response
 
     def _parse(self, model: type[Model], data: Any) -> Model:
         try:
@@ -224,8 +235,8 @@ class AdminClient:
         data = self._request("DELETE", f"/devices/{quote(device_id, safe='')}")
         return self._parse(DeviceSummary, data)
 
-    def list_devices(self) -> list[DeviceSummary]:
-        result: list[DeviceSummary] = self._list(_DEVICE_LIST, "/devices")
+    def list_devices(self) -> list[DeviceListing]:
+        result: list[DeviceListing] = self._list(_DEVICE_LIST, "/devices")
         return result
 
     def show_device(self, device_id: str) -> DeviceDetail:
@@ -313,6 +324,73 @@ class AdminClient:
         result: list[InterruptSummary] = self._list(_INTERRUPT_LIST, "/interrupts")
         return result
 
+    # --- commands -----------------------------------------------------------------------
+
+    def send_command(
+        self,
+        kind: str,
+        *,
+        args: dict[str, Any] | None = None,
+        device_id: str | None = None,
+        group_id: str | None = None,
+        expires_in_s: int | None = None,
+    ) -> CommandDetail:
+        """Send a command to a device or a group (exactly one)."""
+        body = _body(
+            NewCommand,
+            "command's",
+            kind=kind,
+            args=args,
+            device_id=device_id,
+            group_id=group_id,
+            expires_in_s=expires_in_s,
+        )
+        return self._parse(CommandDetail, self._request("POST", "/commands", json=body))
+
+    def show_command(self, command_id: str, *, wait_s: int = 0) -> CommandDetail:
+        """The command and its results; with `wait_s`, the cloud holds the answer until every
+        device answered for good, the command expired, or `wait_s` passed."""
+        params = {"wait": str(wait_s)} if wait_s else None
+        timeout = httpx.Timeout(TIMEOUT.read + wait_s, connect=TIMEOUT.connect)
+        data = self._request(
+            "GET", f"/commands/{_part(command_id)}", params=params, timeout=timeout
+        )
+        return self._parse(CommandDetail, data)
+
+    def command_attachment(self, command_id: str, device_id: str) -> tuple[str, bytes]:
+        """(content type, bytes) the device uploaded for the command."""
+        response = self._send(
+            "GET", f"/commands/{_part(command_id)}/devices/{_part(device_id)}/attachment"
+        )
+        content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        return content_type, response.content
+
+    # --- reports ------------------------------------------------------------------------
+
+    def report_plays(
+        self, *, limit: int | None = None, after: str | None = None, **filters: Any
+    ) -> PlayReport:
+        """A page of play events: `since` (required), `until`, `device_id`, `group_id`,
+        `asset_id` as in `GET /reports/plays`."""
+        params = _given(**filters, limit=limit, after=after)
+        return self._parse(PlayReport, self._request("GET", "/reports/plays", params=params))
+
+    def all_plays(self, **filters: Any) -> Iterator[PlayRecord]:
+        """Every play event the filters select, page after page."""
+        after = None
+        while True:
+            page = self.report_plays(after=after, **filters)
+            yield from page.plays
+            if page.next is None:
+                return
+            after = page.next
+
+    def plays_summary(self, **filters: Any) -> PlaySummary:
+        """Plays per asset and day: `since` (required), `until`, `device_id`, `group_id`,
+        `asset_id`."""
+        data = self._request("GET", "/reports/plays/summary", params=_given(**filters))
+        return self._parse(PlaySummary, data)
+
     # --- keys ---------------------------------------------------------------------------
 
     def create_key(self, role: Role, *, name: str = "") -> KeyCreated:
@@ -333,6 +411,11 @@ class AdminClient:
 def _part(text: str) -> str:
     """`text` as one path segment."""
     return quote(text, safe="")
+
+
+def _given(**params: Any) -> dict[str, str]:
+    """Query parameters, those that are None left out."""
+    return {name: str(value) for name, value in params.items() if value is not None}
 
 
 def _target(device_id: str | None, group_id: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Bodies and answers of the admin API's scheduling calls, beside those in `sync.models`.
+"""Bodies and answers of the admin API's scheduling, command and report calls, beside those
+in `sync.models`.
 
 They are built from the wire types of `sync.models` (`ClockTime`, `LocalDate`, `Moment`,
 `Instant`, `TimeZoneName`, `OnSwitch`, `Weekday`), so that what an admin may store is what
@@ -14,15 +15,20 @@ from __future__ import annotations
 import functools
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from sync import models as wire
 from sync.models import (
+    MAX_LOG_LINES,
     MAX_PLAYLIST_ITEMS,
     MAX_PRIORITY,
     ClockTime,
+    CommandKind,
+    CommandState,
+    DeviceStatus,
+    DeviceSummary,
     Id,
     Instant,
     Interrupt,
@@ -30,6 +36,7 @@ from sync.models import (
     Moment,
     Name,
     OnSwitch,
+    PlayOutcome,
     ScheduleEntry,
     TimeZoneName,
     Weekday,
@@ -183,6 +190,15 @@ class Playing(WireModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class ReportedStatus(WireModel):
+    """A device's latest heartbeat: what it said of itself at `at`, received at `received_at`."""
+
+    at: datetime
+    received_at: datetime
+    status: DeviceStatus
+    playing_playlist: str | None = None  # the name of `status.playing.playlist_id`, if known
+
+
 class DeviceDetail(WireModel):
     """Answer of `GET /devices/{id}`: the device, what it plays now and what comes next."""
 
@@ -196,6 +212,22 @@ class DeviceDetail(WireModel):
     last_seen_at: str | None
     now: Playing
     next: Playing | None  # at `now.next_boundary`; None when nothing will change
+    online: bool = False  # holds a long-poll, or was heard from within the online window
+    status: ReportedStatus | None = None  # its latest heartbeat (None: none yet)
+    dropped_events: dict[str, int] = Field(default_factory=dict)  # by `what`, in total
+
+
+class DeviceListing(DeviceSummary):
+    """A device in `GET /devices`: its summary, whether it is online and what it says it plays."""
+
+    online: bool = False
+    playlist: str | None = None  # the name of its default playlist (`playlist_id`)
+    group_ids: list[str] = Field(default_factory=list)  # in the order it joined them
+    groups: list[str] = Field(default_factory=list)  # their names, in the same order
+    status_at: datetime | None = None  # its latest heartbeat's `at` (None: none yet)
+    playing: str | None = None  # the item on screen by that heartbeat, by name
+    playing_playlist_id: str | None = None
+    playing_playlist: str | None = None  # that playlist's name, if the tenant still has it
 
 
 # --- schedules ----------------------------------------------------------------------------
@@ -262,25 +294,217 @@ class InterruptSummary(Interrupt):
     device_id: str | None = None  # None: an interrupt of `group_id`
 
 
+# --- commands -----------------------------------------------------------------------------
+
+# How long a command waits for its devices when the admin does not say (and the bounds).
+DEFAULT_COMMAND_EXPIRY_S = 3600
+MIN_COMMAND_EXPIRY_S = 10
+MAX_COMMAND_EXPIRY_S = 30 * 86_400
+DEFAULT_LOG_LINES = 200
+MAX_VOLUME = 100
+COMMAND_KINDS = tuple(kind.value for kind in CommandKind)
+ATTACHMENT_KINDS = frozenset({CommandKind.SCREENSHOT.value, CommandKind.LOGS.value})
+
+
+def _whole_number(value: Any, what: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{what} is a whole number from {low} to {high}")
+    return value
+
+
+def command_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of a command of `kind`, checked and completed; ValueError saying why not.
+
+    `set-volume` takes {"volume": 0..100}; `logs` {"lines": 1..MAX_LOG_LINES} (200 when not
+    given); every other kind takes none.
+    """
+    if kind not in COMMAND_KINDS:
+        raise ValueError(
+            f"{kind[:40]!r} is not a kind of command: use one of {', '.join(COMMAND_KINDS)}"
+        )
+    if kind == CommandKind.SET_VOLUME:
+        if set(args) != {"volume"}:
+            raise ValueError("set-volume takes one argument, volume (0 to 100)")
+        return {"volume": _whole_number(args["volume"], "volume", 0, MAX_VOLUME)}
+    if kind == CommandKind.LOGS:
+        if set(args) - {"lines"}:
+            raise ValueError(f"logs takes one argument, lines (1 to {MAX_LOG_LINES})")
+        lines = args.get("lines", DEFAULT_LOG_LINES)
+        return {"lines": _whole_number(lines, "lines", 1, MAX_LOG_LINES)}
+    if args:
+        raise ValueError(f"{kind} takes no arguments")
+    return {}
+
+
+class NewCommand(WireModel):
+    """Body of `POST /commands`: a command for a device or for a group's members (one)."""
+
+    device_id: Id | None = None
+    group_id: Id | None = None
+    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    args: dict[Annotated[str, Field(max_length=32)], int | bool | str] = Field(
+        default_factory=dict, max_length=8
+    )
+    expires_in_s: int = Field(
+        default=DEFAULT_COMMAND_EXPIRY_S, ge=MIN_COMMAND_EXPIRY_S, le=MAX_COMMAND_EXPIRY_S
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NewCommand:
+        if (self.device_id is None) == (self.group_id is None):
+            raise ValueError("give device_id or group_id: the command's screen or group")
+        object.__setattr__(self, "args", command_args(self.kind, dict(self.args)))
+        return self
+
+
+class AttachmentInfo(WireModel):
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+
+
+class CommandOutcome(WireModel):
+    """One device's answer to a command (one row per device it was sent to)."""
+
+    device_id: str
+    device_name: str
+    state: Literal["pending"] | CommandState  # pending: nothing from the device yet
+    final: bool  # done, failed, expired or unsupported: the device answered for good
+    no_answer: bool  # not final, and the command expired: "expired (no answer)"
+    detail: str | None
+    at: datetime | None  # when the device says it reached `state`
+    received_at: datetime | None
+    attachment: AttachmentInfo | None
+
+
+class CommandDetail(WireModel):
+    """A command with its result on each device it was sent to."""
+
+    id: str
+    kind: str
+    args: dict[str, int | bool | str]
+    device_id: str | None  # sent to this device, or
+    group_id: str | None  # to the members of this group when it was sent
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+    settled: bool  # every device answered for good, or the command expired
+    devices: list[CommandOutcome]
+
+
+class AttachmentStored(WireModel):
+    """Answer of the device's `PUT /commands/{id}/attachment`."""
+
+    command_id: str
+    device_id: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+# --- reports ------------------------------------------------------------------------------
+
+MAX_REPORT_PAGE = 1000
+DEFAULT_REPORT_PAGE = 500
+MAX_SUMMARY_DAYS = 366
+# Outcomes that count as a play in a summary: the item was on screen (to its end, or until
+# a switch cut it).
+PLAYED = (PlayOutcome.COMPLETED, PlayOutcome.CUT)
+
+
+class PlayRecord(WireModel):
+    """One play event as the device reported it, with the device that reported it."""
+
+    id: str
+    device_id: str
+    device_name: str
+    asset_id: str | None
+    sha256: str
+    name: str
+    playlist_id: str | None
+    schedule_reason: str | None
+    schedule_source: str | None
+    started_at: datetime
+    ended_at: datetime
+    duration_ms: int
+    outcome: PlayOutcome
+    detail: str | None
+    received_at: datetime
+
+
+class PlayReport(WireModel):
+    """A page of `GET /reports/plays`: ask again with `after=next` while `next` is set."""
+
+    plays: list[PlayRecord]
+    next: str | None
+
+
+class PlaySummaryRow(WireModel):
+    """What one asset did on one day (UTC, by the start of each play)."""
+
+    day: date
+    asset_id: str | None
+    sha256: str
+    name: str  # the asset's name now, or as the device reported it once it is gone
+    plays: int  # completed + cut
+    completed: int
+    cut: int
+    interrupted: int
+    skipped: int
+    failed: int
+    seconds: float  # on screen: the durations of every play event
+    devices: int  # how many devices reported it that day
+
+
+class PlaySummary(WireModel):
+    since: datetime
+    until: datetime
+    rows: list[PlaySummaryRow]
+
+
 __all__ = [
+    "ATTACHMENT_KINDS",
+    "COMMAND_KINDS",
+    "DEFAULT_COMMAND_EXPIRY_S",
+    "DEFAULT_LOG_LINES",
+    "DEFAULT_REPORT_PAGE",
+    "MAX_COMMAND_EXPIRY_S",
     "MAX_DEVICES_PER_CALL",
     "MAX_GROUPS",
     "MAX_INTERRUPT_S",
+    "MAX_REPORT_PAGE",
     "MAX_SCHEDULE_ENTRIES",
+    "MAX_SUMMARY_DAYS",
+    "MAX_VOLUME",
+    "MIN_COMMAND_EXPIRY_S",
+    "PLAYED",
+    "AttachmentInfo",
+    "AttachmentStored",
+    "CommandDetail",
+    "CommandOutcome",
     "DeviceDetail",
+    "DeviceListing",
     "DeviceSettings",
     "GroupMembers",
     "GroupSummary",
     "InterruptSummary",
     "KnownTimeZone",
+    "NewCommand",
     "NewGroup",
     "NewInterrupt",
     "NewPlaylist",
     "NewPlaylistItem",
     "NewScheduleEntry",
+    "PlayRecord",
+    "PlayReport",
+    "PlaySummary",
+    "PlaySummaryRow",
     "Playing",
     "PlaylistItems",
+    "ReportedStatus",
     "ScheduleEntrySummary",
+    "command_args",
     "known_time_zones",
     "window_is_empty",
 ]

@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import time
 import traceback
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from importlib import metadata
 from typing import Any
@@ -37,21 +37,26 @@ from cloud.apikeys import ApiKeys
 from cloud.blobs import BlobStore
 from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
+from cloud.commands import Commands
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments, purge_every_s
 from cloud.errors import ApiError, ConfigError, DeviceUnauthorized, OAuthFailure
+from cloud.events import Events
 from cloud.groups import Groups
 from cloud.interrupts import Interrupts
 from cloud.keys import AccessTokens, SigningKey
 from cloud.limits import BodyLimit, limit_for
 from cloud.playlists import Playlists
+from cloud.presence import Presence
 from cloud.proofs import NonceIssuer, ProofChecker, ReplayCache
+from cloud.reports import Reports
 from cloud.schedules import Schedules
 from cloud.services import Services
 from cloud.sessions import DeviceSessions
 from cloud.settings import Settings
 from cloud.state import DeviceState
+from cloud.status import Statuses
 from cloud.store import Database
 from cloud.views import Views
 from sync.models import CONTROL_CHARACTERS, DEVICE_PREFIX, MAX_DESCRIPTION_CHARS, OAuthError
@@ -60,6 +65,11 @@ log = logging.getLogger(__name__)
 
 # How often expired interrupts are deleted and their devices told (`cloud.expiry`).
 INTERRUPT_PURGE_EVERY_S = 60.0
+# How often the cloud looks for commands that expired, to tell the devices that held them: a
+# read of an index, and a write only when one did (`cloud.commands`).
+COMMAND_EXPIRY_EVERY_S = 1.0
+# How often the ids of day-old heartbeats are forgotten (`cloud.events`).
+HEARTBEAT_IDS_EVERY_S = 3600.0
 
 DESCRIPTION = """\
 Reference implementation of the signage device API (v3): enrollment with the OAuth 2.0
@@ -206,14 +216,14 @@ async def _purge_expired_codes(services: Services) -> None:
         await asyncio.sleep(every_s)
 
 
-async def _purge_expired_interrupts(services: Services) -> None:
-    """Delete expired interrupts every minute, telling their devices (`cloud.expiry`)."""
+async def _every(every_s: float, work: Callable[[], object], what: str) -> None:
+    """Run `work` in a worker thread every `every_s` seconds for as long as the app runs."""
     while True:
         try:
-            await run_in_threadpool(services.interrupts.purge_expired)
+            await run_in_threadpool(work)
         except sqlite3.Error as exc:
-            log.warning("could not delete expired interrupts: %s; trying again later", exc)
-        await asyncio.sleep(INTERRUPT_PURGE_EVERY_S)
+            log.warning("could not %s: %s; trying again later", what, exc)
+        await asyncio.sleep(every_s)
 
 
 @asynccontextmanager
@@ -221,9 +231,15 @@ async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
     # Database work runs in worker threads; their commits wake long-polls on this loop.
     services.changes.attach(asyncio.get_running_loop())
-    tasks = [
-        asyncio.create_task(_purge_expired_codes(services), name="purge expired codes"),
-        asyncio.create_task(_purge_expired_interrupts(services), name="purge expired interrupts"),
+    periodic = [
+        (INTERRUPT_PURGE_EVERY_S, services.interrupts.purge_expired, "delete expired interrupts"),
+        (COMMAND_EXPIRY_EVERY_S, services.commands.purge_expired, "record expired commands"),
+        (HEARTBEAT_IDS_EVERY_S, services.events.forget_old_heartbeat_ids, "forget heartbeat ids"),
+    ]
+    tasks = [asyncio.create_task(_purge_expired_codes(services), name="purge expired codes")]
+    tasks += [
+        asyncio.create_task(_every(every_s, work, what), name=what)
+        for every_s, work, what in periodic
     ]
     try:
         yield
@@ -263,6 +279,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     changelog = ChangeLog(db, retention_s=settings.change_retention_s)
     views = Views(db)
+    commands = Commands(db, changelog, views, clock=clock)
+    presence = Presence(window_s=settings.online_window_s)
     devices = Devices(db, changelog, views, clock=clock)
     content = Content(db, changelog, views, clock=clock)
     changes = ChangeFeed()
@@ -289,6 +307,11 @@ def create_app(settings: Settings) -> FastAPI:
         groups=Groups(db, changelog, views, clock=clock),
         schedules=Schedules(db, changelog, views, clock=clock),
         interrupts=Interrupts(db, changelog, views, clock=clock),
+        commands=commands,
+        events=Events(db, commands, clock=clock),
+        reports=Reports(db, clock=clock),
+        presence=presence,
+        statuses=Statuses(db, presence, clock=clock),
         changelog=changelog,
         views=views,
         state=DeviceState(db, changelog, views, clock=clock),

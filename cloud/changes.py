@@ -13,6 +13,10 @@ number of devices. A request therefore starts watching *before* it reads its cha
 thread: a change committed after the read still finds the watch and sets it, and one
 committed before shows in the read.
 
+An admin waiting for a command's results (`GET /admin/commands/{id}?wait=N`) watches the
+pair (tenant, command id) the same way: a device's result wakes it (`cloud.commands`).
+Command ids (`cmd_…`) and device ids (`dev_…`) never collide.
+
 At shutdown `close()` wakes every waiter at once: uvicorn waits for open requests before it
 stops, and a held request would otherwise delay a restart by its whole wait.
 """
@@ -23,7 +27,7 @@ import asyncio
 import contextlib
 from collections.abc import Collection
 
-DeviceKey = tuple[str, str]  # (tenant id, device id)
+DeviceKey = tuple[str, str]  # (tenant id, device id), or (tenant id, command id)
 
 
 class ChangeFeed:

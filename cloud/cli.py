@@ -17,6 +17,7 @@
     signage-cloud device assign DEVICE_ID --playlist PLAYLIST_ID | --none
     signage-cloud device set DEVICE_ID [--tz IANA_NAME] [--on-switch cut|finish]
     signage-cloud device show DEVICE_ID [--json]
+    signage-cloud device screenshot DEVICE_ID --out FILE [--wait SECONDS]
     signage-cloud device rename DEVICE_ID NAME
     signage-cloud device remove DEVICE_ID
     signage-cloud devices [--json]
@@ -34,6 +35,12 @@
         [--until ISO8601 | --for SECONDS]                prints the interrupt id
     signage-cloud interrupt clear (--device ID | --group ID)
     signage-cloud interrupt list [--json]
+    signage-cloud command send (--device ID | --group ID) KIND [ARGS] [--expires-in SECONDS]
+                                                         prints the command id
+    signage-cloud command show COMMAND_ID [--wait SECONDS] [--json]
+    signage-cloud command logs COMMAND_ID [--device DEVICE_ID]
+    signage-cloud report plays|summary [--device ID | --group ID] [--asset ID] --since ISO
+        [--until ISO] [--csv | --json]
     signage-cloud key create --role admin|editor|installer|viewer [--name NAME]
                                                          prints the key last, alone on its line
     signage-cloud key list [--json]
@@ -63,19 +70,29 @@ from pydantic import BaseModel, ValidationError
 from cloud.admin_client import DEFAULT_URL, AdminClient
 from cloud.admin_models import (
     DeviceDetail,
+    DeviceListing,
     GroupSummary,
     InterruptSummary,
     NewPlaylistItem,
     Playing,
+    ReportedStatus,
     ScheduleEntrySummary,
 )
 from cloud.errors import CloudError
+from cloud.remote_cli import (
+    add_command_commands,
+    add_report_commands,
+    add_screenshot_command,
+    check_usage,
+    command_command,
+    report_command,
+    screenshot,
+)
 from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, default_data_dir
 from sync.models import (
     MAX_DURATION_MS,
     WEEKDAYS,
     AssetSummary,
-    DeviceSummary,
     KeySummary,
     PlaylistDetail,
     PlaylistSummary,
@@ -309,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     device_show.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
     device_show.add_argument("--json", action="store_true", help="print JSON")
+    add_screenshot_command(device_commands, remote)
     rename = device_commands.add_parser("rename", parents=[remote], help="rename a device")
     rename.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
     rename.add_argument("name", help="its new name")
@@ -323,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_group_commands(commands, remote)
     _add_schedule_commands(commands, remote)
     _add_interrupt_commands(commands, remote)
+    add_command_commands(commands, remote)
+    add_report_commands(commands, remote)
 
     key = commands.add_parser("key", help="manage the tenant's keys (with an admin key)")
     key_commands = key.add_subparsers(dest="key_command", required=True, metavar="COMMAND")
@@ -477,10 +497,22 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def format_devices(devices: Sequence[DeviceSummary]) -> str:
-    """The devices as an aligned table with a header line."""
-    rows = [("ID", "NAME", "PLAYLIST", "LAST SEEN")]
-    rows += [(d.id, d.name, d.playlist_id or "-", d.last_seen_at or "never") for d in devices]
+def format_devices(devices: Sequence[DeviceListing]) -> str:
+    """The devices as an aligned table with a header line: online or not, what each says it
+    plays (the item, the playlist by name) and its groups by name."""
+    rows = [("ID", "NAME", "STATE", "PLAYING", "PLAYLIST", "GROUPS", "LAST SEEN")]
+    rows += [
+        (
+            d.id,
+            d.name,
+            "online" if d.online else "offline",
+            d.playing or "-",
+            d.playing_playlist or d.playing_playlist_id or "-",
+            ", ".join(d.groups) or "-",
+            d.last_seen_at or "never",
+        )
+        for d in devices
+    ]
     return format_table(rows)
 
 
@@ -574,20 +606,74 @@ def _playing(playing: Playing) -> str:
 
 
 def format_device(device: DeviceDetail) -> str:
-    """A device's settings, what it plays now and next, and why."""
+    """A device's settings, online state and latest status, what it should play now and next
+    (by the schedule), and why."""
     lines = [
         f"{device.id} {device.name}",
         f"time zone: {device.timezone}; on a switch: {device.on_switch}",
         f"default playlist: {device.playlist_id or 'none'}",
         f"groups: {', '.join(device.group_ids) or 'none'}",
-        f"last seen: {device.last_seen_at or 'never'}",
-        f"now: {_playing(device.now)}",
+        f"{'online' if device.online else 'offline'}; last seen: {device.last_seen_at or 'never'}",
+        *_status_lines(device.status),
     ]
+    if device.dropped_events:
+        dropped = ", ".join(f"{count} {what}" for what, count in device.dropped_events.items())
+        lines.append(f"dropped by its full outbox: {dropped}")
+    lines.append(f"schedule now: {_playing(device.now)}")
     if device.next is None:
-        lines.append("next: nothing changes")
+        lines.append("schedule next: nothing changes")
     else:
-        lines.append(f"next, from {_instant(device.next.at)}: {_playing(device.next)}")
+        lines.append(f"schedule next, from {_instant(device.next.at)}: {_playing(device.next)}")
     return "\n".join(lines)
+
+
+def _size(count: int | None) -> str:
+    return "?" if count is None else f"{count / 1e6:.1f} MB"
+
+
+def _status_lines(reported: ReportedStatus | None) -> list[str]:
+    """The latest heartbeat, a line per subject; what the device did not say is left out."""
+    if reported is None:
+        return ["status: no heartbeat yet"]
+    status = reported.status
+    lines = [
+        f"status at {_instant(reported.at)} (received {_instant(reported.received_at)}): "
+        f"agent {status.agent_version}, up {status.uptime_s:.0f} s"
+    ]
+    if status.playing is not None:
+        playlist = reported.playing_playlist or status.playing.playlist_id or "no playlist"
+        lines.append(
+            f"  playing: {status.playing.name} ({playlist}) since {_instant(status.playing.since)}"
+        )
+    elif status.message:
+        lines.append(f"  showing: {status.message}")
+    if status.schedule is not None:
+        lines.append(f"  schedule: {status.schedule.reason}: {status.schedule.why}")
+    if status.cache_used_bytes is not None or status.disk_free_bytes is not None:
+        pending = "?" if status.downloads_pending is None else status.downloads_pending
+        lines.append(
+            f"  cache: {_size(status.cache_used_bytes)} of {_size(status.cache_limit_bytes)}; "
+            f"disk free {_size(status.disk_free_bytes)}; downloads pending {pending}"
+        )
+    if status.last_sync_at is not None:
+        lines.append(f"  last sync: {_instant(status.last_sync_at)}")
+    if status.clock_offset_s is not None:
+        synced = {True: "synchronised", False: "not synchronised", None: "?"}[
+            status.clock_synchronised
+        ]
+        lines.append(
+            f"  clock: offset {status.clock_offset_s:+.3f} s, {synced}, "
+            f"{status.clock_source or '?'}"
+        )
+    if status.cpu_temp_c is not None or status.throttled is not None:
+        temperature = "?" if status.cpu_temp_c is None else f"{status.cpu_temp_c:.1f} C"
+        lines.append(f"  cpu: {temperature}; throttled {status.throttled or '?'}")
+    if status.display:
+        lines.append(f"  display: {status.display}")
+    if status.ip_addresses:
+        lines.append(f"  addresses: {', '.join(status.ip_addresses)}")
+    lines += [f"  error: {error}" for error in status.last_errors]
+    return lines
 
 
 def format_keys(keys: Sequence[KeySummary]) -> str:
@@ -641,6 +727,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             _schedule_command(client, args)
         elif args.command == "interrupt":
             _interrupt_command(parser, client, args)
+        elif args.command == "command":
+            command_command(client, args)
+        elif args.command == "report":
+            report_command(client, args)
         elif args.command == "devices":
             listed = client.list_devices()
             if args.json:
@@ -659,6 +749,7 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     no_target = args.command == "interrupt" and args.device is None and args.group is None
     if interrupting and (no_target or args.playlist is None):
         parser.error("interrupt: give --device or --group, and --playlist")
+    check_usage(parser, args)
 
 
 def _asset_command(client: AdminClient, args: argparse.Namespace) -> None:
@@ -747,6 +838,8 @@ def _device_command(client: AdminClient, args: argparse.Namespace) -> None:
             _print_json(detail)
         else:
             print(format_device(detail))
+    elif args.device_command == "screenshot":
+        screenshot(client, args)
 
 
 def _group_command(client: AdminClient, args: argparse.Namespace) -> None:

@@ -1,9 +1,10 @@
-"""The device API (`/api/v3/device`): enrollment, tokens, state and blobs, all with DPoP.
+"""The device API (`/api/v3/device`): enrollment, tokens, state, blobs and reports, all with DPoP.
 
 The authorize and token endpoints take form bodies (RFC 6749 §3.2) and answer errors as
-400 with an OAuth error body. The resource endpoints (`/state`, `/blobs/...`) need
-`Authorization: DPoP <access token>` plus a proof by the key the token is bound to, and
-answer refusals as 401 with `WWW-Authenticate: DPoP error="..."`. Every answer carries a
+400 with an OAuth error body. The resource endpoints (`/state`, `/blobs/...`, `/events`,
+`/commands/.../attachment`) need `Authorization: DPoP <access token>` plus a proof by the
+key the token is bound to, and answer refusals as 401 with `WWW-Authenticate: DPoP
+error="..."`. Every answer carries a
 fresh `DPoP-Nonce` header (added by `cloud.app`), so a device always has a nonce to use.
 
 Bodies are read on the event loop (capped by `cloud.limits`); proof checks and database
@@ -25,7 +26,17 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from cloud.access import client_address
-from cloud.errors import DeviceUnauthorized, NotFound, OAuthFailure, ProofRejected, TokenRejected
+from cloud.admin_models import AttachmentStored
+from cloud.commands import ATTACHMENT_TYPE
+from cloud.errors import (
+    DeviceUnauthorized,
+    NotFound,
+    OAuthFailure,
+    ProofRejected,
+    TokenRejected,
+    UnsupportedMediaType,
+)
+from cloud.events import batch_events
 from cloud.services import Services, ServicesDep
 from sync.dpop import VerifiedProof
 from sync.models import (
@@ -33,11 +44,16 @@ from sync.models import (
     DEFAULT_PAGE_CHANGES,
     DEVICE_CODE_GRANT,
     DEVICE_PREFIX,
+    MAX_ATTACHMENT_BYTES,
+    MAX_EVENTS_BATCH_BYTES,
+    MAX_EVENTS_PER_BATCH,
+    MAX_ID_CHARS,
     MAX_PAGE_CHANGES,
     REFRESH_TOKEN_GRANT,
     SHA256_PATTERN,
     DeviceAuthorization,
     ErrorCode,
+    EventsReceipt,
     OAuthError,
     StatePage,
     TokenResponse,
@@ -251,6 +267,16 @@ async def get_state(
     Only a change that concerns this device wakes the request; the page is read in a
     worker thread each time.
     """
+    if not wait:
+        return await _state_answer(device, services, cursor, limit, wait)
+    # A device holding a long-poll is online (`cloud.presence`), however long ago it asked.
+    with services.presence.holding(device.tenant_id, device.device_id):
+        return await _state_answer(device, services, cursor, limit, wait)
+
+
+async def _state_answer(
+    device: AuthenticatedDevice, services: Services, cursor: str | None, limit: int, wait: int
+) -> Response:
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         # Watch before reading (in a thread): a change committed in between still wakes us.
@@ -303,6 +329,111 @@ def get_blob(
             "Cache-Control": "private, max-age=31536000, immutable",
         },
     )
+
+
+# --- reports --------------------------------------------------------------------------------
+
+EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"At most {MAX_EVENTS_PER_BATCH} events and {MAX_EVENTS_BATCH_BYTES} "
+        "bytes; each event is a `ReportEvent` of sync/models.py (PlayEvent, Heartbeat, "
+        "CommandResult or EventsDropped, by `type`), checked on its own",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "maxItems": MAX_EVENTS_PER_BATCH,
+                            "items": {"type": "object"},
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@router.post(
+    "/events",
+    response_model=EventsReceipt,
+    responses={
+        400: {"description": "The body is not JSON, or has no list of events"},
+        413: {"description": f"More than {MAX_EVENTS_PER_BATCH} events, or a larger body"},
+        415: {"description": "Not application/json"},
+        429: {"description": "Too many batches from this device; see Retry-After"},
+        **DEVICE_AUTH_ERRORS,
+    },
+    openapi_extra=EVENTS_BODY,
+    summary="Report a batch of events; each is stored, a duplicate, or refused with a reason",
+)
+async def post_events(request: Request, device: Device, services: ServicesDep) -> EventsReceipt:
+    if _media_type(request) != "application/json":
+        raise UnsupportedMediaType('send the batch as application/json: {"events": [...]}')
+    services.guard.allow_events(device.tenant_id, device.device_id)
+    events = batch_events(await request.body())  # at most MAX_EVENTS_BATCH_BYTES: cloud.limits
+    receipt: EventsReceipt = await run_in_threadpool(
+        services.events.store,
+        tenant_id=device.tenant_id,
+        device_id=device.device_id,
+        events=events,
+    )
+    return receipt
+
+
+@router.put(
+    "/commands/{command_id}/attachment",
+    response_model=AttachmentStored,
+    responses={
+        404: {"description": "No such command was sent to this device"},
+        409: {"description": "The command is neither a screenshot nor logs"},
+        413: {"description": f"More than {MAX_ATTACHMENT_BYTES} bytes"},
+        415: {"description": "Not image/png (a screenshot) or text/plain (logs)"},
+        422: {"description": "Empty, or labelled image/png but not a PNG"},
+        429: {"description": "Too many attachments from this device; see Retry-After"},
+        **DEVICE_AUTH_ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in sorted(set(ATTACHMENT_TYPE.values()))
+            },
+        }
+    },
+    summary="Upload what a command produced (a screenshot, log lines) before its result",
+)
+async def put_attachment(
+    request: Request,
+    device: Device,
+    services: ServicesDep,
+    command_id: Annotated[str, PathParam(min_length=1, max_length=MAX_ID_CHARS)],
+) -> AttachmentStored:
+    content_type = _media_type(request)
+    if content_type not in ATTACHMENT_TYPE.values():
+        raise UnsupportedMediaType(
+            "an attachment is image/png (a screenshot) or text/plain (log lines)"
+        )
+    services.guard.allow_attachment(device.tenant_id, device.device_id)
+    data = await request.body()  # at most MAX_ATTACHMENT_BYTES: cloud.limits
+    stored: AttachmentStored = await run_in_threadpool(
+        services.commands.attach,
+        tenant_id=device.tenant_id,
+        device_id=device.device_id,
+        command_id=command_id,
+        content_type=content_type,
+        data=data,
+    )
+    return stored
 
 
 __all__ = ["AuthenticatedDevice", "authenticated_device", "read_form", "router"]

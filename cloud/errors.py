@@ -8,11 +8,13 @@
     │   ├── OAuthFailure          400 with an OAuth error body (authorize and token endpoints)
     │   │   └── OAuthTooManyRequests  429 + `Retry-After`, error `slow_down`
     │   ├── DeviceUnauthorized    401 + `WWW-Authenticate: DPoP error=...` (device resources)
+    │   ├── BadRequest            400: a body that is not what the call takes (not JSON, say)
     │   ├── AdminUnauthorized     401 + `WWW-Authenticate: Bearer` (admin API)
     │   ├── Forbidden             403: the key's role may not make this call
     │   ├── NotFound              404
     │   ├── Conflict              409
     │   ├── Gone                  410
+    │   ├── ContentTooLarge       413: more in a body than the call takes (events in a batch)
     │   ├── UnsupportedMediaType  415
     │   ├── Unprocessable         422
     │   └── TooManyRequests       429 + `Retry-After` (rate limit or lockout)
@@ -94,6 +96,10 @@ class AdminUnauthorized(ApiError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="signage-cloud"'})
 
 
+class BadRequest(ApiError):
+    status_code = 400
+
+
 class Forbidden(ApiError):
     status_code = 403
 
@@ -108,6 +114,10 @@ class Conflict(ApiError):
 
 class Gone(ApiError):
     status_code = 410
+
+
+class ContentTooLarge(ApiError):
+    status_code = 413
 
 
 class UnsupportedMediaType(ApiError):
@@ -152,10 +162,12 @@ __all__ = [
     "AdminClientError",
     "AdminUnauthorized",
     "ApiError",
+    "BadRequest",
     "CloudError",
     "CloudUnreachable",
     "ConfigError",
     "Conflict",
+    "ContentTooLarge",
     "DeviceUnauthorized",
     "Forbidden",
     "Gone",

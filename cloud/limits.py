@@ -2,8 +2,11 @@
 
 Which limit applies depends on the route: an asset upload (`POST /api/v3/admin/assets`)
 may be as large as `max_upload_bytes`, any other admin call `max_admin_body_bytes` (a
-playlist of MAX_PLAYLIST_ITEMS items fits), and everything else (device API forms,
-`/activate`) `max_body_bytes`, a few KiB being all an honest client sends.
+playlist of MAX_PLAYLIST_ITEMS items fits), a device's batch of events
+(`POST /api/v3/device/events`) `MAX_EVENTS_BATCH_BYTES` and its attachment
+(`PUT /api/v3/device/commands/{id}/attachment`) `MAX_ATTACHMENT_BYTES` (both the contract's,
+in `sync.models`), and everything else (device API forms, `/activate`) `max_body_bytes`, a
+few KiB being all an honest client sends.
 
 A request whose `Content-Length` is above its limit is answered at once, without reading
 a byte of the body. A body without one (chunked) is counted as it streams in, and the
@@ -15,17 +18,25 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloud.settings import Settings
-from sync.models import ADMIN_PREFIX, DEVICE_PREFIX
+from sync.models import (
+    ADMIN_PREFIX,
+    DEVICE_PREFIX,
+    MAX_ATTACHMENT_BYTES,
+    MAX_EVENTS_BATCH_BYTES,
+)
 
 log = logging.getLogger(__name__)
 
 UPLOAD_PATH = f"{ADMIN_PREFIX}/assets"
+EVENTS_PATH = f"{DEVICE_PREFIX}/events"
+ATTACHMENT_PATH = re.compile(re.escape(DEVICE_PREFIX) + r"/commands/[^/]+/attachment")
 
 
 class BodyTooLarge(Exception):
@@ -38,6 +49,10 @@ def limit_for(settings: Settings) -> Callable[[str, str], tuple[int, str]]:
     def limit(method: str, path: str) -> tuple[int, str]:
         if method == "POST" and path.rstrip("/") == UPLOAD_PATH:
             return settings.max_upload_bytes, "SIGNAGE_CLOUD_MAX_UPLOAD_BYTES"
+        if method == "POST" and path == EVENTS_PATH:
+            return MAX_EVENTS_BATCH_BYTES, "MAX_EVENTS_BATCH_BYTES"
+        if method == "PUT" and ATTACHMENT_PATH.fullmatch(path):
+            return MAX_ATTACHMENT_BYTES, "MAX_ATTACHMENT_BYTES"
         if path.startswith(ADMIN_PREFIX + "/"):
             return settings.max_admin_body_bytes, "SIGNAGE_CLOUD_MAX_ADMIN_BODY_BYTES"
         return settings.max_body_bytes, "SIGNAGE_CLOUD_MAX_BODY_BYTES"
@@ -126,4 +141,11 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["BodyLimit", "BodyTooLarge", "limit_for", "too_large_body"]
+__all__ = [
+    "ATTACHMENT_PATH",
+    "EVENTS_PATH",
+    "BodyLimit",
+    "BodyTooLarge",
+    "limit_for",
+    "too_large_body",
+]

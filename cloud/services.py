@@ -18,18 +18,23 @@ from cloud.apikeys import ApiKeys
 from cloud.blobs import BlobStore
 from cloud.changelog import ChangeLog
 from cloud.changes import ChangeFeed
+from cloud.commands import Commands
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.enrollment import Enrollments
+from cloud.events import Events
 from cloud.groups import Groups
 from cloud.interrupts import Interrupts
 from cloud.keys import AccessTokens
 from cloud.playlists import Playlists
+from cloud.presence import Presence
 from cloud.proofs import ProofChecker
+from cloud.reports import Reports
 from cloud.schedules import Schedules
 from cloud.sessions import DeviceSessions
 from cloud.settings import Settings
 from cloud.state import DeviceState
+from cloud.status import Statuses
 from cloud.store import Database
 from cloud.views import Views
 
@@ -48,6 +53,11 @@ class Services:
     groups: Groups
     schedules: Schedules
     interrupts: Interrupts
+    commands: Commands
+    events: Events
+    reports: Reports
+    presence: Presence
+    statuses: Statuses
     changelog: ChangeLog
     views: Views
     state: DeviceState

@@ -21,6 +21,10 @@ touching code:
     SIGNAGE_CLOUD_LOCKOUT_MAX_S      the longest lock (3600)
     SIGNAGE_CLOUD_AUTHORIZE_PER_MINUTE   enrollment codes handed out per address (30)
     SIGNAGE_CLOUD_LIMITER_ENTRIES    addresses and keys each limit remembers at most (10000)
+    SIGNAGE_CLOUD_ONLINE_WINDOW_S    a device is online this long after its last request, or
+                                     while it holds a long-poll (150: two heartbeats)
+    SIGNAGE_CLOUD_EVENT_BATCHES_PER_MINUTE   `POST /device/events` per device (120)
+    SIGNAGE_CLOUD_ATTACHMENTS_PER_MINUTE     attachment uploads per device (12)
 
 Sizes are bytes, or a number with a binary suffix: 64K, 4M, 2G.
 """
@@ -76,6 +80,14 @@ DEFAULT_LOCKOUT_S = 60
 DEFAULT_LOCKOUT_MAX_S = 3600
 DEFAULT_AUTHORIZE_PER_MINUTE = 30
 DEFAULT_LIMITER_ENTRIES = 10_000
+
+# A device is online while it holds a long-poll, or for this long after its last request:
+# two heartbeats (every 60 s by default) and a margin, so one lost heartbeat is not "offline".
+DEFAULT_ONLINE_WINDOW_S = 150
+# Reports per device (see cloud.access): an outbox that drains a day offline (about 8,640
+# plays of a 10 s playlist, 200 a batch) needs about 50 batches; a week's, about 300.
+DEFAULT_EVENT_BATCHES_PER_MINUTE = 120
+DEFAULT_ATTACHMENTS_PER_MINUTE = 12
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -141,6 +153,9 @@ class Settings:
     lockout_max_s: int = DEFAULT_LOCKOUT_MAX_S
     authorize_per_minute: int = DEFAULT_AUTHORIZE_PER_MINUTE
     limiter_entries: int = DEFAULT_LIMITER_ENTRIES
+    online_window_s: int = DEFAULT_ONLINE_WINDOW_S
+    event_batches_per_minute: int = DEFAULT_EVENT_BATCHES_PER_MINUTE
+    attachments_per_minute: int = DEFAULT_ATTACHMENTS_PER_MINUTE
 
     @classmethod
     def from_env(
@@ -217,6 +232,15 @@ class Settings:
             limiter_entries=_positive_int(
                 env, "SIGNAGE_CLOUD_LIMITER_ENTRIES", DEFAULT_LIMITER_ENTRIES
             ),
+            online_window_s=_positive_int(
+                env, "SIGNAGE_CLOUD_ONLINE_WINDOW_S", DEFAULT_ONLINE_WINDOW_S
+            ),
+            event_batches_per_minute=_positive_int(
+                env, "SIGNAGE_CLOUD_EVENT_BATCHES_PER_MINUTE", DEFAULT_EVENT_BATCHES_PER_MINUTE
+            ),
+            attachments_per_minute=_positive_int(
+                env, "SIGNAGE_CLOUD_ATTACHMENTS_PER_MINUTE", DEFAULT_ATTACHMENTS_PER_MINUTE
+            ),
         )
 
     @property
@@ -241,13 +265,16 @@ class Settings:
 
 
 __all__ = [
+    "DEFAULT_ATTACHMENTS_PER_MINUTE",
     "DEFAULT_CHANGE_RETENTION_S",
     "DEFAULT_DATA_DIR",
+    "DEFAULT_EVENT_BATCHES_PER_MINUTE",
     "DEFAULT_HOST",
     "DEFAULT_IMAGE_DURATION_MS",
     "DEFAULT_MAX_ADMIN_BODY_BYTES",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_ONLINE_WINDOW_S",
     "DEFAULT_PORT",
     "MAX_PORT",
     "NONCE_TTL_S",

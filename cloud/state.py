@@ -9,7 +9,7 @@ Two kinds of cursor, both opaque to the device (it sends back the last one it go
 `epoch` is the tenant's `sync_epoch`, so a cursor of another database (or a restored
 backup of a different lineage) is refused rather than misread. A full listing names the
 device's view (`cloud.views`) by kind, in `LISTING_ORDER` (device, groups, schedule entries,
-interrupts, playlists, assets), and by id within a kind; its last page carries the
+interrupts, playlists, assets, commands), and by id within a kind; its last page carries the
 delta cursor `d1.<epoch>.<start>`, so every change made while the listing was read is
 replayed as a delta afterwards (harmless: versions tell old from new).
 
@@ -246,7 +246,7 @@ class DeviceState:
                 yield object_id, data
 
     def _data(self, tenant_id: str, kind: str, ids: list[str]) -> dict[str, dict[str, Any] | None]:
-        """{id: data} of groups, schedule entries or interrupts."""
+        """{id: data} of groups, schedule entries, interrupts or commands."""
         views = self._views
         if kind == ChangeKind.GROUP:
             return dict(views.groups_data(tenant_id, ids))
@@ -254,6 +254,8 @@ class DeviceState:
             return dict(views.entries_data(tenant_id, ids))
         if kind == ChangeKind.INTERRUPT:
             return dict(views.interrupts_data(tenant_id, ids))
+        if kind == ChangeKind.COMMAND:
+            return dict(views.commands_data(tenant_id, ids))
         return {}
 
     # --- deltas ---------------------------------------------------------------------------

@@ -302,6 +302,132 @@ def _scheduling(db: Database) -> None:
     _run_script(db, _SCHEMA_V5)
 
 
+# Reports and commands (see cloud.events, cloud.commands, cloud.reports):
+# - `device_events`: the id of every event a device reported, of any type: what makes a batch
+#   sent twice stored once. Heartbeats' ids are kept a day (`cloud.events`), the others for
+#   good, beside their rows.
+# - `play_events`: proof of play, as the device reported it. `asset_id` and `playlist_id` are
+#   what the device held, not foreign keys: a report outlives the asset it names.
+# - `device_status`: each device's latest heartbeat (by its `at`), the status as JSON.
+# - `dropped_events`: what a device's full outbox had to drop.
+# - `commands`: what an admin sent to a device or to a group. `group_id` names the group it was
+#   sent to and has no foreign key: deleting the group keeps the commands it received.
+#   `expiry_told` is 1 once the devices that still held it at its expiry were told (tombstones).
+# - `command_targets`: one row per (command, device) it was sent to (a group's members when it
+#   was sent), holding that device's result: pending until the device reports.
+# - `command_attachments`: what a device uploaded for a command (a PNG, log lines), as a BLOB.
+_SCHEMA_V6 = """
+CREATE TABLE device_events (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX device_events_heartbeats ON device_events (received_at) WHERE type = 'heartbeat';
+CREATE TABLE play_events (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    asset_id TEXT,
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    playlist_id TEXT,
+    schedule_reason TEXT,
+    schedule_source TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+        CHECK (outcome IN ('completed', 'cut', 'interrupted', 'skipped', 'failed')),
+    detail TEXT,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, id) REFERENCES device_events (tenant_id, id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+);
+CREATE INDEX play_events_by_start ON play_events (tenant_id, started_at, id);
+CREATE INDEX play_events_by_device ON play_events (tenant_id, device_id, started_at, id);
+CREATE INDEX play_events_by_asset ON play_events (tenant_id, asset_id, started_at, id);
+CREATE TABLE device_status (
+    tenant_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, device_id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE TABLE dropped_events (
+    tenant_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    what TEXT NOT NULL,
+    count INTEGER NOT NULL CHECK (count > 0),
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, id),
+    FOREIGN KEY (tenant_id, id) REFERENCES device_events (tenant_id, id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX dropped_events_by_device ON dropped_events (tenant_id, device_id);
+CREATE TABLE commands (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    kind TEXT NOT NULL,
+    args TEXT NOT NULL,
+    device_id TEXT,
+    group_id TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    expiry_told INTEGER NOT NULL DEFAULT 0 CHECK (expiry_told IN (0, 1)),
+    UNIQUE (tenant_id, id),
+    CHECK ((device_id IS NULL) <> (group_id IS NULL)),
+    CHECK (expires_at > created_at),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+);
+CREATE INDEX commands_by_creation ON commands (tenant_id, created_at, id);
+CREATE INDEX commands_to_expire ON commands (expires_at) WHERE expiry_told = 0;
+CREATE TABLE command_targets (
+    tenant_id TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (
+        state IN ('pending', 'started', 'done', 'failed', 'expired', 'unsupported')
+    ),
+    detail TEXT,
+    at TEXT,
+    event_id TEXT,
+    received_at TEXT,
+    PRIMARY KEY (tenant_id, command_id, device_id),
+    FOREIGN KEY (tenant_id, command_id) REFERENCES commands (tenant_id, id),
+    FOREIGN KEY (tenant_id, device_id) REFERENCES devices (tenant_id, id)
+) WITHOUT ROWID;
+CREATE INDEX command_targets_open_by_device ON command_targets (tenant_id, device_id, command_id)
+    WHERE state IN ('pending', 'started');
+CREATE TABLE command_attachments (
+    tenant_id TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    content_type TEXT NOT NULL CHECK (content_type IN ('image/png', 'text/plain')),
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    data BLOB NOT NULL,
+    uploaded_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, command_id, device_id),
+    FOREIGN KEY (tenant_id, command_id, device_id)
+        REFERENCES command_targets (tenant_id, command_id, device_id)
+)
+"""
+
+
+def _reports_and_commands(db: Database) -> None:
+    _run_script(db, _SCHEMA_V6)
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
@@ -309,6 +435,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0003_roles", _roles),
     ("0004_enrollment_description", _enrollment_description),
     ("0005_scheduling", _scheduling),
+    ("0006_reports_and_commands", _reports_and_commands),
 ]
 
 
@@ -447,7 +574,8 @@ class Database:
         return int(rows[0]["revision"])
 
     def wake(self, tenant_id: str, device_ids: Iterable[str]) -> None:
-        """Wake these devices' long-polls once the open transaction commits."""
+        """Wake these devices' long-polls once the open transaction commits (or those who
+        wait for these commands' results: `cloud.changes`)."""
         self._changed.update((tenant_id, device_id) for device_id in device_ids)
 
     def migrate(self) -> None:

@@ -9,6 +9,8 @@ A device's view, by kind (the order of a full listing):
     playlist   every playlist one of the above names: its default, its groups' defaults, the
                entries' and the interrupts' playlists
     asset      the assets those playlists use
+    command    the commands sent to it (or to a group it was in when they were sent) that
+               have not expired and that it has not answered for good (`cloud.commands`)
 
 `View` holds a device's view down to playlists (small: ids only); assets follow from its
 playlists with one indexed query when needed, so a view costs a handful of queries however
@@ -48,6 +50,7 @@ LISTING_ORDER: tuple[ChangeKind, ...] = (
     ChangeKind.INTERRUPT,
     ChangeKind.PLAYLIST,
     ChangeKind.ASSET,
+    ChangeKind.COMMAND,
 )
 
 
@@ -86,6 +89,7 @@ class View:
     entry_ids: frozenset[str] = frozenset()
     interrupt_ids: frozenset[str] = frozenset()
     playlist_ids: frozenset[str] = frozenset()
+    command_ids: frozenset[str] = frozenset()
 
     def ids(self, kind: str) -> Collection[str]:
         """The ids of `kind` in the view; assets are not listed here (see `Views.assets`)."""
@@ -99,6 +103,8 @@ class View:
             return self.interrupt_ids
         if kind == ChangeKind.PLAYLIST:
             return self.playlist_ids
+        if kind == ChangeKind.COMMAND:
+            return self.command_ids
         return ()
 
     def keys(self) -> set[Key]:
@@ -119,6 +125,7 @@ class _Building:
     entry_ids: set[str] = field(default_factory=set)
     interrupt_ids: set[str] = field(default_factory=set)
     playlist_ids: set[str] = field(default_factory=set)
+    command_ids: set[str] = field(default_factory=set)
 
     def view(self) -> View:
         return View(
@@ -128,6 +135,7 @@ class _Building:
             entry_ids=frozenset(self.entry_ids),
             interrupt_ids=frozenset(self.interrupt_ids),
             playlist_ids=frozenset(self.playlist_ids),
+            command_ids=frozenset(self.command_ids),
         )
 
 
@@ -142,8 +150,8 @@ class Views:
     def of(self, tenant_id: str, device_ids: Iterable[str], *, now: str | None) -> dict[str, View]:
         """{device id: view} of those of `device_ids` that are active devices of the tenant.
 
-        `now` (an `instant_text`) leaves out the interrupts that expired by then; None keeps
-        every interrupt (what a device may still hold of one that expired).
+        `now` (an `instant_text`) leaves out the interrupts and commands that expired by then;
+        None keeps them all (what a device may still hold of one that expired).
         """
         db = self._db
         wanted = ids_json(device_ids)
@@ -192,6 +200,17 @@ class Views:
                 for device_id in targets:
                     getattr(building[device_id], attribute).add(row["id"])
                     building[device_id].playlist_ids.add(row["playlist_id"])
+        # The open commands of these devices, by the partial index of open targets: without
+        # it, SQLite may prefer the primary key and read every command the tenant ever sent.
+        for row in db.all(
+            "SELECT t.device_id, t.command_id FROM command_targets t"  # noqa: S608 - constant
+            " INDEXED BY command_targets_open_by_device JOIN commands c"
+            " ON c.tenant_id = t.tenant_id AND c.id = t.command_id"
+            f" WHERE t.tenant_id = :tenant AND t.device_id IN {_in(':ids')}"
+            " AND t.state IN ('pending', 'started') AND c.expires_at > :now",
+            params,
+        ):
+            building[row["device_id"]].command_ids.add(row["command_id"])
         for built in building.values():
             if built.playlist_id is not None:
                 built.playlist_ids.add(built.playlist_id)
@@ -360,6 +379,13 @@ class Views:
             for row in self._by_ids("interrupts", "*", tenant_id, ids)
         }
 
+    def commands_data(self, tenant_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        columns = "id, kind, args, created_at, expires_at"
+        return {
+            row["id"]: command_data(row)
+            for row in self._by_ids("commands", columns, tenant_id, ids)
+        }
+
     def _by_ids(self, table: str, columns: str, tenant_id: str, ids: Iterable[str]) -> list[Row]:
         return self._db.all(
             f"SELECT {columns} FROM {table} WHERE tenant_id = :tenant"  # noqa: S608 - constants
@@ -469,6 +495,17 @@ def interrupt_data(row: Row) -> dict[str, Any]:
     }
 
 
+def command_data(row: Row) -> dict[str, Any]:
+    """A `commands` row as a `Command`."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "args": json.loads(row["args"]),
+        "created_at": row["created_at"],
+        "expires_at": row["expires_at"],
+    }
+
+
 class Fanout:
     """The change-log rows of one write: the views of the devices it concerns, before and after.
 
@@ -536,6 +573,7 @@ __all__ = [
     "View",
     "Views",
     "asset_data",
+    "command_data",
     "entry_data",
     "epoch_text",
     "ids_json",

@@ -7,6 +7,7 @@ step exposed, so that tests can also send what a well-behaved agent never would.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ from sync.models import (
     REFRESH_TOKEN_GRANT,
     Change,
     DeviceAuthorization,
+    EventsReceipt,
     StatePage,
     TokenResponse,
 )
@@ -100,6 +102,7 @@ class Screen:
         *,
         access_token: str | None = None,
         data: dict[str, str] | None = None,
+        content: bytes | None = None,
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
@@ -113,6 +116,7 @@ class Screen:
                 method,
                 path,
                 data=data,
+                content=content,
                 params=params,
                 headers={**proof_headers, **(headers or {})},
                 **({"timeout": timeout} if timeout is not None else {}),
@@ -198,6 +202,37 @@ class Screen:
         pages = self.pages(limit=limit)
         assert all(page.full for page in pages)
         return held_after(pages), pages[-1].cursor
+
+    def post_events(
+        self, events: list[Any] | None = None, *, body: bytes | None = None
+    ) -> httpx.Response:
+        """`POST /events` with `{"events": events}` (or exactly `body`), as JSON."""
+        if body is None:
+            body = json.dumps({"events": events or []}).encode()
+        return self.send(
+            "POST",
+            f"{DEVICE_PREFIX}/events",
+            access_token=self.access_token,
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+
+    def report(self, *events: Any) -> EventsReceipt:
+        """Events the cloud must answer 200 for; its receipt."""
+        response = self.post_events(list(events))
+        assert response.status_code == 200, (response.status_code, response.text)
+        return EventsReceipt.model_validate_json(response.content)
+
+    def put_attachment(
+        self, command_id: str, data: bytes, content_type: str = "image/png"
+    ) -> httpx.Response:
+        return self.send(
+            "PUT",
+            f"{DEVICE_PREFIX}/commands/{command_id}/attachment",
+            access_token=self.access_token,
+            content=data,
+            headers={"Content-Type": content_type},
+        )
 
     def get_blob(self, sha256: str, headers: dict[str, str] | None = None) -> httpx.Response:
         return self.send(

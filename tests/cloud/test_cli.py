@@ -91,8 +91,11 @@ def test_an_admin_sets_up_a_screen_from_the_shell(
             (device_id, "Lobby", playlist)
         ]
         table = ok(signage_cloud("devices", env=admin_env)).splitlines()
-        assert table[0].split() == ["ID", "NAME", "PLAYLIST", "LAST", "SEEN"]
-        assert table[1].split()[:3] == [device_id, "Lobby", playlist]
+        assert table[0].split() == [
+            "ID", "NAME", "STATE", "PLAYING", "PLAYLIST", "GROUPS", "LAST", "SEEN"
+        ]  # fmt: skip
+        # Enrolled, but it has not called with its token yet: offline, and nothing said.
+        assert table[1].split() == [device_id, "Lobby", "offline", "-", "-", "-", "never"]
         held, _ = screen.listing()
     items = held["playlist", playlist].data["items"]
     assert [(i["asset_id"], i["duration_ms"]) for i in items] == [(image, 4000), (video, None)]

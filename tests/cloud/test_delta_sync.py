@@ -184,7 +184,7 @@ def test_replaying_a_cursor_gives_the_same_answer(setup: Setup) -> None:
         lambda good: good + "0000",  # a change that never happened
         lambda good: good.replace("d1.", "f1.", 1),  # a listing that names no position
         lambda good: good + ".asset." + "x" * 300,  # too long
-        lambda good: good + ".command.x",  # a kind this cloud does not list
+        lambda good: good + ".release.x",  # a kind this cloud does not list
         lambda good: good.replace("d1.", "d1.\u00e9", 1),
     ],
 )

@@ -52,6 +52,11 @@ NEEDS: dict[tuple[str, str], Role] = {
     ("PUT", "/groups/{group_id}/interrupt"): Role.EDITOR,
     ("DELETE", "/groups/{group_id}/interrupt"): Role.EDITOR,
     ("GET", "/interrupts"): Role.VIEWER,
+    ("POST", "/commands"): Role.EDITOR,
+    ("GET", "/commands/{command_id}"): Role.VIEWER,
+    ("GET", "/commands/{command_id}/devices/{device_id}/attachment"): Role.VIEWER,
+    ("GET", "/reports/plays"): Role.VIEWER,
+    ("GET", "/reports/plays/summary"): Role.VIEWER,
     ("POST", "/keys"): Role.ADMIN,
     ("GET", "/keys"): Role.ADMIN,
     ("DELETE", "/keys/{key_id}"): Role.ADMIN,
@@ -97,6 +102,7 @@ def test_each_role_gets_exactly_what_it_should_on_every_route(cloud: RunningClou
                     key_id="key_0",
                     group_id="grp_0",
                     entry_id="sch_0",
+                    command_id="cmd_0",
                 )
                 for role, key in keys.items():
                     answer = client.request(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from cloud import schedules as schedules_module
 from cloud import store
 from cloud.admin_models import (
     DeviceSettings,
+    NewCommand,
     NewInterrupt,
     NewPlaylist,
     NewPlaylistItem,
@@ -30,9 +32,11 @@ from cloud.admin_models import (
 )
 from cloud.blobs import StoredBlob
 from cloud.changelog import ChangeLog
+from cloud.commands import Commands
 from cloud.content import Content
 from cloud.devices import Devices
 from cloud.errors import Unprocessable
+from cloud.events import Events
 from cloud.groups import Groups
 from cloud.interrupts import Interrupts
 from cloud.playlists import Playlists
@@ -78,6 +82,8 @@ class Fleet:
     groups: Groups
     schedules: Schedules
     interrupts: Interrupts
+    commands: Commands
+    events: Events
     state: DeviceState
     tenant_id: str
     woken: list[set[tuple[str, str]]] = field(default_factory=list)
@@ -154,6 +160,7 @@ def make_fleet(path: Path) -> Fleet:
     changelog = ChangeLog(db)
     views = Views(db)
     content = Content(db, changelog, views, clock=clock)
+    commands = Commands(db, changelog, views, clock=clock)
     tenant, _ = create_tenant(db, "Test")
     fleet = Fleet(
         db=db,
@@ -165,6 +172,8 @@ def make_fleet(path: Path) -> Fleet:
         groups=Groups(db, changelog, views, clock=clock),
         schedules=Schedules(db, changelog, views, clock=clock),
         interrupts=Interrupts(db, changelog, views, clock=clock),
+        commands=commands,
+        events=Events(db, commands, clock=clock),
         state=DeviceState(db, changelog, views, clock=clock),
         tenant_id=tenant.id,
     )
@@ -200,6 +209,8 @@ OPERATIONS = [
     "delete group",
     "settings",
     "new group",
+    "command",
+    "answer",
 ]
 
 
@@ -273,6 +284,7 @@ def apply(fleet: Fleet, operation: str, a: int, b: int, c: int) -> None:
     elif operation == "time passes":
         fleet.clock.now += 60 * (b % 4 + 1)
         fleet.interrupts.purge_expired()
+        fleet.commands.purge_expired()
     elif operation == "delete group" and group:
         fleet.groups.delete(tenant_id=tenant, group_id=group)
     elif operation == "settings":
@@ -282,6 +294,30 @@ def apply(fleet: Fleet, operation: str, a: int, b: int, c: int) -> None:
         )
     elif operation == "new group":
         fleet.groups.create(tenant_id=tenant, name=f"G{b}")
+    elif operation == "command":
+        members = on_group and db.one("SELECT 1 FROM group_members WHERE group_id = ?", (group,))
+        where = target if members or not on_group else {"device_id": device}
+        command = NewCommand(kind="identify", expires_in_s=60 * (c % 5 + 1), **where)
+        fleet.commands.send(tenant_id=tenant, command=command)
+    elif operation == "answer":
+        open_targets = db.all(
+            "SELECT command_id, device_id FROM command_targets"
+            " WHERE state IN ('pending', 'started') ORDER BY command_id, device_id"
+        )
+        if open_targets:
+            chosen = open_targets[a % len(open_targets)]
+            state = ["started", "done", "failed", "expired", "unsupported"][b % 5]
+            report = {
+                "type": "command_result",
+                "id": str(uuid.UUID(int=a * 10_000 + b * 100 + c + len(open_targets) << 64)),
+                "command_id": chosen["command_id"],
+                "at": "2027-01-15T00:00:00Z",
+                "state": state,
+            }
+            receipt = fleet.events.store(
+                tenant_id=tenant, device_id=chosen["device_id"], events=[report]
+            )
+            assert len(receipt.stored) + len(receipt.duplicates) == 1, receipt
 
 
 @settings(
@@ -459,10 +495,119 @@ def test_a_database_from_before_scheduling_is_migrated(
     with closing(sqlite3.connect(path)) as raw:
         names = [row[0] for row in raw.execute("SELECT name FROM _migrations ORDER BY name")]
         foreign = raw.execute("PRAGMA foreign_key_list(schedule_entries)").fetchall()
-    assert names[-1] == "0005_scheduling"
+    assert "0005_scheduling" in names
     # Every reference of an entry is a composite (tenant_id, id) key.
     assert {(row[2], row[3]) for row in foreign} >= {
         ("devices", "tenant_id"),
         ("groups", "tenant_id"),
         ("playlists", "tenant_id"),
+    }
+
+
+def test_a_command_leaves_each_device_with_its_answer_or_at_its_expiry(fleet: Fleet) -> None:
+    tenant = fleet.tenant_id
+    answering, silent, outside = (fleet.device(name) for name in ("answers", "silent", "out"))
+    group = fleet.groups.create(tenant_id=tenant, name="G").id
+    fleet.groups.change_members(
+        tenant_id=tenant, group_id=group, add=[answering, silent], remove=[]
+    )
+    screens = {device: fleet.follow(device) for device in (answering, silent, outside)}
+    fleet.woken_devices()
+
+    sent = fleet.commands.send(
+        tenant_id=tenant, command=NewCommand(kind="reboot", group_id=group, expires_in_s=60)
+    )
+    assert fleet.woken_devices() == {answering, silent}
+    for device in (answering, silent):
+        assert fleet.sync(screens[device]) == {("command", sent.id, False)}
+    assert fleet.sync(screens[outside]) == set()
+
+    def report(device: str, state: str) -> None:
+        event = {
+            "type": "command_result",
+            "id": str(uuid.uuid4()),
+            "command_id": sent.id,
+            "at": "2027-01-15T00:00:00Z",
+            "state": state,
+        }
+        receipt = fleet.events.store(tenant_id=tenant, device_id=device, events=[event])
+        assert receipt.stored == [event["id"]], receipt
+
+    report(answering, "started")
+    assert fleet.woken_devices() == {sent.id}  # an admin waiting for it; no device
+    report(answering, "done")
+    assert fleet.woken_devices() == {answering, sent.id}
+    assert fleet.sync(screens[answering]) == {("command", sent.id, True)}
+    assert fleet.sync(screens[silent]) == set()
+
+    fleet.clock.now += 61
+    assert ("command", sent.id) not in fleet.listing(silent)  # out of the view at once
+    shown = fleet.commands.show(tenant_id=tenant, command_id=sent.id)
+    assert shown.settled and shown.expired
+    assert {o.device_id: (o.state, o.no_answer) for o in shown.devices} == {
+        answering: ("done", False),
+        silent: ("pending", True),
+    }
+    assert fleet.commands.purge_expired() == 1
+    assert fleet.woken_devices() == {silent, sent.id}
+    assert fleet.sync(screens[silent]) == {("command", sent.id, True)}
+    assert fleet.commands.purge_expired() == 0
+    assert fleet.woken_devices() == set()
+
+
+def test_a_database_from_before_reports_is_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cloud.db"
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:5])
+    old = make_fleet(path)
+    try:
+        device, tenant = old.device("Old"), old.tenant_id
+        assert old.db.one("SELECT name FROM sqlite_master WHERE name = 'commands'") is None
+    finally:
+        old.db.close()
+    monkeypatch.undo()
+    fleet = make_fleet(path)  # applies 0006_reports_and_commands
+    fleet.tenant_id = tenant
+    try:
+        sent = fleet.commands.send(
+            tenant_id=fleet.tenant_id, command=NewCommand(kind="sync-now", device_id=device)
+        )
+        assert ("command", sent.id) in fleet.listing(device)
+    finally:
+        fleet.db.close()
+    with closing(sqlite3.connect(path)) as raw:
+        names = [row[0] for row in raw.execute("SELECT name FROM _migrations ORDER BY name")]
+        keys = {table: foreign_keys(raw, table) for table in FOREIGN_KEYS}
+    assert names[-1] == "0006_reports_and_commands"
+    assert keys == FOREIGN_KEYS  # every reference is a composite (tenant_id, ...) key
+
+
+FOREIGN_KEYS = {
+    "device_events": {("devices", ("tenant_id", "device_id"))},
+    "play_events": {
+        ("device_events", ("tenant_id", "id")),
+        ("devices", ("tenant_id", "device_id")),
+    },
+    "device_status": {("devices", ("tenant_id", "device_id"))},
+    "dropped_events": {
+        ("device_events", ("tenant_id", "id")),
+        ("devices", ("tenant_id", "device_id")),
+    },
+    "commands": {("tenants", ("tenant_id",)), ("devices", ("tenant_id", "device_id"))},
+    "command_targets": {
+        ("commands", ("tenant_id", "command_id")),
+        ("devices", ("tenant_id", "device_id")),
+    },
+    "command_attachments": {("command_targets", ("tenant_id", "command_id", "device_id"))},
+}
+
+
+def foreign_keys(raw: sqlite3.Connection, table: str) -> set[tuple[str, tuple[str, ...]]]:
+    """{(the table referred to, the referring columns)} of `table`."""
+    columns: dict[int, list[tuple[int, str, str]]] = {}
+    for key_id, position, target, column, *_ in raw.execute(f"PRAGMA foreign_key_list({table})"):
+        columns.setdefault(key_id, []).append((position, target, column))
+    return {
+        (parts[0][1], tuple(column for _, _, column in sorted(parts))) for parts in columns.values()
     }
