@@ -48,10 +48,11 @@ OUTCOMES = {
     Ending.STOPPED: PlayOutcome.INTERRUPTED,
 }
 INTERRUPTED_DETAIL = "the agent stopped while it played (killed, crashed or powered off)"
-# A play that would start this little before the previous one ended starts at that end: the
-# estimate of the cloud's clock moves by up to about a second between runs and as answers
-# come in, and the timeline must not overlap. A larger step is the clock really moving.
-MAX_START_SHIFT = timedelta(seconds=2)
+# Reported times never go back by less than this: the estimate of the cloud's clock steps by
+# up to about a second as answers come in (and between runs), and the timeline must not
+# overlap, so a time that would fall before the last one reported is that one. A larger
+# step is the clock really moving, and is kept.
+MAX_STEP_BACK = timedelta(seconds=2)
 
 
 def _to_ms(at: datetime) -> datetime:
@@ -167,7 +168,7 @@ class PlayLog:
         self._decision = decision
         self._on_started = on_started
         self._open: OpenPlay | None = None
-        self._last_end: datetime | None = None  # of the last play reported
+        self._last: datetime | None = None  # the latest time reported
         self._lost = 0
         self._reported_at = float("-inf")
 
@@ -180,7 +181,7 @@ class PlayLog:
 
     def recover(self) -> PlayEvent | None:
         """Report the play an agent was killed during (call once, before the player runs)."""
-        self._last_end = self._store.last_play_at()
+        self._last = self._store.last_play_at()
         raw = self._store.get_json(Meta.OPEN_PLAY)
         if raw is None:
             return None
@@ -212,10 +213,7 @@ class PlayLog:
     # --- PlayerListener -------------------------------------------------------------
 
     def item_started(self, item: PlayableItem, started_at: datetime) -> None:
-        started = self._clock.convert(started_at)
-        if self._last_end is not None and started < self._last_end <= started + MAX_START_SHIFT:
-            started = self._last_end
-        open_play = self._open_play(item, started)
+        open_play = self._open_play(item, self._in_order(self._clock.convert(started_at)))
         self._open = open_play
         try:
             with self._store.transaction("record the start of a play") as db:
@@ -231,10 +229,11 @@ class PlayLog:
     def item_ended(
         self, item: PlayableItem, ended_at: datetime, played_ms: int, how: Ending
     ) -> None:
-        self._close(item, self._clock.convert(ended_at), played_ms, OUTCOMES[how], None)
+        ended = self._in_order(self._clock.convert(ended_at))
+        self._close(item, ended, played_ms, OUTCOMES[how], None)
 
     def item_failed(self, item: PlayableItem, reason: str) -> None:
-        ended_at = self._clock.now()
+        ended_at = self._in_order(self._clock.now())
         shown = self._matching_open(item)
         played_ms = 0
         if shown is not None:
@@ -242,6 +241,15 @@ class PlayLog:
         self._close(item, ended_at, played_ms, PlayOutcome.FAILED, reason)
 
     # --- the work -----------------------------------------------------------------------
+
+    def _in_order(self, at: datetime) -> datetime:
+        """`at`, or the latest time reported when `at` falls less than `MAX_STEP_BACK`
+        before it (see there)."""
+        last = self._last
+        if last is not None and at < last <= at + MAX_STEP_BACK:
+            return last
+        self._last = at
+        return at
 
     def _open_play(self, item: PlayableItem, started_at: datetime) -> OpenPlay:
         playlist_id, asset_id = self._entry(item)
@@ -314,7 +322,7 @@ class PlayLog:
     ) -> None:
         """The event into the outbox and the local log, and (`close`) the open play gone."""
         self._outbox.add(db, event)
-        self._last_end = event.ended_at
+        self._last = max(event.ended_at, self._last or event.ended_at)
         Store.log_play_event(
             db, row, item_key=item_key, name=event.name, sha256=event.sha256,
             at=event.ended_at, played_ms=event.duration_ms,

@@ -198,3 +198,22 @@ def test_a_play_never_starts_before_the_previous_one_ended(store: Store) -> None
     restarted.item_started(ITEM, AT - timedelta(hours=1))
     restarted.item_ended(ITEM, AT - timedelta(hours=1) + timedelta(seconds=2), 2000, Ending.CUT)
     assert sent(store)[-1].started_at == AT - timedelta(hours=1)
+
+
+def test_a_step_back_of_the_clock_estimate_never_reorders_the_timeline(store: Store) -> None:
+    offset = [0.0]
+    log = PlayLog(store, Outbox(store), clock=CloudClock(lambda: offset[0]))
+    other = PlayableItem(
+        key="pl:1", name="b.png", sha256="b" * 64, media_type="image", path=Path("/y"),
+        duration_ms=1000,
+    )  # fmt: skip
+    log.item_started(ITEM, AT)
+    offset[0] = -0.7  # a better estimate arrives while A plays
+    log.item_ended(ITEM, AT + timedelta(seconds=0.5), 500, Ending.FINISHED)
+    log.item_started(other, AT + timedelta(seconds=0.6))
+    log.item_ended(other, AT + timedelta(seconds=1.6), 1000, Ending.FINISHED)
+    first, second = sent(store)
+    assert first.started_at <= first.ended_at <= second.started_at <= second.ended_at
+    assert first.ended_at == second.started_at == AT  # held until the clock passed it
+    assert second.ended_at == AT + timedelta(seconds=0.9)
+    assert (first.duration_ms, second.duration_ms) == (500, 1000)  # as the player measured
