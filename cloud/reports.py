@@ -35,7 +35,7 @@ from cloud.errors import Unprocessable
 from cloud.groups import no_group
 from cloud.store import Database, Row
 from cloud.views import instant_text
-from sync.models import EVENT_ID_PATTERN
+from sync.models import EVENT_ID_PATTERN, MAX_YEAR, MIN_YEAR
 
 _INSTANT_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00"
 _CURSOR = re.compile(f"({_INSTANT_TEXT})~({EVENT_ID_PATTERN.strip('^$')})")
@@ -51,8 +51,9 @@ def parse_when(text: str, what: str) -> datetime:
             raise ValueError
         if len(text) == 10:
             day = date.fromisoformat(text)
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        moment = datetime.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError:
         raise Unprocessable(
             f"{what} {text[:_MAX_WHEN_CHARS]!r} is not an ISO date or date-time, e.g. "
@@ -62,6 +63,8 @@ def parse_when(text: str, what: str) -> datetime:
         raise Unprocessable(
             f"{what} {text!r} has no UTC offset: add one (2026-05-01T08:00:00Z), or give a date"
         )
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:  # the contract's years: never an overflow
+        raise Unprocessable(f"{what} {text!r} is outside the years {MIN_YEAR} to {MAX_YEAR}")
     return moment
 
 

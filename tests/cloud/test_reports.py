@@ -100,6 +100,9 @@ def test_filters_and_bounds(cloud: RunningCloud, pair: tuple[Screen, Screen]) ->
         assert "no device" in refused(404, since="2026-05-04", device_id="dev_0")
         assert "no group" in refused(404, since="2026-05-04", group_id="grp_0")
         assert "since" in refused(422, since="x" * 41)
+        for far in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1999-06-01"):
+            assert "outside the years" in refused(422, since=far)
+            assert "outside the years" in refused(422, since="2026-05-04", until=far)
         assert refused(422, since="2026-05-04", after="x" * 201)
     assert_no_traceback(cloud)
 
