@@ -29,7 +29,7 @@ from tests.cloud.reporting import (
     plays_of,
     result,
 )
-from tests.cloud.screen import ADMIN, Screen, answer
+from tests.cloud.screen import ADMIN, PNG_1X1, Screen, answer
 from tests.cloud.test_hostile_input import assert_no_traceback, assert_refused
 from tests.support.cloud import RunningCloud, running_cloud
 
@@ -269,8 +269,13 @@ def test_a_heartbeat_from_far_ahead_is_refused(cloud: RunningCloud, screen: Scre
 
 @pytest.fixture
 def strict_cloud(tmp_path: Path) -> Iterator[RunningCloud]:
-    """A cloud with a 2 s online window and 3 batches of events a minute per device."""
-    env = {"SIGNAGE_CLOUD_ONLINE_WINDOW_S": "2", "SIGNAGE_CLOUD_EVENT_BATCHES_PER_MINUTE": "3"}
+    """A cloud with a 2 s online window, and 3 batches of events and 2 attachments a minute
+    per device."""
+    env = {
+        "SIGNAGE_CLOUD_ONLINE_WINDOW_S": "2",
+        "SIGNAGE_CLOUD_EVENT_BATCHES_PER_MINUTE": "3",
+        "SIGNAGE_CLOUD_ATTACHMENTS_PER_MINUTE": "2",
+    }
     with running_cloud(tmp_path / "strict", env=env) as running:
         yield running
 
@@ -321,4 +326,15 @@ def test_batches_of_events_are_limited_per_device(strict_cloud: RunningCloud) ->
         assert "at most 3 a minute" in assert_refused(refused, 429)
         assert int(refused.headers["Retry-After"]) >= 1
         assert second.report(play(0)).stored  # another device has its own limit
+
+        with cloud.admin() as admin:
+            shot = answer(
+                admin.post(
+                    f"{ADMIN}/commands", json={"kind": "screenshot", "device_id": first.device_id}
+                )
+            )["id"]
+        for _ in range(2):
+            assert first.put_attachment(shot, PNG_1X1).status_code == 200
+        too_often = first.put_attachment(shot, PNG_1X1)
+        assert "at most 2 a minute" in assert_refused(too_often, 429)
     assert_no_traceback(cloud)
