@@ -139,9 +139,11 @@ def recovered_end(open_play: OpenPlay, now: datetime) -> datetime:
         None if planned is None else open_play.started_at + timedelta(milliseconds=planned)
     )
     end = now if planned_end is None else min(now, planned_end)
-    if end < open_play.started_at:  # the clock went back since: the restart says nothing
-        end = planned_end or open_play.started_at
-    return end
+    # The restart reads earlier than the start: the clock went back, or the start was
+    # reported later than it was (times never step back by less than 2 s, and the new
+    # process has no cloud offset yet). Nothing is known of its end then; taking its start
+    # keeps it from overlapping what plays after the restart.
+    return max(end, open_play.started_at)
 
 
 class PlayLog:

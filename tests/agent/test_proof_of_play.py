@@ -15,7 +15,7 @@ import random
 import signal
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ def enroll_and_play(agent: RunningAgent, cloud: RunningCloud, playlist_id: str) 
     return device_id
 
 
+CLOCK_PRECISION = timedelta(seconds=1)
+
+
 def unassign(cloud: RunningCloud, device_id: str) -> None:
     with cloud.admin() as admin:
         response = admin.put(
@@ -103,7 +106,10 @@ def check_same_plays_once_and_no_overlap(state_dir: Path, cloud: RunningCloud, d
     for before, after in itertools.pairwise(timeline):
         end = datetime.fromisoformat(before["ended_at"])
         start = datetime.fromisoformat(after["started_at"])
-        assert start >= end, f"{after} starts before {before} ended {context}"
+        # Times are on the device's estimate of the cloud's clock, which a restarted agent
+        # learns anew from `Date` headers (whole seconds): a play recorded across a kill may
+        # be placed up to that precision off. A longer overlap is a bug.
+        assert start >= end - CLOCK_PRECISION, f"{after} starts before {before} ended {context}"
     return stored
 
 
