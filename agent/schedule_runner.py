@@ -32,6 +32,8 @@ from player.schedule import Decision, ScheduleState
 log = logging.getLogger(__name__)
 
 BOUNDARY_JOB = "schedule-boundary"
+# A timer that fires less than this before its boundary counts as on time.
+EARLY_TOLERANCE_S = 0.001
 # APScheduler's own INFO lines ("Added job", "Running job") would repeat at every boundary.
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -132,6 +134,12 @@ class ScheduleRunner:
             if scheduler.get_job(BOUNDARY_JOB) is not None:
                 scheduler.remove_job(BOUNDARY_JOB)
             return
+        self._arm_at(boundary, reading)
+
+    def _arm_at(self, boundary: datetime, reading: Reading) -> None:
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
         # The boundary is on the schedule's clock; the timer runs on the local one.
         local = boundary - timedelta(seconds=reading.offset_s)
         scheduler.add_job(
@@ -145,8 +153,14 @@ class ScheduleRunner:
         )
 
     async def _on_boundary(self, boundary: datetime) -> None:
-        # A timer may fire a hair early: evaluate at the boundary at least, never before it.
         try:
+            reading = self._clock.read()
+            if (boundary - reading.at).total_seconds() > EARLY_TOLERANCE_S:
+                # the estimate of the cloud's clock moved since the timer was armed: wait for
+                # the boundary on the clock as it reads now, so a switch is never early
+                self._arm_at(boundary, reading)
+                return
+            # a timer may fire a hair early: evaluate at the boundary at least, never before
             self.evaluate(not_before=boundary)
         except Exception:  # the screen keeps its content; the next sync re-evaluates
             log.exception("schedule: evaluating at the boundary %s failed", boundary)

@@ -7,7 +7,8 @@ Every answer is JSON with a one-line reason, whatever arrives: validation errors
 `{"detail": "items[0].duration_s: ..."}` (never echoing the input, which may not even be
 JSON-serialisable, like NaN), bodies above their limit 413 (`cloud.limits`), and an
 exception nothing else handled one log line and a 500 without a traceback (`LastResort`).
-The middleware, outermost first: DPoPNonceHeader → LastResort → BodyLimit → routes.
+The middleware, outermost first: ServerTimeHeader → DPoPNonceHeader → LastResort →
+BodyLimit → routes.
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ from cloud.state import DeviceState
 from cloud.status import Statuses
 from cloud.store import Database
 from cloud.views import Views
-from sync.models import CONTROL_CHARACTERS, DEVICE_PREFIX, MAX_DESCRIPTION_CHARS, OAuthError
+from sync.models import (
+    CONTROL_CHARACTERS,
+    DEVICE_PREFIX,
+    MAX_DESCRIPTION_CHARS,
+    SERVER_TIME_HEADER,
+    OAuthError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +83,28 @@ Reference implementation of the signage device API (v3): enrollment with the OAu
 Device Authorization Grant (RFC 8628), DPoP-bound tokens (RFC 9449), delta sync of a
 device's state, content-addressed blobs; and the per-tenant admin API. See docs/device-api.md.
 """
+
+
+class ServerTimeHeader:
+    """Adds `Signage-Time` (this server's POSIX time, to the millisecond, taken as the answer
+    starts) to every answer under `prefix`: a device without a real-time clock sets its
+    estimate of our clock by it, far finer than `Date`'s whole seconds (sync/clock.py)."""
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_time(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[SERVER_TIME_HEADER] = f"{time.time():.3f}"
+            await send(message)
+
+        await self.app(scope, receive, send_with_time)
 
 
 class DPoPNonceHeader:
@@ -335,6 +364,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimit, limit=limit_for(settings))
     app.add_middleware(LastResort)
     app.add_middleware(DPoPNonceHeader, prefix=DEVICE_PREFIX, nonces=nonces)
+    app.add_middleware(ServerTimeHeader, prefix=DEVICE_PREFIX)
     return app
 
 

@@ -7,7 +7,7 @@ validated whole against its wire model before anyone uses it (sync/answers.py).
 
 The client owns the device's tokens (read with `tokens`, dropped with `forget_tokens`; the
 `on_tokens` callback hears every change so a store can keep them) and the estimate of the
-cloud's clock (`clock_offset_s`, from answers that were not held; sync/clock.py).
+cloud's clock (`clock_offset_s`, from each answer's `Signage-Time`; sync/clock.py).
 
 The client does no retrying on network errors and no sleeping: the caller (the daemon)
 owns backoff, so this module stays a thin, testable translation of HTTP into results.
@@ -35,7 +35,7 @@ from sync.answers import (
     unexpected,
 )
 from sync.auth import PROOF_ONLY, DeviceTokens, DPoPAuth
-from sync.clock import ClockOffsetEstimator, date_value
+from sync.clock import ClockOffsetEstimator, date_value, time_value
 from sync.errors import CloudUnreachable, CursorExpired, Unauthorized
 from sync.identity import DeviceKey
 from sync.models import (
@@ -45,6 +45,7 @@ from sync.models import (
     DEVICE_PREFIX,
     MAX_ATTACHMENT_BYTES,
     MAX_EVENTS_BATCH_BYTES,
+    SERVER_TIME_HEADER,
     DeviceAuthorization,
     ErrorCode,
     EventsReceipt,
@@ -140,8 +141,8 @@ class DeviceClient:
     def clock_offset_s(self) -> float | None:
         """The cloud's clock minus ours, in seconds; None until the cloud has answered.
 
-        A Pi has no real-time clock, so its own may be years off. Estimated from the `Date`
-        headers of answers that were not held (sync/clock.py).
+        A Pi has no real-time clock, so its own may be years off. Estimated from the
+        `Signage-Time` header of every answer, to within the round trip (sync/clock.py).
         """
         return self._clock.offset_s
 
@@ -154,6 +155,10 @@ class DeviceClient:
 
     def _on_answer(self, response: httpx.Response, sent: float, received: float) -> None:
         self._last_contact_at = received
+        stamp = time_value(response.headers.get(SERVER_TIME_HEADER))
+        if stamp is not None:  # stamped as the answer started, held or not
+            self._clock.add_precise(stamp, sent=sent, received=received)
+            return
         if WAIT_PARAM in response.request.url.params:
             return  # held: its Date was stamped when it arrived, up to `wait` s ago
         date = date_value(response.headers.get("Date"))

@@ -1,7 +1,15 @@
-"""The cloud's clock minus ours, from the `Date` headers of answers that were not held.
+"""The cloud's clock minus ours, from the `Signage-Time` header of every device answer, or
+from the `Date` headers of answers that were not held where a server does not send it.
+
+`Signage-Time` is the server's POSIX time to the millisecond, taken as the answer started,
+so it lies between our `sent` and `received`:
+
+    T - received - 0.0005  <=  offset  <=  T + 0.0005 - sent
+
+which is as wide as the round trip (a few milliseconds on a LAN), held answers included.
 
 A Pi has no real-time clock, so its own may be years off; play times are put on the cloud's
-clock with this offset. Each answer bounds the offset: the server stamped `Date` (whole
+clock with this offset. `Date` bounds it far more loosely: the server stamped it (whole
 seconds, from a cached value) while our request was with it, so with D the header's value,
 `sent` and `received` our clock around the request:
 
@@ -32,6 +40,10 @@ from email.utils import parsedate_to_datetime
 DATE_RESOLUTION_S = 1.0
 DATE_STALENESS_S = 1.0
 DATE_SLACK_S = DATE_RESOLUTION_S + DATE_STALENESS_S
+# `Signage-Time` is written to the millisecond, rounded: half a millisecond either side.
+TIME_ROUNDING_S = 0.0005
+# A `Signage-Time` value longer than this is not ours.
+MAX_TIME_CHARS = 24
 # Samples whose intervals are intersected: enough to narrow the estimate, few enough that a
 # slowly drifting clock (tens of ppm on a Pi without NTP) is followed.
 WINDOW = 32
@@ -67,11 +79,32 @@ def date_value(header: str | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def sample_interval(date: float, *, sent: float, received: float) -> Interval | None:
-    """What one answer says about the offset, or None for a sample that makes no sense."""
+def time_value(header: str | None) -> float | None:
+    """The POSIX time of a `Signage-Time` header, or None when it is missing or unusable."""
+    if not header or len(header) > MAX_TIME_CHARS:
+        return None
+    try:
+        value = float(header)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and 0 < value < 2**40 else None
+
+
+def sample_interval(
+    stamp: float,
+    *,
+    sent: float,
+    received: float,
+    below: float = 0.0,
+    above: float = DATE_SLACK_S,
+) -> Interval | None:
+    """What one answer says about the offset, or None for a sample that makes no sense.
+
+    The server's clock read between `stamp - below` and `stamp + above` while it answered:
+    for `Date`, 0 and `DATE_SLACK_S`; for `Signage-Time`, half its resolution either side."""
     if not (math.isfinite(sent) and math.isfinite(received)) or received < sent:
         return None  # our clock stepped back during the request: this sample says nothing
-    return Interval(date - received, date + DATE_SLACK_S - sent)
+    return Interval(stamp - below - received, stamp + above - sent)
 
 
 class ClockOffsetEstimator:
@@ -92,7 +125,17 @@ class ClockOffsetEstimator:
 
     def add(self, date: float, *, sent: float, received: float) -> None:
         """Take one answer's `Date` value and our clock just before sending and on receipt."""
-        sample = sample_interval(date, sent=sent, received=received)
+        self._add(sample_interval(date, sent=sent, received=received))
+
+    def add_precise(self, stamp: float, *, sent: float, received: float) -> None:
+        """Take one answer's `Signage-Time` value and our clock around the request."""
+        self._add(
+            sample_interval(
+                stamp, sent=sent, received=received, below=TIME_ROUNDING_S, above=TIME_ROUNDING_S
+            )
+        )
+
+    def _add(self, sample: Interval | None) -> None:
         if sample is None:
             return
         self._samples.append(sample)
@@ -116,4 +159,5 @@ __all__ = [
     "Interval",
     "date_value",
     "sample_interval",
+    "time_value",
 ]

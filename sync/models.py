@@ -31,6 +31,8 @@ DurationMs = NewType("DurationMs", int)
 API_PREFIX = "/api/v3"
 DEVICE_PREFIX = f"{API_PREFIX}/device"
 ADMIN_PREFIX = f"{API_PREFIX}/admin"
+# Every device answer carries the server's POSIX time when it started, to the millisecond.
+SERVER_TIME_HEADER = "Signage-Time"
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 REFRESH_TOKEN_GRANT = "refresh_token"  # noqa: S105 (a grant type name, not a secret)
@@ -773,6 +775,7 @@ __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
     "REFRESH_TOKEN_GRANT",
+    "SERVER_TIME_HEADER",
     "SHA256_PATTERN",
     "WEEKDAYS",
     "ApproveEnrollment",

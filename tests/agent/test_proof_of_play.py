@@ -64,7 +64,10 @@ def enroll_and_play(agent: RunningAgent, cloud: RunningCloud, playlist_id: str) 
     return device_id
 
 
-CLOCK_PRECISION = timedelta(seconds=1)
+# Each run of the agent estimates the cloud's clock afresh, to within half the round trip of
+# its answers (`Signage-Time`, sync/clock.py); on a loaded machine that can reach a few
+# hundred milliseconds, so plays either side of a restart may overlap by that much.
+CLOCK_PRECISION = timedelta(seconds=0.5)
 
 
 def unassign(cloud: RunningCloud, device_id: str) -> None:

@@ -125,3 +125,48 @@ def test_the_screen_switches_at_each_boundary_without_any_sync(tmp_path: Path) -
     lateness = [shown - boundary.timestamp() for (shown, _), boundary in switches]
     assert all(0 <= late < 1.0 for late in lateness), lateness
     assert status["reason"] == "device default" and status["playlist"] == "Main"
+
+
+def test_a_boundary_waits_for_the_cloud_clock_when_its_estimate_moved(tmp_path: Path) -> None:
+    """The timer is armed with the offset known then; if the estimate of the cloud's clock
+    moves before it fires (a finer sample arrived), the switch still happens at the boundary
+    as the clock reads when it fires: never early."""
+    offset = [10.0]  # the cloud's clock is 10 s ahead of ours, as first estimated
+    cloud_now = datetime.fromtimestamp(time.time() + offset[0], UTC)
+    until = cloud_now + timedelta(seconds=1.5)
+    assets = [asset(name) for name in ("alert.png", "main.png")]
+    cache = ContentCache(tmp_path)
+    cache.root.mkdir()
+    for a in assets:
+        cache.path(a.sha256).write_bytes(b"png")
+    main = Playlist(id="pl-main", name="Main", items=[PlaylistItem(asset_id="as-main.png",
+                                                                   position=0)])  # fmt: skip
+    alert = Playlist(id="pl-alert", name="Alert", items=[PlaylistItem(asset_id="as-alert.png",
+                                                                       position=0)])  # fmt: skip
+    interrupt = Interrupt(id="int-1", playlist_id="pl-alert", starts_at=cloud_now, until=until)
+    device = DeviceRecord(id="dev-1", name="Lobby", tenant_id="t-1", playlist_id="pl-main")
+    store = Store.open(tmp_path)
+    objects = (device, main, alert, interrupt, *assets)
+    store.apply_page(page("c1", *(upsert(o, 1) for o in objects), full=True), starts_listing=True)
+
+    async def scenario() -> TimedRenderer:
+        renderer = TimedRenderer()
+        player = Player(renderer=renderer, listener=Recorder())
+        clock = ScheduleClock(lambda: offset[0], synchronised=lambda: False)
+        runner = ScheduleRunner(store=store, screen=Screen(player, cache), clock=clock)
+        runner.start()
+        task = asyncio.create_task(player.run())
+        try:
+            runner.reload()  # armed for `until` with the 10 s offset
+            offset[0] = 9.4  # a finer estimate: the cloud's clock reads 0.6 s earlier
+            await asyncio.sleep(until.timestamp() - 9.4 - time.time() + 0.5)
+        finally:
+            task.cancel()
+            runner.stop()
+        return renderer
+
+    renderer = run(scenario())
+    store.close()
+    assert renderer.names() == ["alert.png", "main.png"]
+    switched_at = renderer.shown[1][0] + offset[0]  # on the cloud's clock as now estimated
+    assert 0 <= switched_at - until.timestamp() < 0.3

@@ -10,7 +10,14 @@ import httpx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.clock import DATE_SLACK_S, ClockOffsetEstimator, Interval, date_value, sample_interval
+from sync.clock import (
+    DATE_SLACK_S,
+    ClockOffsetEstimator,
+    Interval,
+    date_value,
+    sample_interval,
+    time_value,
+)
 from tests.support.cloud import RunningCloud
 from tests.support.device import enroll_and_sync
 
@@ -161,19 +168,46 @@ def test_an_unusable_date_header_is_no_sample() -> None:
         assert date_value(header) is None
 
 
-async def test_the_offset_stays_within_a_second_of_the_truth_with_long_polls(
+@given(
+    truth=st.floats(-TEN_YEARS_S, TEN_YEARS_S),
+    timeline=st.lists(requests(lag=st.just(0.0)), min_size=1, max_size=40),
+)
+def test_a_precise_stamp_bounds_the_offset_to_its_round_trip(
+    truth: float, timeline: list[Request]
+) -> None:
+    # `Signage-Time` is the server's clock as it answered, to the millisecond (rounded).
+    estimator = ClockOffsetEstimator()
+    sent = NOW
+    for request in timeline:
+        sent += request.gap
+        stamp, at, received = simulate(truth, request, sent)
+        estimator.add_precise(round(stamp, 3), sent=at, received=received)
+        interval = estimator.interval
+        assert interval is not None and estimator.offset_s is not None
+        assert interval.low - 1e-6 <= truth <= interval.high + 1e-6
+        assert interval.high - interval.low <= request.forward + request.back + 0.001 + 1e-6
+
+
+def test_a_time_header_reads_back_and_anything_else_is_no_sample() -> None:
+    assert time_value("1795600000.123") == 1_795_600_000.123
+    for header in (None, "", "nan", "inf", "-5", "0", "1e400", "12:00", "1" * 30):
+        assert time_value(header) is None
+
+
+async def test_the_offset_is_within_the_round_trip_of_the_truth_with_long_polls(
     cloud: RunningCloud,
 ) -> None:
-    # Cloud and device on one machine: the truth is 0. A held answer's Date was stamped when
-    # the request arrived, `wait` seconds before it was received; it must not count.
+    # Cloud and device on one machine: the truth is 0. Every answer carries `Signage-Time`,
+    # stamped as it started, so held answers count too and the estimate is within half a
+    # round trip on loopback (a `Date`-only estimate is typically half a second off).
     async with httpx.AsyncClient() as http:
         client, cursor = await enroll_and_sync(cloud, http)
         assert client.clock_offset_s is not None
-        assert abs(client.clock_offset_s) <= 1.0
+        assert abs(client.clock_offset_s) <= 0.1
         for _ in range(2):
             assert await client.get_state(cursor, wait_s=3) is None  # held 3 s, then 204
             assert client.clock_offset_s is not None
-            assert abs(client.clock_offset_s) <= 1.0
+            assert abs(client.clock_offset_s) <= 0.1
             await asyncio.sleep(0.3)
-            assert await client.get_state(cursor) is None  # not held: a sample
-            assert abs(client.clock_offset_s) <= 1.0
+            assert await client.get_state(cursor) is None
+            assert abs(client.clock_offset_s) <= 0.1
