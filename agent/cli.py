@@ -26,6 +26,7 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
 from agent.decision import decision_summary, evaluate_safely
+from agent.diagnostics import install_stack_dumps
 from agent.errors import AgentError, RestartRequested, StateDirError
 from agent.instance_lock import running_pid
 from agent.log_buffer import LogBuffer
@@ -109,6 +110,7 @@ def cmd_run(config: AgentConfig) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
+        install_stack_dumps(loop)  # `kill -USR1`: what a hung agent is doing, in its log
         with contextlib.suppress(asyncio.CancelledError):
             await run_daemon(config)
 

@@ -27,14 +27,13 @@ starts it again, which answers "done". docs/commands.md describes every kind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -49,6 +48,7 @@ from agent.outbox import Outbox
 from agent.privileged import Outcome as HelperOutcome
 from agent.privileged import Privileged, Verb
 from agent.store import CommandRun, Meta, Store
+from agent.waiting import wait_event
 from player.renderer import RemoteControls
 from sync.errors import CloudUnreachable, SyncError
 from sync.models import (
@@ -76,6 +76,11 @@ RESTART_GRACE_S = 60.0
 # the command expires).
 UPLOAD_PATIENCE_S = 300.0
 RETRY_ROUND_S = 30.0  # a round that could not write to the store is tried again after this
+# A finished run is forgotten this long after it finished, once the cloud took its command
+# out of this device's view: one the cloud sent again after that (a restored database) is
+# almost surely expired by then, and is answered so, not run.
+RUN_MEMORY = timedelta(days=30)
+PRUNE_EVERY = timedelta(hours=6)
 
 DONE_AFTER_RESTART = "done after restart"
 STOPPED_WHILE_RUNNING = "the agent stopped while it ran"
@@ -301,6 +306,7 @@ class CommandRunner:
         self._upload_patience_s = upload_patience_s
         self._wanted = asyncio.Event()
         self._started_here: set[str] = set()
+        self._pruned_at: datetime | None = None
         self._unsaved: dict[str, tuple[str, Outcome]] = {}  # finals the store refused
         self._resolved_interrupted = False
         self._retry = False
@@ -321,8 +327,7 @@ class CommandRunner:
                 log.exception("commands: a round failed; trying again in %.0f s", RETRY_ROUND_S)
                 self._retry = True
             wait = RETRY_ROUND_S if (self._retry or self._unsaved) else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wanted.wait(), wait)
+            await wait_event(self._wanted, wait)
 
     async def run_once(self) -> None:
         """One round: answer interrupted runs (first round), then every command held."""
@@ -332,6 +337,7 @@ class CommandRunner:
                 del self._unsaved[command_id]
         if not self._resolved_interrupted:
             self._resolved_interrupted = self._answer_interrupted()
+        self._prune()
         runs = self._store.command_runs()
         unavailable: dict[str, str] | None = None
         for command in self._store.commands():
@@ -347,6 +353,20 @@ class CommandRunner:
                 self._answer(command, action)
             elif isinstance(action, Act):
                 await self._carry_out(command, action)
+
+    def _prune(self) -> None:
+        """Forget old finished runs, every `PRUNE_EVERY` at most (`Store.prune_command_runs`)."""
+        now = self._clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        try:
+            forgotten = self._store.prune_command_runs(now - RUN_MEMORY)
+        except StoreError as exc:
+            log.warning("%s", exc)
+            return
+        if forgotten:
+            log.info("commands: forgot %d run(s) finished before %s", forgotten, now - RUN_MEMORY)
 
     def _answer_interrupted(self) -> bool:
         """Answer every run an earlier process left "started"; False if one could not be."""

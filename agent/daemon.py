@@ -181,7 +181,12 @@ async def _run(config: AgentConfig, store: Store) -> None:
         )
         play_log.recover()  # the play a killed agent left open, before anything new plays
         player = Player(renderer=renderer, listener=play_log)
-        screen = Screen(player, cache, on_message=lambda m: save_message(store, m))
+        screen = Screen(
+            player,
+            cache,
+            on_message=lambda m: save_message(store, m),
+            on_skipped=play_log.item_skipped,
+        )
         downloader = Downloader(
             client=client,
             cache=cache,

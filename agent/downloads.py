@@ -11,7 +11,6 @@ lands tells the screen, which then plays every item whose content is there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 
 from agent.backoff import backoff
 from agent.content_cache import ContentCache
+from agent.waiting import wait_event
 from sync.client import DeviceClient
 from sync.errors import SyncError
 
@@ -171,8 +171,7 @@ class Downloader:
                     )
                 wake_at = self._queue.wake_at()
                 timeout = None if wake_at is None else max(0.0, wake_at - now)
-                with contextlib.suppress(TimeoutError):  # a backing-off blob is due
-                    await asyncio.wait_for(self._wakeup.wait(), timeout)
+                await wait_event(self._wakeup, timeout)  # or a backing-off blob is due
         finally:
             for task in self._tasks.values():
                 task.cancel()

@@ -21,7 +21,6 @@ tested on recorded text.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
@@ -43,6 +42,7 @@ from agent.play_log import CloudClock, OpenPlay
 from agent.screen import one_line
 from agent.store import Meta, Store
 from agent.version import __version__
+from agent.waiting import wait_event
 from player.schedule import Decision
 from sync.models import (
     MAX_ASSET_BYTES,
@@ -343,10 +343,7 @@ class Heartbeats:
         last_signature: tuple[object, ...] | None = None
         while True:
             due = last_sent + self._interval_s
-            poked = False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), max(0.0, due - time.monotonic()))
-                poked = True
+            poked = await wait_event(self._poked, max(0.0, due - time.monotonic()))
             self._poked.clear()
             if not self._enrolled():
                 last_sent, last_signature = time.monotonic(), None

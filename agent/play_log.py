@@ -42,6 +42,8 @@ from sync.models import MAX_DESCRIPTION_CHARS, MAX_PLAY_MS, PlayEvent, PlayOutco
 log = logging.getLogger(__name__)
 
 LOST_REPORT_EVERY_S = 60.0
+# The local play log's row for an event's outcome (`play_events.event`).
+LOCAL_ROWS = {PlayOutcome.FAILED: "failed", PlayOutcome.SKIPPED: "skipped"}
 OUTCOMES = {
     Ending.FINISHED: PlayOutcome.COMPLETED,
     Ending.CUT: PlayOutcome.CUT,
@@ -242,6 +244,12 @@ class PlayLog:
             played_ms = round((ended_at - shown.started_at).total_seconds() * 1000)
         self._close(item, ended_at, played_ms, PlayOutcome.FAILED, reason)
 
+    def item_skipped(self, item: PlayableItem, reason: str) -> None:
+        """An entry of the playlist in force was left out (its content is missing): one
+        "skipped" event, on screen for no time (the Screen calls it once per absence)."""
+        at = self._in_order(self._clock.now())
+        self._close(item, at, 0, PlayOutcome.SKIPPED, reason)
+
     # --- the work -----------------------------------------------------------------------
 
     def _in_order(self, at: datetime) -> datetime:
@@ -300,7 +308,7 @@ class PlayLog:
         event = open_play.event(
             ended_at=ended_at, duration_ms=played_ms, outcome=outcome, detail=detail
         )
-        row = "failed" if outcome == PlayOutcome.FAILED else "ended"
+        row = LOCAL_ROWS.get(outcome, "ended")
         try:
             with self._store.transaction(f"record the end of a play ({outcome})") as db:
                 if (
@@ -328,7 +336,7 @@ class PlayLog:
         Store.log_play_event(
             db, row, item_key=item_key, name=event.name, sha256=event.sha256,
             at=event.ended_at, played_ms=event.duration_ms,
-            detail=event.detail if row == "failed" else event.outcome.value,
+            detail=event.detail if row in LOCAL_ROWS.values() else event.outcome.value,
         )  # fmt: skip
         if close:
             Store.set_within(db, {Meta.OPEN_PLAY: None})

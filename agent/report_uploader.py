@@ -20,12 +20,12 @@ this task.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from agent.backoff import MAX_BACKOFF_S, jittered
 from agent.errors import StoreError
 from agent.outbox import Outbox, Pending
+from agent.waiting import wait_event
 from sync.client import DeviceClient
 from sync.errors import CloudResponseError, SyncError, Unauthorized
 from sync.models import MAX_EVENTS_BATCH_BYTES, MAX_EVENTS_PER_BATCH, EventsReceipt
@@ -145,15 +145,13 @@ class ReportUploader:
             return -1
 
     async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._outbox.added.wait(), self._idle_check_s)
-        with contextlib.suppress(TimeoutError):  # gather what follows, unless it is urgent
-            await asyncio.wait_for(self._outbox.urgent.wait(), self._coalesce_s)
+        await wait_event(self._outbox.added, self._idle_check_s)
+        # gather what follows, unless it is urgent
+        await wait_event(self._outbox.urgent, self._coalesce_s)
 
     async def _backoff(self, wait: float) -> None:
         self._retry.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._retry.wait(), wait)
+        await wait_event(self._retry, wait)
 
     # --- sending --------------------------------------------------------------------
 

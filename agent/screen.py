@@ -135,19 +135,36 @@ def message_for(
     return connecting_message(cloud_url)
 
 
+SKIPPED_NOT_DOWNLOADED = "its content is not downloaded yet"
+
+
+def _playable(item: CachedItem, cache: ContentCache) -> PlayableItem:
+    return PlayableItem(
+        key=f"{item.playlist_id}:{item.position}",
+        name=item.name,
+        sha256=item.sha256,
+        media_type=item.media_type,  # type: ignore[arg-type]
+        path=cache.path(item.sha256),
+        duration_ms=item.duration_ms,
+    )
+
+
 def playable_items(items: Sequence[CachedItem], cache: ContentCache) -> list[PlayableItem]:
     """The entries whose verified blob is in the cache; the others are skipped."""
     return [
-        PlayableItem(
-            key=f"{item.playlist_id}:{item.position}",
-            name=item.name,
-            sha256=item.sha256,
-            media_type=item.media_type,  # type: ignore[arg-type]
-            path=cache.path(item.sha256),
-            duration_ms=item.duration_ms,
-        )
+        _playable(item, cache)
         for item in items
         if cache.has(item.sha256) and item.media_type in ("video", "image")
+    ]
+
+
+def waiting_items(items: Sequence[CachedItem], cache: ContentCache) -> list[PlayableItem]:
+    """The entries the player could show but whose blob is not in the cache yet (as they
+    will be played once it lands)."""
+    return [
+        _playable(item, cache)
+        for item in items
+        if item.media_type in ("video", "image") and not cache.has(item.sha256)
     ]
 
 
@@ -160,11 +177,16 @@ class Screen:
         cache: ContentCache,
         *,
         on_message: Callable[[ScreenMessage], None] = lambda _: None,
+        on_skipped: Callable[[PlayableItem, str], None] = lambda _item, _why: None,
     ) -> None:
-        """`on_message` hears of each new message (the daemon keeps it for `status`)."""
+        """`on_message` hears of each new message (the daemon keeps it for `status`);
+        `on_skipped` of each entry left out of what plays because its content is missing,
+        once until it has played (proof of play reports it as skipped)."""
         self._player = player
         self._cache = cache
         self._on_message = on_message
+        self._on_skipped = on_skipped
+        self._skipped: set[tuple[str, str]] = set()  # (key, sha256) reported as skipped
         self._items: tuple[PlayableItem, ...] | None = None
         self._message: ScreenMessage | None = None
 
@@ -173,6 +195,11 @@ class Screen:
 
         `finish_video`: a video on screen that `items` lack plays to its end first."""
         playable = tuple(playable_items(items, self._cache))
+        waiting = waiting_items(items, self._cache)
+        for entry in waiting:
+            if (entry.key, entry.sha256) not in self._skipped:
+                self._on_skipped(entry, SKIPPED_NOT_DOWNLOADED)
+        self._skipped = {(entry.key, entry.sha256) for entry in waiting}
         if playable == self._items:
             return
         skipped = len(items) - len(playable)
@@ -193,6 +220,7 @@ class Screen:
 
 
 __all__ = [
+    "SKIPPED_NOT_DOWNLOADED",
     "Screen",
     "connecting_message",
     "device_description",

@@ -716,6 +716,19 @@ class Store:
             )
         }
 
+    def prune_command_runs(self, finished_before: datetime) -> int:
+        """Forget runs that finished before `finished_before` and whose command the store no
+        longer holds (the cloud has its result and took it out of this device's view): the
+        table stays bounded by the commands of the last weeks. Returns how many went."""
+        cutoff = finished_before.isoformat(timespec="milliseconds")
+        with self.transaction("forget old command runs") as db:
+            cursor = db.execute(
+                "DELETE FROM command_runs WHERE finished_at IS NOT NULL AND finished_at < ?"
+                " AND command_id NOT IN (SELECT id FROM objects WHERE kind = ? AND deleted = 0)",
+                [cutoff, ChangeKind.COMMAND.value],
+            )
+        return cursor.rowcount
+
     @staticmethod
     def record_command_run(
         db: sqlite_utils.Database,

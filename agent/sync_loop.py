@@ -251,8 +251,9 @@ class SyncLoop:
         try:
             page = await self._poll
         except asyncio.CancelledError:
-            if not self._poll_again_now:
-                raise  # the loop itself is being stopped
+            task = asyncio.current_task()
+            if not self._poll_again_now or (task is not None and task.cancelling()):
+                raise  # the loop itself is being stopped (perhaps as `poll_now` came)
             self._poll_again_now = False
             return True  # `poll_now`: ask again at once
         except CursorExpired as exc:

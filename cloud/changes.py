@@ -55,8 +55,11 @@ class ChangeFeed:
         """Wait until `watch` is set (True) or `timeout_s` passes or the server stops."""
         if self._closed:
             return False
+        # not `asyncio.wait_for`: in Python 3.11 it can lose a cancellation that comes as the
+        # event is set (CPython gh-86296), and the server's shutdown would wait on this task
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(watch.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await watch.wait()
         return watch.is_set() and not self._closed
 
     @property

@@ -29,6 +29,7 @@ from PIL import Image, ImageStat
 
 from agent.commands import (
     DONE_AFTER_RESTART,
+    RUN_MEMORY,
     STOPPED_WHILE_RUNNING,
     Act,
     Answer,
@@ -556,6 +557,27 @@ def test_a_command_started_is_answered_even_once_the_cloud_no_longer_lists_it(
     assert parts.store.commands() == []
     run(parts.runner().run_once())
     assert states(parts.store, "cmd_off") == ["started", "failed"]
+
+
+def test_old_runs_are_forgotten_once_the_cloud_no_longer_lists_them_and_never_rerun(
+    parts: Parts,
+) -> None:
+    receive(parts.store, command("cmd_old", "sync-now"), command("cmd_held", "sync-now"))
+    run(parts.runner().run_once())
+    assert parts.polls == ["poll", "poll"]
+    parts.store.apply_page(  # the cloud has cmd_old's result: it left the view
+        page("c9", {"kind": "command", "id": "cmd_old", "version": 11, "deleted": True}),
+        starts_listing=False,
+    )
+    parts.now = NOW + RUN_MEMORY - timedelta(minutes=1)  # not yet old enough
+    run(parts.runner().run_once())
+    assert set(parts.store.command_runs()) == {"cmd_old", "cmd_held"}
+    parts.now = NOW + RUN_MEMORY + timedelta(minutes=1)
+    run(parts.runner().run_once())
+    # cmd_held is still in the view: its run stays, so it is never run again
+    assert set(parts.store.command_runs()) == {"cmd_held"}
+    assert parts.polls == ["poll", "poll"]
+    assert states(parts.store, "cmd_held") == ["started", "done"]
 
 
 # --- what each kind does -------------------------------------------------------------------

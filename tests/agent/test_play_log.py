@@ -12,13 +12,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.content_cache import ContentCache
 from agent.outbox import Outbox
 from agent.play_log import CloudClock, OpenPlay, PlayLog, recovered_end
+from agent.screen import SKIPPED_NOT_DOWNLOADED, Screen
 from agent.store import Meta, Store
-from player import Ending, PlayableItem
+from player import Ending, PlayableItem, Player
 from player.schedule import Decision, Reason
 from sync.client import DeviceTokens
 from sync.models import Asset, DeviceRecord, PlayEvent, Playlist, PlayOutcome
+from tests.agent.test_schedule_runner import TimedRenderer
 from tests.support.pages import item, listing
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -219,3 +222,27 @@ def test_a_step_back_of_the_clock_estimate_never_reorders_the_timeline(store: St
     assert first.ended_at == second.started_at == AT  # held until the clock passed it
     assert second.ended_at == AT + timedelta(seconds=0.9)
     assert (first.duration_ms, second.duration_ms) == (500, 1000)  # as the player measured
+
+
+def test_an_entry_whose_content_is_missing_is_reported_skipped_once_per_absence(
+    store: Store, tmp_path: Path
+) -> None:
+    cache = ContentCache(tmp_path / "state")
+    cache.root.mkdir(parents=True)
+    cache.path(SHA).write_bytes(b"png")
+    log = play_log(store, wall=AT.timestamp())
+    screen = Screen(Player(renderer=TimedRenderer(), listener=log), cache,
+                    on_skipped=log.item_skipped)  # fmt: skip
+    items = store.playlist_items("pl")
+    screen.show_items(items)
+    assert sent(store) == []  # its content is here: it plays
+    assert cache.drop_unreferenced([]) == (1, 3)  # evicted (say, a full disk)
+    screen.show_items(items)
+    screen.show_items(items)  # again (a sync, a boundary): still the same absence
+    [event] = sent(store)
+    assert (event.outcome, event.detail, event.duration_ms) == (
+        PlayOutcome.SKIPPED, SKIPPED_NOT_DOWNLOADED, 0,
+    )  # fmt: skip
+    assert (event.started_at, event.ended_at) == (AT, AT)
+    assert (event.asset_id, event.sha256) == ("ast_a", SHA)
+    assert [e["event"] for e in store.play_events()] == ["skipped"]

@@ -105,13 +105,14 @@ def check_same_plays_once_and_no_overlap(state_dir: Path, cloud: RunningCloud, d
     on_cloud = Counter(key_of(p["sha256"], p["ended_at"]) for p in stored)
     assert on_cloud - on_device == Counter(), f"invented by the cloud {context}"
     assert on_device - on_cloud == Counter(), f"recorded but not stored {context}"
-    timeline = sorted(stored, key=lambda p: datetime.fromisoformat(p["started_at"]))
+    shown = [p for p in stored if p["outcome"] != "skipped"]  # skipped: on screen for no time
+    timeline = sorted(shown, key=lambda p: datetime.fromisoformat(p["started_at"]))
     for before, after in itertools.pairwise(timeline):
         end = datetime.fromisoformat(before["ended_at"])
         start = datetime.fromisoformat(after["started_at"])
         # Times are on the device's estimate of the cloud's clock, which a restarted agent
-        # learns anew from `Date` headers (whole seconds): a play recorded across a kill may
-        # be placed up to that precision off. A longer overlap is a bug.
+        # learns anew (CLOCK_PRECISION): a play recorded across a kill may be placed up to
+        # that much off. A longer overlap is a bug.
         assert start >= end - CLOCK_PRECISION, f"{after} starts before {before} ended {context}"
     return stored
 

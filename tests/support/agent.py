@@ -61,6 +61,8 @@ class RunningAgent:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.process.send_signal(signal.SIGUSR1)  # its threads' stacks, to the log
+                time.sleep(1)
                 self.process.kill()
                 self.process.wait()
                 raise AssertionError(

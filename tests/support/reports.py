@@ -49,7 +49,11 @@ def recorded_plays(state_dir: Path) -> list[dict[str, Any]]:
     store = Store.open_read_only(state_dir)
     assert store is not None
     try:
-        return [e for e in store.play_events(limit=1_000_000) if e["event"] in ("ended", "failed")]
+        return [
+            e
+            for e in store.play_events(limit=1_000_000)
+            if e["event"] in ("ended", "failed", "skipped")
+        ]
     finally:
         store.close()
 
