@@ -39,7 +39,7 @@ from agent.screen import Screen
 from agent.store import Meta, Store
 from agent.sync_loop import SyncLoop
 from agent.systemd import notify, report_forever
-from player import Player, PlayerState, ScreenMessage, VlcRenderer, choose_video_output
+from player import Player, ScreenMessage, VlcRenderer, choose_video_output
 from sync.client import DeviceClient
 from sync.identity import DeviceKey
 
@@ -265,11 +265,11 @@ async def _run(config: AgentConfig, store: Store) -> None:
                     "cache-report": report_cache_forever(store, downloader, cache),
                     "reports": uploader.run(),
                     "heartbeat": heartbeats.run(),
-                    "commands": _once_playing(player, commands.run()),
+                    "commands": _once_showing(player, commands.run()),
                     "restart": _restart_when(restart),
                     "heap-trim": trim_heap_forever(),
                     "systemd": report_forever(
-                        ready=lambda: player.state != PlayerState.NEW,
+                        ready=player.wait_showing,
                         status=lambda: describe(player, store, schedule.playlist_id),
                     ),
                 }
@@ -286,11 +286,14 @@ def _saved_volume(store: Store, configured: int) -> int:
         return configured
 
 
-async def _once_playing(player: Player, work: Coroutine[Any, Any, None]) -> None:
+async def _once_showing(player: Player, work: Coroutine[Any, Any, None]) -> None:
     """Run `work` once the player shows something (a screenshot held across a restart then
     captures the screen, not nothing)."""
-    while player.state == PlayerState.NEW:  # noqa: ASYNC110 (only during start-up)
-        await asyncio.sleep(0.1)
+    try:
+        await player.wait_showing()
+    except asyncio.CancelledError:
+        work.close()  # never started: no "never awaited" warning
+        raise
     await work
 
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,10 @@ def watchdog_interval_s(environ: Mapping[str, str] | None = None) -> float | Non
 STATUS_EVERY_S = 5.0
 
 
-async def report_forever(ready: Callable[[], bool], status: Callable[[], str]) -> None:
-    """READY=1 once `ready()` (the screen shows something), then watchdog pings from this loop
-    and `STATUS=` (one human line for `systemctl status`) whenever it changes."""
-    while not ready():  # noqa: ASYNC110 (no start event to wait on; start-up only)
-        await asyncio.sleep(0.05)
+async def report_forever(ready: Callable[[], Awaitable[None]], status: Callable[[], str]) -> None:
+    """READY=1 once `ready()` returns (the screen shows something), then watchdog pings from
+    this loop and `STATUS=` (one human line for `systemctl status`) whenever it changes."""
+    await ready()
     shown = status()
     notify("READY=1", f"STATUS={shown}")
     interval = watchdog_interval_s()

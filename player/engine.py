@@ -111,6 +111,7 @@ class Player:
         self._listener = listener
         self._retry = retry or RetryPolicy()
         self._state = PlayerState.NEW
+        self._showing = asyncio.Event()  # set once the first item or message is on screen
         self._inbox: asyncio.Queue[_Input] = asyncio.Queue()
         self._items: tuple[PlayableItem, ...] = ()
         self._pending: tuple[PlayableItem, ...] | None = None
@@ -133,6 +134,11 @@ class Player:
     @property
     def state(self) -> PlayerState:
         return self._state
+
+    async def wait_showing(self) -> None:
+        """Return once the screen shows something: the first item or message (at start-up,
+        systemd's READY=1 and a screenshot command wait for this)."""
+        await self._showing.wait()
 
     @property
     def now_playing(self) -> NowPlaying | None:
@@ -193,6 +199,8 @@ class Player:
             raise PlayerError(f"player cannot go from {old} to {new}")
         self._state = new
         log.info("player: %s -> %s", old, new)
+        if new in (PlayerState.PLAYING, PlayerState.MESSAGE):
+            self._showing.set()
 
     def _handle(self, entry: _Input) -> None:
         match entry:
