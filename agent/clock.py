@@ -1,4 +1,6 @@
-"""Which clock the schedule follows: this device's, or the cloud's.
+"""The clocks this device keeps: the cloud's as far as it knows it (`CloudClock`, which
+every reported time is on), and the one the schedule follows (`ScheduleClock`): this
+device's, or the cloud's.
 
 A Raspberry Pi has no real-time clock: until NTP has set it, its time is whatever it was at
 the last shutdown (or 1970). The sync layer keeps the cloud's clock minus ours
@@ -16,7 +18,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 # Below this, a synchronised local clock is trusted over the estimated offset.
@@ -92,11 +94,40 @@ class ScheduleClock:
         return Reading(datetime.fromtimestamp(self._wall() + used, UTC), source, used)
 
 
+def to_ms(at: datetime) -> datetime:
+    """`at` to the millisecond: the precision of every stored and sent time."""
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
+class CloudClock:
+    """The cloud's time as this device knows it: its own clock plus the offset the sync layer
+    measured (`offset_s()`); until the cloud has answered since start, its own clock (the
+    one the schedule follows then too, so a switch at a boundary is logged at the boundary)."""
+
+    def __init__(
+        self, offset_s: Callable[[], float | None], *, wall: Callable[[], float] = time.time
+    ) -> None:
+        self._offset_s = offset_s
+        self._wall = wall
+
+    def offset_s(self) -> float:
+        return self._offset_s() or 0.0
+
+    def convert(self, at: datetime) -> datetime:
+        """A time read from this device's clock, on the cloud's, to the millisecond."""
+        return to_ms(at + timedelta(seconds=self.offset_s()))
+
+    def now(self) -> datetime:
+        return self.convert(datetime.fromtimestamp(self._wall(), UTC))
+
+
 __all__ = [
     "TRUSTED_OFFSET_S",
     "ClockSource",
+    "CloudClock",
     "Reading",
     "ScheduleClock",
     "choose",
     "local_clock_synchronised",
+    "to_ms",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from agent.clock import ScheduleClock
+from agent.clock import CloudClock, ScheduleClock
 from agent.commands import CommandRunner
 from agent.config import AgentConfig
 from agent.connection import ConnectionState
@@ -31,7 +31,7 @@ from agent.instance_lock import InstanceLock
 from agent.log_buffer import find_log_buffer
 from agent.memory import trim_heap_forever
 from agent.outbox import Outbox
-from agent.play_log import CloudClock, PlayLog
+from agent.play_log import PlayLog
 from agent.privileged import HelperClient
 from agent.report_uploader import ReportUploader
 from agent.schedule_runner import ScheduleRunner

@@ -33,12 +33,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.clock import ScheduleClock, local_clock_synchronised
+from agent.clock import CloudClock, ScheduleClock, local_clock_synchronised
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
 from agent.errors import StoreError
 from agent.outbox import Outbox
-from agent.play_log import CloudClock, OpenPlay
+from agent.play_log import OpenPlay
 from agent.screen import one_line
 from agent.store import Meta, Store
 from agent.version import __version__

@@ -26,11 +26,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
+from agent.clock import CloudClock, to_ms
 from agent.errors import StoreError
 from agent.outbox import Outbox
 from agent.screen import one_line
@@ -55,33 +56,6 @@ INTERRUPTED_DETAIL = "the agent stopped while it played (killed, crashed or powe
 # overlap, so a time that would fall before the last one reported is that one. A larger
 # step is the clock really moving, and is kept.
 MAX_STEP_BACK = timedelta(seconds=2)
-
-
-def _to_ms(at: datetime) -> datetime:
-    """`at` to the millisecond: the precision of every stored and sent time."""
-    return at.replace(microsecond=at.microsecond // 1000 * 1000)
-
-
-class CloudClock:
-    """The cloud's time as this device knows it: its own clock plus the offset the sync layer
-    measured (`offset_s()`); until the cloud has answered since start, its own clock (the
-    one the schedule follows then too, so a switch at a boundary is logged at the boundary)."""
-
-    def __init__(
-        self, offset_s: Callable[[], float | None], *, wall: Callable[[], float] = time.time
-    ) -> None:
-        self._offset_s = offset_s
-        self._wall = wall
-
-    def offset_s(self) -> float:
-        return self._offset_s() or 0.0
-
-    def convert(self, at: datetime) -> datetime:
-        """A time read from this device's clock, on the cloud's, to the millisecond."""
-        return _to_ms(at + timedelta(seconds=self.offset_s()))
-
-    def now(self) -> datetime:
-        return self.convert(datetime.fromtimestamp(self._wall(), UTC))
 
 
 @dataclass(frozen=True)
@@ -304,7 +278,7 @@ class PlayLog:
             open_play = shown
         else:  # it never showed (it failed), or the player's events were out of step
             started_at = ended_at - timedelta(milliseconds=played_ms)
-            open_play = self._open_play(item, _to_ms(started_at))
+            open_play = self._open_play(item, to_ms(started_at))
         event = open_play.event(
             ended_at=ended_at, duration_ms=played_ms, outcome=outcome, detail=detail
         )
@@ -360,4 +334,4 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-__all__ = ["CloudClock", "OpenPlay", "PlayLog", "recovered_end"]
+__all__ = ["OpenPlay", "PlayLog", "recovered_end"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.clock import ScheduleClock
+from agent.clock import CloudClock, ScheduleClock
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache
 from agent.heartbeat import (
@@ -26,7 +26,7 @@ from agent.heartbeat import (
     run_throttled,
 )
 from agent.outbox import Outbox
-from agent.play_log import CloudClock, OpenPlay
+from agent.play_log import OpenPlay
 from agent.store import Meta, Store
 from agent.version import __version__
 from player.schedule import Decision, Reason

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.clock import CloudClock
 from agent.content_cache import ContentCache
 from agent.outbox import Outbox
-from agent.play_log import CloudClock, OpenPlay, PlayLog, recovered_end
+from agent.play_log import OpenPlay, PlayLog, recovered_end
 from agent.screen import SKIPPED_NOT_DOWNLOADED, Screen
 from agent.store import Meta, Store
 from player import Ending, PlayableItem, Player
