@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", required=True, help="fetch every change and blob, then exit"
     )
 
+    shot = sub.add_parser(
+        "screenshot", help="save what the screen shows as a PNG (asks the running agent)"
+    )
+    common(shot)
+    shot.add_argument("file", type=Path, help="where to write the PNG ('-': standard output)")
+
     config = sub.add_parser("config", help="print the effective configuration")
     common(config)
     config.add_argument("--cloud", help="cloud base URL")
@@ -320,8 +326,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "sync":
         return cmd_sync(config)
+    if args.command == "screenshot":
+        return cmd_screenshot(config, args.file)
     _setup_logging(config.log_level)
     return cmd_run(config)
+
+
+def cmd_screenshot(config: AgentConfig, file: Path) -> int:
+    """Ask the running agent for what is on screen; write it to `file` (or standard output)."""
+    from agent.control import request_screenshot
+
+    try:
+        data = asyncio.run(request_screenshot(config.state_dir))
+    except AgentError as exc:
+        print(f"signage-agent: {exc}", file=sys.stderr)
+        return 1
+    if str(file) == "-":
+        sys.stdout.buffer.write(data)
+        return 0
+    try:
+        file.write_bytes(data)
+    except OSError as exc:
+        print(f"signage-agent: cannot write {file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"saved {len(data)} bytes to {file}", file=sys.stderr)
+    return 0
 
 
 def cmd_sync(config: AgentConfig) -> int:

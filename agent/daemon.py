@@ -24,6 +24,7 @@ from agent.commands import CommandRunner
 from agent.config import AgentConfig
 from agent.connection import ConnectionState
 from agent.content_cache import ContentCache, Quota, collect_forever
+from agent.control import ControlServer
 from agent.downloads import Downloader
 from agent.errors import RestartRequested, StoreError
 from agent.heartbeat import Heartbeats, StatusReader
@@ -267,6 +268,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
                     "heartbeat": heartbeats.run(),
                     "commands": _once_showing(player, commands.run()),
                     "restart": _restart_when(restart),
+                    "control": ControlServer(config.state_dir, renderer).run(),
                     "heap-trim": trim_heap_forever(),
                     "systemd": report_forever(
                         ready=player.wait_showing,

@@ -6,6 +6,8 @@
      ├── StoreError      the SQLite store refused a write (full disk, broken file)
      ├── PrivilegedError the root helper for reboot and display power could not be asked
      │                   (agent.privileged)
+     ├── ControlError    the running agent could not be asked through its control socket,
+     │                   or could not answer (agent.control: `signage-agent screenshot`)
      └── RestartRequested a `restart-agent` command asked the daemon to exit (status 75)
 
 At start-up an `AgentError` is one log line and a non-zero exit; at run time it is logged
@@ -35,6 +37,10 @@ class PrivilegedError(AgentError):
     """The privileged helper could not be reached, or gave no answer the agent understands."""
 
 
+class ControlError(AgentError):
+    """The running agent could not be asked through its control socket, or could not answer."""
+
+
 class RestartRequested(AgentError):
     """The daemon ends so that systemd starts it again (`agent.commands.RESTART_EXIT_STATUS`)."""
 
@@ -42,6 +48,7 @@ class RestartRequested(AgentError):
 __all__ = [
     "AgentError",
     "AlreadyRunning",
+    "ControlError",
     "PrivilegedError",
     "RestartRequested",
     "StateDirError",
