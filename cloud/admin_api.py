@@ -21,15 +21,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from cloud.access import Caller, client_address
 from cloud.admin_models import (
+    DEFAULT_COMMAND_PAGE,
     DEFAULT_REPORT_PAGE,
+    MAX_COMMAND_PAGE,
     MAX_REPORT_PAGE,
+    CommandCancelled,
     CommandDetail,
+    CommandListing,
     DeviceDetail,
     DeviceListing,
     DeviceSettings,
@@ -559,7 +563,45 @@ MAX_COMMAND_WAIT_S = 60
     summary="Send a command to a device or to a group's members; it reaches them at once",
 )
 def send_command(body: NewCommand, caller: Editor, services: ServicesDep) -> CommandDetail:
-    return services.commands.send(tenant_id=caller.tenant.id, command=body)
+    return services.commands.send(
+        tenant_id=caller.tenant.id, command=body, notice_s=services.settings.command_notice_s
+    )
+
+
+@router.get(
+    "/commands",
+    response_model=CommandListing,
+    responses={
+        404: {"description": "No such device in the tenant"},
+        422: {"description": "Both device_id and group_id, or a cursor of something else"},
+    },
+    summary="The tenant's commands, newest first, in pages (`after=next`), with answers counted",
+)
+def list_commands(
+    caller: Viewer,
+    services: ServicesDep,
+    device_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+    group_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_COMMAND_PAGE)] = DEFAULT_COMMAND_PAGE,
+    after: Annotated[str | None, Query(max_length=MAX_CURSOR_CHARS)] = None,
+) -> CommandListing:
+    return services.commands.list(
+        tenant_id=caller.tenant.id, device_id=device_id, group_id=group_id, limit=limit, after=after
+    )
+
+
+@router.post(
+    "/commands/{command_id}/cancel",
+    response_model=CommandCancelled,
+    responses={404: {"description": "No such command in the tenant"}},
+    summary="Cancel a command for the devices that have not started it; idempotent",
+)
+def cancel_command(
+    command_id: Annotated[str, Path(max_length=MAX_ID_CHARS)],
+    caller: Editor,
+    services: ServicesDep,
+) -> CommandCancelled:
+    return services.commands.cancel(tenant_id=caller.tenant.id, command_id=command_id)
 
 
 @router.get(

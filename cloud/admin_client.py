@@ -16,7 +16,11 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cloud.admin_models import (
+    MAX_COMMAND_PAGE,
+    CommandCancelled,
     CommandDetail,
+    CommandListing,
+    CommandSummary,
     DeviceDetail,
     DeviceListing,
     DeviceSettings,
@@ -356,6 +360,42 @@ class AdminClient:
             "GET", f"/commands/{_part(command_id)}", params=params, timeout=timeout
         )
         return self._parse(CommandDetail, data)
+
+    def list_commands(
+        self,
+        *,
+        device_id: str | None = None,
+        group_id: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> CommandListing:
+        """A page of the tenant's commands, newest first (all, a device's, or a group's)."""
+        params = _given(device_id=device_id, group_id=group_id, limit=limit, after=after)
+        return self._parse(CommandListing, self._request("GET", "/commands", params=params))
+
+    def newest_commands(
+        self, count: int, *, device_id: str | None = None, group_id: str | None = None
+    ) -> list[CommandSummary]:
+        """The newest `count` commands (fewer if there are not as many), page after page."""
+        found: list[CommandSummary] = []
+        after = None
+        while len(found) < count:
+            page = self.list_commands(
+                device_id=device_id,
+                group_id=group_id,
+                limit=min(MAX_COMMAND_PAGE, count - len(found)),
+                after=after,
+            )
+            found += page.commands
+            if page.next is None:
+                break
+            after = page.next
+        return found[:count]
+
+    def cancel_command(self, command_id: str) -> CommandCancelled:
+        """Cancel a command for the devices that have not started it (idempotent)."""
+        data = self._request("POST", f"/commands/{_part(command_id)}/cancel")
+        return self._parse(CommandCancelled, data)
 
     def command_attachment(self, command_id: str, device_id: str) -> tuple[str, bytes]:
         """(content type, bytes) the device uploaded for the command."""

@@ -369,8 +369,10 @@ class CommandOutcome(WireModel):
 
     device_id: str
     device_name: str
-    state: Literal["pending"] | CommandState  # pending: nothing from the device yet
-    final: bool  # done, failed, expired or unsupported: the device answered for good
+    # pending: nothing from the device yet; cancelled: an admin cancelled it before the
+    # device started it (the cloud's mark; a device's own answer, even a late one, wins)
+    state: Literal["pending", "cancelled"] | CommandState
+    final: bool  # done, failed, expired, unsupported or cancelled: nothing more to come
     no_answer: bool  # not final, and the command expired: "expired (no answer)"
     detail: str | None
     at: datetime | None  # when the device says it reached `state`
@@ -391,6 +393,46 @@ class CommandDetail(WireModel):
     expired: bool
     settled: bool  # every device answered for good, or the command expired
     devices: list[CommandOutcome]
+
+
+# `GET /commands`: a page of the tenant's commands, newest first.
+DEFAULT_COMMAND_PAGE = 50
+MAX_COMMAND_PAGE = 500
+# What `command list --limit` shows at most (several pages).
+MAX_COMMAND_LISTING = 10_000
+
+
+class CommandSummary(WireModel):
+    """A command of `GET /commands`: what was sent, and how many of its devices are where."""
+
+    id: str
+    kind: str
+    args: dict[str, int | bool | str]
+    device_id: str | None
+    group_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    expired: bool
+    settled: bool  # as in CommandDetail
+    devices: int  # how many devices it was sent to
+    # {state: how many devices}: pending, cancelled and the device states, those with none
+    # left out; "pending" after the expiry is what `command show` calls "expired (no answer)"
+    states: dict[str, int]
+
+
+class CommandListing(WireModel):
+    """A page of `GET /commands`: ask again with `after=next` while `next` is set."""
+
+    commands: list[CommandSummary]
+    next: str | None
+
+
+class CommandCancelled(WireModel):
+    """Answer of `POST /commands/{id}/cancel`: what the cancel did, and the command now."""
+
+    cancelled: list[str]  # the devices it was cancelled for by this call
+    message: str  # what was done, for a person
+    command: CommandDetail
 
 
 class AttachmentStored(WireModel):
@@ -467,9 +509,12 @@ __all__ = [
     "ATTACHMENT_KINDS",
     "COMMAND_KINDS",
     "DEFAULT_COMMAND_EXPIRY_S",
+    "DEFAULT_COMMAND_PAGE",
     "DEFAULT_LOG_LINES",
     "DEFAULT_REPORT_PAGE",
     "MAX_COMMAND_EXPIRY_S",
+    "MAX_COMMAND_LISTING",
+    "MAX_COMMAND_PAGE",
     "MAX_DEVICES_PER_CALL",
     "MAX_GROUPS",
     "MAX_INTERRUPT_S",
@@ -481,8 +526,11 @@ __all__ = [
     "PLAYED",
     "AttachmentInfo",
     "AttachmentStored",
+    "CommandCancelled",
     "CommandDetail",
+    "CommandListing",
     "CommandOutcome",
+    "CommandSummary",
     "DeviceDetail",
     "DeviceListing",
     "DeviceSettings",

@@ -38,6 +38,8 @@
     signage-cloud command send (--device ID | --group ID) KIND [ARGS] [--expires-in SECONDS]
                                                          prints the command id
     signage-cloud command show COMMAND_ID [--wait SECONDS] [--json]
+    signage-cloud command list [--device ID | --group ID] [--limit N] [--json]
+    signage-cloud command cancel COMMAND_ID
     signage-cloud command logs COMMAND_ID [--device DEVICE_ID]
     signage-cloud report plays|summary [--device ID | --group ID] [--asset ID] --since ISO
         [--until ISO] [--csv | --json]

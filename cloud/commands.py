@@ -6,25 +6,44 @@ the group later does not get it, one leaving does not lose it, and every target'
 accounted for:
 
     pending ──(started)──▶ started ──(done | failed | expired | unsupported)──▶ final
-       └──────────────(done | failed | expired | unsupported)────────────────────▶ final
+       │└──────────────(done | failed | expired | unsupported)────────────────────▶ final
+       └──(an admin cancels it before it expired)──▶ cancelled (the cloud's mark)
 
-A command is in a target's view (`cloud.views`) while it is pending or started there and has
-not expired (`expires_at`, the cloud's clock): sending it records it for every target, which
-wakes their long-polls; a final result records it again for that device, which reads as a
-tombstone (it left the view). So does expiry: an expired command is out of every view at once,
-and `purge_expired` (a task of the server, every second) records the tombstones for the
-devices that still held it, once (`commands.expiry_told`).
+A command is in a target's view (`cloud.views`) while it is pending or started there, not
+cancelled, and the notice after its expiry has not ended (`offered_until`: `expires_at` plus
+SIGNAGE_CLOUD_COMMAND_NOTICE_S as it was when the command was sent). Sending it records it
+for every target, which wakes their long-polls; a final result records it again for that
+device, which reads as a tombstone (it left the view); so does a cancel, for the devices it
+was cancelled for. A screen that was offline at the expiry and comes back within the notice
+still gets the command and answers it `expired` (the agent never runs a command past its
+expiry), so `command show` says "expired" for it rather than "expired (no answer)". When the
+notice ends, `purge_expired` (a task of the server, every second) records the tombstones for
+the devices that still held it, once (`commands.expiry_told`).
+
+Expiry is still what settles a command for an admin: `expired` and `settled` turn true at
+`expires_at`, so `command show --wait` never waits through the notice; a target with no
+answer by then reads "expired (no answer)" until it reports.
+
+Cancelling marks the targets that have not reported anything (`cancelled_at`); the device
+contract does not change (it only sees the command leave its view). A target that started or
+answered keeps its answer, and so does a device that answers after the cancel (it had the
+command and ran it before it heard of the cancel): its own answer is the truth. Cancelling
+again, or cancelling a settled command, changes nothing and says so.
 
 Results arrive as `CommandResult` events (`cloud.events`): a result for a command that was not
 sent to the reporting device is refused, and so is a second final one (the first stands); a
 "started" after the device's final answer changes nothing. A result that comes after the
 command expired is still stored: the device may have run it just in time and reported late.
-A target that never answered shows as "expired (no answer)" once the command expired.
 
 Screenshots and log lines come as an attachment of the device's result
 (`PUT /device/commands/{id}/attachment`), stored per (command, device) as a BLOB of at most
 `MAX_ATTACHMENT_BYTES`. An admin waiting for results (`GET /commands/{id}?wait=N`) is woken by
 every change of the command's results: `Database.wake` with the command's id.
+
+Retention: `forget_old` deletes the commands that expired more than
+SIGNAGE_CLOUD_COMMAND_RETENTION_S ago and whose notice ended, with their results and
+attachments, in small transactions (`Database.in_batches`), and the ids of command results
+received that long ago.
 """
 
 from __future__ import annotations
@@ -32,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -39,16 +59,21 @@ from datetime import UTC, datetime, timedelta
 
 from cloud.admin_models import (
     ATTACHMENT_KINDS,
+    DEFAULT_COMMAND_PAGE,
     AttachmentInfo,
     AttachmentStored,
+    CommandCancelled,
     CommandDetail,
+    CommandListing,
     CommandOutcome,
+    CommandSummary,
     NewCommand,
 )
 from cloud.changelog import ChangeLog
 from cloud.devices import no_device
 from cloud.errors import Conflict, NotFound, Unprocessable, UnsupportedMediaType
 from cloud.groups import no_group
+from cloud.settings import DEFAULT_COMMAND_NOTICE_S
 from cloud.store import Database, Row, new_id
 from cloud.views import Views, epoch_text, ids_json, instant_text
 from sync.models import (
@@ -66,6 +91,22 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # What each kind of command may upload.
 ATTACHMENT_TYPE = {CommandKind.SCREENSHOT.value: "image/png", CommandKind.LOGS.value: "text/plain"}
 OPEN_STATES = ("pending", CommandState.STARTED.value)
+CANCELLED = "cancelled"
+CANCELLED_DETAIL = "cancelled by an admin before the device started it"
+# A target's state as `command show` names it: a cancelled one that never reported is
+# "cancelled"; a device's own answer wins.
+SHOWN_STATE = (
+    "CASE WHEN t.state = 'pending' AND t.cancelled_at IS NOT NULL THEN 'cancelled' ELSE t.state END"
+)
+# A page cursor of `GET /commands`: the last command's creation instant and id.
+_LIST_CURSOR = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00)~(cmd_[0-9a-f]{16})"
+)
+# Deleting old commands (`forget_old`), per transaction: attachments are BLOBs of up to
+# 8 MiB (their pages are freed one by one), the other rows are small.
+ATTACHMENTS_PER_BATCH = 4
+ROWS_PER_BATCH = 1000
+COMMANDS_PER_BATCH = 200
 
 
 def no_command(command_id: str) -> NotFound:
@@ -92,9 +133,12 @@ class Commands:
 
     # --- admin ----------------------------------------------------------------------------
 
-    def send(self, *, tenant_id: str, command: NewCommand) -> CommandDetail:
+    def send(
+        self, *, tenant_id: str, command: NewCommand, notice_s: int = DEFAULT_COMMAND_NOTICE_S
+    ) -> CommandDetail:
         """Send a command to a device or to a group's members now; 404 for an unknown target,
-        422 for a group with no devices."""
+        422 for a group with no devices. It stays in the view of the devices that have not
+        answered it for `notice_s` after its expiry (see the module docstring)."""
         created = datetime.fromtimestamp(self._clock(), UTC)
         expires = created + timedelta(seconds=command.expires_in_s)
         command_id = new_id("cmd")
@@ -132,6 +176,7 @@ class Commands:
                     "group_id": command.group_id,
                     "created_at": instant_text(created),
                     "expires_at": instant_text(expires),
+                    "offered_until": instant_text(expires + timedelta(seconds=notice_s)),
                     "expiry_told": 0,
                 },
             )
@@ -188,7 +233,8 @@ class Commands:
 
     @staticmethod
     def _outcome(row: Row, *, expired: bool) -> CommandOutcome:
-        final = row["state"] in FINAL_COMMAND_STATES
+        cancelled = row["state"] == "pending" and row["cancelled_at"] is not None
+        final = cancelled or row["state"] in FINAL_COMMAND_STATES
         attachment = None
         if row["content_type"] is not None:
             attachment = AttachmentInfo(
@@ -200,14 +246,130 @@ class Commands:
         return CommandOutcome(
             device_id=row["device_id"],
             device_name=row["device_name"],
-            state=row["state"],
+            state=CANCELLED if cancelled else row["state"],
             final=final,
             no_answer=expired and not final,
-            detail=row["detail"],
-            at=_when(row["at"]),
+            detail=CANCELLED_DETAIL if cancelled else row["detail"],
+            at=_when(row["cancelled_at"] if cancelled else row["at"]),
             received_at=_when(row["received_at"]),
             attachment=attachment,
         )
+
+    def list(
+        self,
+        *,
+        tenant_id: str,
+        device_id: str | None = None,
+        group_id: str | None = None,
+        limit: int = DEFAULT_COMMAND_PAGE,
+        after: str | None = None,
+    ) -> CommandListing:
+        """A page of the tenant's commands, newest first: all, those sent to a device (by
+        itself or in a group), or those sent to a group. 404 for a device the tenant never
+        had; a group is not checked (its commands outlive it). 422 for a bad cursor."""
+        if device_id is not None and group_id is not None:
+            raise Unprocessable("give device_id or group_id, not both")
+        params: dict[str, object] = {"tenant": tenant_id, "count": limit + 1}
+        where = ["c.tenant_id = :tenant"]
+        if after is not None:
+            match = _LIST_CURSOR.fullmatch(after)
+            if match is None:
+                raise Unprocessable(
+                    "after is not a cursor of this listing: give the `next` of the page before"
+                )
+            params["after_at"], params["after_id"] = match.groups()
+            where.append("(c.created_at, c.id) < (:after_at, :after_id)")
+        source = "commands c"
+        if device_id is not None:
+            source = (
+                "command_targets t INDEXED BY command_targets_by_device JOIN commands c"
+                " ON c.tenant_id = t.tenant_id AND c.id = t.command_id"
+            )
+            where.append("t.tenant_id = :tenant AND t.device_id = :device")
+            params["device"] = device_id
+        elif group_id is not None:
+            where.append("c.group_id = :group")
+            params["group"] = group_id
+        sql = (
+            f"SELECT c.* FROM {source} WHERE {' AND '.join(where)}"  # noqa: S608 - constants
+            " ORDER BY c.created_at DESC, c.id DESC LIMIT :count"
+        )
+        with self._db.read():
+            if device_id is not None and not self._db.one(
+                "SELECT 1 FROM devices WHERE tenant_id = ? AND id = ?", (tenant_id, device_id)
+            ):
+                raise no_device(device_id)
+            rows = self._db.all(sql, params)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            counts: dict[str, dict[str, int]] = defaultdict(dict)
+            for row in self._db.all(
+                f"SELECT t.command_id, {SHOWN_STATE} AS shown, count(*) AS n"  # noqa: S608 - constant
+                " FROM command_targets t WHERE t.tenant_id = :tenant"
+                " AND t.command_id IN (SELECT value FROM json_each(:ids))"
+                " GROUP BY t.command_id, shown",
+                {"tenant": tenant_id, "ids": ids_json(row["id"] for row in rows)},
+            ):
+                counts[row["command_id"]][row["shown"]] = row["n"]
+        now = epoch_text(self._clock())
+        summaries = []
+        for row in rows:
+            states = dict(sorted(counts[row["id"]].items()))
+            expired = row["expires_at"] <= now
+            open_ = states.get("pending", 0) + states.get(CommandState.STARTED.value, 0)
+            summaries.append(
+                CommandSummary(
+                    id=row["id"],
+                    kind=row["kind"],
+                    args=json.loads(row["args"]),
+                    device_id=row["device_id"],
+                    group_id=row["group_id"],
+                    created_at=datetime.fromisoformat(row["created_at"]),
+                    expires_at=datetime.fromisoformat(row["expires_at"]),
+                    expired=expired,
+                    settled=expired or open_ == 0,
+                    devices=sum(states.values()),
+                    states=states,
+                )
+            )
+        last = rows[-1] if rows else None
+        cursor = f"{last['created_at']}~{last['id']}" if more and last is not None else None
+        return CommandListing(commands=summaries, next=cursor)
+
+    def cancel(self, *, tenant_id: str, command_id: str) -> CommandCancelled:
+        """Cancel a command for its targets that have reported nothing yet; 404 when the
+        tenant has no such command. Idempotent: what it did is in the answer's `message`."""
+        now = epoch_text(self._clock())
+        cancelled: list[str] = []
+        with self._db.write():
+            row = self._db.one(
+                "SELECT expires_at FROM commands WHERE tenant_id = ? AND id = ?",
+                (tenant_id, command_id),
+            )
+            if row is None:
+                raise no_command(command_id)
+            expired = row["expires_at"] <= now
+            if not expired:
+                cancelled = sorted(
+                    target["device_id"]
+                    for target in self._db.all(
+                        "UPDATE command_targets SET cancelled_at = ? WHERE tenant_id = ?"
+                        " AND command_id = ? AND state = 'pending' AND cancelled_at IS NULL"
+                        " RETURNING device_id",
+                        (now, tenant_id, command_id),
+                    )
+                )
+            if cancelled:  # out of their views at once: a tombstone, as a final result
+                seq = self._db.next_seq(tenant_id)
+                self._changelog.record(
+                    tenant_id, seq, cancelled, [(ChangeKind.COMMAND, command_id)]
+                )
+                self._db.wake(tenant_id, [command_id])
+        detail = self.show(tenant_id=tenant_id, command_id=command_id)
+        message = _cancel_message(detail, cancelled)
+        if cancelled:
+            log.info("tenant %s cancelled command %s: %s", tenant_id, command_id, message)
+        return CommandCancelled(cancelled=cancelled, message=message, command=detail)
 
     def attachment(self, *, tenant_id: str, command_id: str, device_id: str) -> tuple[str, bytes]:
         """(content type, bytes) a device uploaded for a command; 404 when there are none."""
@@ -351,15 +513,15 @@ class Commands:
             (tenant_id, command_id, device_id),
         )
 
-    # --- expiry ---------------------------------------------------------------------------
+    # --- expiry and retention --------------------------------------------------------------
 
     def purge_expired(self) -> int:
-        """Tell the devices that still held a command at its expiry (tombstones), once.
+        """Tell the devices that still held a command when its notice ended (tombstones), once.
 
-        A server task calls it every second: a cheap read, and a write only when a command
-        expired since. Returns how many commands' expiry was recorded."""
+        A server task calls it every second: a cheap read, and a write only when a notice
+        ended since. Returns how many commands' end was recorded."""
         now = epoch_text(self._clock())
-        due = "SELECT tenant_id, id FROM commands WHERE expiry_told = 0 AND expires_at <= ?"
+        due = "SELECT tenant_id, id FROM commands WHERE expiry_told = 0 AND offered_until <= ?"
         if not self._db.all(due, (now,)):
             return 0
         with self._db.write():
@@ -372,7 +534,7 @@ class Commands:
                     "SELECT t.device_id, t.command_id FROM command_targets t JOIN devices d"
                     " ON d.tenant_id = t.tenant_id AND d.id = t.device_id"
                     " WHERE t.tenant_id = :tenant AND d.revoked_at IS NULL"
-                    " AND t.state IN ('pending', 'started')"
+                    " AND t.state IN ('pending', 'started') AND t.cancelled_at IS NULL"
                     " AND t.command_id IN (SELECT value FROM json_each(:ids))",
                     {"tenant": tenant_id, "ids": ids_json(command_ids)},
                 ):
@@ -386,12 +548,112 @@ class Commands:
                 )
                 self._db.wake(tenant_id, command_ids)
                 log.info(
-                    "%d command(s) of tenant %s expired; %d device(s) had not answered",
+                    "%d command(s) of tenant %s expired and their notice ended; %d device(s) "
+                    "had not answered and no longer get them",
                     len(command_ids),
                     tenant_id,
                     len(held),
                 )
         return sum(len(ids) for ids in by_tenant.values())
+
+    def forget_old(self, *, keep_s: int) -> int:
+        """Delete the commands that expired more than `keep_s` ago and whose notice ended,
+        with their results and attachments, and the ids of command results received more
+        than `keep_s` ago; in small transactions. Returns how many commands were deleted."""
+        cutoff = epoch_text(self._clock() - keep_s)
+        forgotten = 0
+
+        def one_batch() -> int:
+            nonlocal forgotten
+            deleted, commands = self._forget_batch(cutoff)
+            forgotten += commands
+            return deleted
+
+        self._db.in_batches(one_batch)
+        ids = self._db.in_batches(
+            lambda: self._db.execute(
+                "DELETE FROM device_events WHERE (tenant_id, id) IN (SELECT tenant_id, id"
+                " FROM device_events INDEXED BY device_events_results"
+                " WHERE type = 'command_result' AND received_at < ? LIMIT ?)",
+                (cutoff, ROWS_PER_BATCH),
+            )
+        )
+        if forgotten or ids:
+            log.info(
+                "deleted %d command(s) that expired before %s (with their results and "
+                "attachments) and %d id(s) of command results received before then",
+                forgotten,
+                cutoff,
+                ids,
+            )
+        return forgotten
+
+    def _forget_batch(self, cutoff: str) -> tuple[int, int]:
+        """One transaction of `forget_old`: (rows deleted, commands among them).
+
+        Attachments first (a few: BLOBs), then results, then the commands left without any;
+        the oldest tenant's due commands at a time."""
+        first = self._db.one(
+            "SELECT tenant_id FROM commands INDEXED BY commands_told_by_expiry"
+            " WHERE expiry_told = 1 AND expires_at < ? ORDER BY expires_at LIMIT 1",
+            (cutoff,),
+        )
+        if first is None:
+            return 0, 0
+        params = {
+            "tenant": first["tenant_id"],
+            "cutoff": cutoff,
+            "commands": COMMANDS_PER_BATCH,
+            "attachments": ATTACHMENTS_PER_BATCH,
+            "rows": ROWS_PER_BATCH,
+        }
+        due = (
+            "(SELECT id FROM commands WHERE tenant_id = :tenant AND expiry_told = 1"
+            " AND expires_at < :cutoff ORDER BY expires_at LIMIT :commands)"
+        )
+        deleted = self._db.execute(
+            "DELETE FROM command_attachments WHERE rowid IN (SELECT rowid"  # noqa: S608 - constant
+            f" FROM command_attachments WHERE tenant_id = :tenant AND command_id IN {due}"
+            " LIMIT :attachments)",
+            params,
+        )
+        if deleted:
+            return deleted, 0
+        deleted = self._db.execute(
+            "DELETE FROM command_targets WHERE (tenant_id, command_id, device_id) IN"  # noqa: S608 - constant
+            " (SELECT tenant_id, command_id, device_id FROM command_targets"
+            f" WHERE tenant_id = :tenant AND command_id IN {due} LIMIT :rows)",
+            params,
+        )
+        commands = self._db.execute(
+            f"DELETE FROM commands WHERE tenant_id = :tenant AND id IN {due}"  # noqa: S608 - constant
+            " AND NOT EXISTS (SELECT 1 FROM command_targets t"
+            " WHERE t.tenant_id = commands.tenant_id AND t.command_id = commands.id)",
+            params,
+        )
+        return deleted + commands, commands
+
+
+def _cancel_message(detail: CommandDetail, cancelled: list[str]) -> str:
+    """What `Commands.cancel` did, in a sentence."""
+    states = [outcome.state for outcome in detail.devices]
+    answered = sum(1 for state in states if state not in ("pending", CANCELLED))
+    kept = f"; {answered} device(s) had started or answered it and keep their answer"
+    if cancelled:
+        return (
+            f"cancelled command {detail.id} for {len(cancelled)} device(s) that had not "
+            f"started it{kept if answered else ''}"
+        )
+    if detail.expired and not states.count(CANCELLED):
+        return (
+            f"nothing to cancel: command {detail.id} expired at "
+            f"{instant_text(detail.expires_at)}, and a device that gets it now answers it "
+            "expired without running it"
+        )
+    before = states.count(CANCELLED)
+    already = f"it was already cancelled for {before} device(s)" if before else ""
+    had = f"{answered} device(s) had started or answered it" if answered else ""
+    return f"nothing to cancel: {' and '.join(part for part in (already, had) if part)}"
 
 
 __all__ = ["ATTACHMENT_TYPE", "PNG_SIGNATURE", "Commands", "no_command"]

@@ -25,6 +25,10 @@ is stored in one transaction. What each type does once stored:
 Event ids are kept as long as their rows, except heartbeats', which are kept a day
 (`HEARTBEAT_IDS_KEPT_S`): a device sends one a minute, and a heartbeat resent after a day is
 harmless (it is older than the status held, so it changes nothing).
+
+Play events are kept for SIGNAGE_CLOUD_PLAY_RETENTION_S after they started: `forget_old_plays`
+(a task of the server) deletes older ones with their ids, `PLAYS_PER_BATCH` per transaction.
+A play reported after that long is stored, and deleted by the next run.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ HEARTBEAT_IDS_KEPT_S = 86_400
 HEARTBEAT_AHEAD_S = 3600
 EVENT: TypeAdapter[PlayEvent | Heartbeat | CommandResult | EventsDropped] = TypeAdapter(ReportEvent)
 BATCH_FORM = 'send {"events": [...]}'
+# Old plays deleted per transaction (`forget_old_plays`): each is a row and its id.
+PLAYS_PER_BATCH = 500
 
 
 def batch_events(body: bytes) -> list[Any]:
@@ -263,11 +269,52 @@ class Events:
                 (cutoff,),
             )
 
+    def forget_old_plays(self, *, keep_s: int) -> int:
+        """Delete the play events that started more than `keep_s` ago, with their ids, in
+        transactions of `PLAYS_PER_BATCH` (a server task); how many were deleted."""
+        cutoff = epoch_text(self._clock() - keep_s)
+        deleted = 0
+        for tenant in self._db.all("SELECT id FROM tenants ORDER BY id"):
+            tenant_id = tenant["id"]
+
+            def one_batch(tenant_id: str = tenant_id) -> int:
+                ids = [
+                    row["id"]
+                    for row in self._db.all(
+                        "SELECT id FROM play_events INDEXED BY play_events_by_start"
+                        " WHERE tenant_id = ? AND started_at < ? ORDER BY started_at LIMIT ?",
+                        (tenant_id, cutoff, PLAYS_PER_BATCH),
+                    )
+                ]
+                if not ids:
+                    return 0
+                params = {"tenant": tenant_id, "ids": json.dumps(ids)}
+                for table in ("play_events", "device_events"):  # the ledger after its rows
+                    self._db.execute(
+                        f"DELETE FROM {table} WHERE tenant_id = :tenant"  # noqa: S608 - constants
+                        " AND id IN (SELECT value FROM json_each(:ids))",
+                        params,
+                    )
+                return len(ids)
+
+            forgotten = self._db.in_batches(one_batch)
+            if forgotten:
+                log.info(
+                    "deleted %d play event(s) of tenant %s that started before %s (kept %d s)",
+                    forgotten,
+                    tenant_id,
+                    cutoff,
+                    keep_s,
+                )
+            deleted += forgotten
+        return deleted
+
 
 __all__ = [
     "EVENT",
     "HEARTBEAT_AHEAD_S",
     "HEARTBEAT_IDS_KEPT_S",
+    "PLAYS_PER_BATCH",
     "Events",
     "batch_events",
     "check",

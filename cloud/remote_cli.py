@@ -4,6 +4,8 @@ what screens report back, from a shell.
     signage-cloud command send (--device ID | --group ID) KIND [ARGS] [--expires-in SECONDS]
                                                          prints the command id
     signage-cloud command show COMMAND_ID [--wait SECONDS] [--json]
+    signage-cloud command list [--device ID | --group ID] [--limit N] [--json]
+    signage-cloud command cancel COMMAND_ID
     signage-cloud command logs COMMAND_ID [--device DEVICE_ID]
     signage-cloud device screenshot DEVICE_ID --out FILE [--wait SECONDS]
     signage-cloud report plays [--device ID | --group ID] [--asset ID] --since ISO
@@ -14,6 +16,9 @@ what screens report back, from a shell.
 KIND and its ARGS: `set-volume N` (0 to 100), `logs [N]` (the last N lines, 1 to 2000,
 default 200); every other kind takes none. `--wait` asks the cloud again (each ask held up
 to a minute) until every device answered for good, the command expired, or the wait ends.
+`command list` shows the newest commands first (20 unless `--limit`, at most 10,000), with
+how many of their devices answered what; `command cancel` takes a command back from the
+devices that have not started it, and says what it did.
 """
 
 from __future__ import annotations
@@ -37,19 +42,22 @@ from cloud.admin_client import AdminClient
 from cloud.admin_models import (
     COMMAND_KINDS,
     MAX_COMMAND_EXPIRY_S,
+    MAX_COMMAND_LISTING,
     MIN_COMMAND_EXPIRY_S,
     CommandDetail,
     CommandOutcome,
+    CommandSummary,
     PlayRecord,
     PlaySummaryRow,
     command_args,
 )
 from cloud.errors import AdminClientError
-from sync.models import MAX_LOG_LINES, CommandKind
+from sync.models import MAX_LOG_LINES, CommandKind, CommandState
 
 # One ask of `command show --wait` is held at most this long by the cloud.
 WAIT_PER_ASK_S = 60
 DEFAULT_SCREENSHOT_WAIT_S = 60
+DEFAULT_COMMAND_LISTING = 20
 DEVICE_HELP = "the device's id (see `signage-cloud devices`)"
 GROUP_HELP = "the group's id (see `signage-cloud group list`)"
 
@@ -94,6 +102,17 @@ def expiry_seconds(text: str) -> int:
             f"a command expires in {MIN_COMMAND_EXPIRY_S} s to {MAX_COMMAND_EXPIRY_S} s (30 days)"
         )
     return seconds
+
+
+def listing_limit(text: str) -> int:
+    """`command list --limit`: how many commands, 1 to `MAX_COMMAND_LISTING`."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= MAX_COMMAND_LISTING:
+        raise argparse.ArgumentTypeError(f"list 1 to {MAX_COMMAND_LISTING} commands")
+    return count
 
 
 def wait_seconds(text: str) -> float:
@@ -152,6 +171,26 @@ def add_command_commands(
         help="wait until every device answered for good or the command expired",
     )
     show.add_argument("--json", action="store_true", help="print JSON")
+    listing = command_commands.add_parser(
+        "list",
+        parents=[remote],
+        help="the newest commands first, with how many devices answered what",
+    )
+    _target_options(listing, required=False)
+    listing.add_argument(
+        "--limit",
+        type=listing_limit,
+        default=DEFAULT_COMMAND_LISTING,
+        metavar="N",
+        help=f"how many (default {DEFAULT_COMMAND_LISTING}, at most {MAX_COMMAND_LISTING})",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    cancel = command_commands.add_parser(
+        "cancel",
+        parents=[remote],
+        help="take a command back from the devices that have not started it",
+    )
+    cancel.add_argument("command_id", help="the id `command send` printed")
     logs = command_commands.add_parser(
         "logs", parents=[remote], help="print the log lines a device uploaded for a logs command"
     )
@@ -234,6 +273,14 @@ def command_command(client: AdminClient, args: argparse.Namespace) -> None:
             print(json.dumps(detail.model_dump(mode="json"), indent=2))
         else:
             print(format_command(detail))
+    elif args.command_command == "list":
+        commands = client.newest_commands(args.limit, device_id=args.device, group_id=args.group)
+        if args.json:
+            print(json.dumps([command.model_dump(mode="json") for command in commands], indent=2))
+        else:
+            print(format_commands(commands))
+    elif args.command_command == "cancel":
+        print(client.cancel_command(args.command_id).message)
     elif args.command_command == "logs":
         detail = client.show_command(args.command_id)
         device_id = args.device or _only_device(detail)
@@ -374,6 +421,37 @@ def format_command(detail: CommandDetail) -> str:
     return f"{head}\n{table(rows)}"
 
 
+def answers_text(summary: CommandSummary) -> str:
+    """How many devices are where: `done 3, expired (no answer) 1`."""
+    parts = []
+    for state, count in summary.states.items():
+        if summary.expired and state == "pending":
+            state = "expired (no answer)"
+        elif summary.expired and state == CommandState.STARTED:
+            state = "started, no answer by its expiry"
+        parts.append(f"{state} {count}")
+    return ", ".join(parts)
+
+
+def format_commands(commands: Sequence[CommandSummary]) -> str:
+    if not commands:
+        return "no commands"
+    rows = [("COMMAND", "KIND", "ARGS", "TO", "SENT", "EXPIRES", "ANSWERS")]
+    rows += [
+        (
+            command.id,
+            command.kind,
+            ", ".join(f"{name} {value}" for name, value in command.args.items()) or "-",
+            f"device {command.device_id}" if command.device_id else f"group {command.group_id}",
+            instant(command.created_at),
+            instant(command.expires_at),
+            answers_text(command),
+        )
+        for command in commands
+    ]
+    return table(rows)
+
+
 def format_plays(plays: Sequence[PlayRecord]) -> str:
     rows = [("STARTED", "DEVICE", "ITEM", "PLAYLIST", "SECONDS", "OUTCOME")]
     rows += [
@@ -433,6 +511,7 @@ __all__ = [
     "check_usage",
     "command_command",
     "format_command",
+    "format_commands",
     "format_plays",
     "format_summary",
     "parse_command",

@@ -25,6 +25,13 @@ touching code:
                                      while it holds a long-poll (150: two heartbeats)
     SIGNAGE_CLOUD_EVENT_BATCHES_PER_MINUTE   `POST /device/events` per device (120)
     SIGNAGE_CLOUD_ATTACHMENTS_PER_MINUTE     attachment uploads per device (12)
+    SIGNAGE_CLOUD_COMMAND_NOTICE_S   seconds an expired command is still offered to the devices
+                                     that have not answered it, so that one coming back
+                                     reports it expired (604800: 7 days; at most a year)
+    SIGNAGE_CLOUD_PLAY_RETENTION_S   seconds play events are kept after they started
+                                     (34560000: 400 days; at most a century)
+    SIGNAGE_CLOUD_COMMAND_RETENTION_S    seconds commands, their results and attachments are
+                                     kept after they expired (2592000: 30 days; at most a century)
 
 Sizes are bytes, or a number with a binary suffix: 64K, 4M, 2G.
 """
@@ -89,6 +96,16 @@ DEFAULT_ONLINE_WINDOW_S = 150
 DEFAULT_EVENT_BATCHES_PER_MINUTE = 120
 DEFAULT_ATTACHMENTS_PER_MINUTE = 12
 
+# An expired command stays in the view of its devices that have not answered it this long, so
+# that a screen offline at its expiry still hears of it and answers `expired` (cloud.commands).
+DEFAULT_COMMAND_NOTICE_S = 7 * 86_400
+MAX_COMMAND_NOTICE_S = 366 * 86_400
+# What the cloud keeps (the retention task of cloud.server): plays for a year and a margin
+# (advertisers ask for a year), commands with their results and attachments for a month.
+DEFAULT_PLAY_RETENTION_S = 400 * 86_400
+DEFAULT_COMMAND_RETENTION_S = 30 * 86_400
+MAX_RETENTION_S = 100 * 366 * 86_400
+
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -108,6 +125,13 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not a whole number of seconds") from None
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+def _bounded_seconds(env: Mapping[str, str], name: str, default: int, *, most: int) -> int:
+    value = _positive_int(env, name, default)
+    if value > most:
+        raise ConfigError(f"{name}={value} is more than the most allowed, {most} seconds")
     return value
 
 
@@ -156,6 +180,9 @@ class Settings:
     online_window_s: int = DEFAULT_ONLINE_WINDOW_S
     event_batches_per_minute: int = DEFAULT_EVENT_BATCHES_PER_MINUTE
     attachments_per_minute: int = DEFAULT_ATTACHMENTS_PER_MINUTE
+    command_notice_s: int = DEFAULT_COMMAND_NOTICE_S
+    play_retention_s: int = DEFAULT_PLAY_RETENTION_S
+    command_retention_s: int = DEFAULT_COMMAND_RETENTION_S
 
     @classmethod
     def from_env(
@@ -241,6 +268,24 @@ class Settings:
             attachments_per_minute=_positive_int(
                 env, "SIGNAGE_CLOUD_ATTACHMENTS_PER_MINUTE", DEFAULT_ATTACHMENTS_PER_MINUTE
             ),
+            command_notice_s=_bounded_seconds(
+                env,
+                "SIGNAGE_CLOUD_COMMAND_NOTICE_S",
+                DEFAULT_COMMAND_NOTICE_S,
+                most=MAX_COMMAND_NOTICE_S,
+            ),
+            play_retention_s=_bounded_seconds(
+                env,
+                "SIGNAGE_CLOUD_PLAY_RETENTION_S",
+                DEFAULT_PLAY_RETENTION_S,
+                most=MAX_RETENTION_S,
+            ),
+            command_retention_s=_bounded_seconds(
+                env,
+                "SIGNAGE_CLOUD_COMMAND_RETENTION_S",
+                DEFAULT_COMMAND_RETENTION_S,
+                most=MAX_RETENTION_S,
+            ),
         )
 
     @property
@@ -267,6 +312,8 @@ class Settings:
 __all__ = [
     "DEFAULT_ATTACHMENTS_PER_MINUTE",
     "DEFAULT_CHANGE_RETENTION_S",
+    "DEFAULT_COMMAND_NOTICE_S",
+    "DEFAULT_COMMAND_RETENTION_S",
     "DEFAULT_DATA_DIR",
     "DEFAULT_EVENT_BATCHES_PER_MINUTE",
     "DEFAULT_HOST",
@@ -275,8 +322,11 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_ONLINE_WINDOW_S",
+    "DEFAULT_PLAY_RETENTION_S",
     "DEFAULT_PORT",
+    "MAX_COMMAND_NOTICE_S",
     "MAX_PORT",
+    "MAX_RETENTION_S",
     "NONCE_TTL_S",
     "POLL_TOLERANCE",
     "SLOW_DOWN_STEP_S",

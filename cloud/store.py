@@ -37,6 +37,9 @@ from cloud.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+# Between two transactions of `Database.in_batches`: long enough for a waiting writer to
+# take the lock first.
+BATCH_PAUSE_S = 0.005
 
 _SCHEMA_V1 = """
 CREATE TABLE tenants (
@@ -428,6 +431,39 @@ def _reports_and_commands(db: Database) -> None:
     _run_script(db, _SCHEMA_V6)
 
 
+# Commands' life after they are sent, and retention (see cloud.commands, cloud.events):
+# - `commands.offered_until`: until when the command stays in the view of its devices that
+#   have not answered it: its expiry plus the notice (SIGNAGE_CLOUD_COMMAND_NOTICE_S) it was
+#   sent with, so that a screen offline at its expiry still hears of it and answers
+#   `expired`. Commands sent before this migration keep their expiry. `expiry_told` turns 1
+#   once the devices that still held the command then were told (tombstones).
+# - `command_targets.cancelled_at`: when an admin cancelled the command for a device that had
+#   not started it (a cloud-side mark: the device only ever gets a tombstone). `state` stays
+#   what the device reported, so the late answer of a device that ran it before it heard of
+#   the cancel is still kept; a view's open targets leave cancelled ones out.
+# - indexes for `command list` by device and by group, and for deleting what is kept past
+#   SIGNAGE_CLOUD_COMMAND_RETENTION_S: told commands by expiry, the ids of command results.
+_SCHEMA_V7 = """
+ALTER TABLE commands ADD COLUMN offered_until TEXT NOT NULL DEFAULT '';
+UPDATE commands SET offered_until = expires_at;
+DROP INDEX commands_to_expire;
+CREATE INDEX commands_to_tell ON commands (offered_until) WHERE expiry_told = 0;
+CREATE INDEX commands_told_by_expiry ON commands (expires_at) WHERE expiry_told = 1;
+CREATE INDEX commands_by_group ON commands (tenant_id, group_id, created_at, id)
+    WHERE group_id IS NOT NULL;
+ALTER TABLE command_targets ADD COLUMN cancelled_at TEXT;
+DROP INDEX command_targets_open_by_device;
+CREATE INDEX command_targets_open_by_device ON command_targets (tenant_id, device_id, command_id)
+    WHERE state IN ('pending', 'started') AND cancelled_at IS NULL;
+CREATE INDEX command_targets_by_device ON command_targets (tenant_id, device_id, command_id);
+CREATE INDEX device_events_results ON device_events (received_at) WHERE type = 'command_result'
+"""
+
+
+def _command_lifecycle(db: Database) -> None:
+    _run_script(db, _SCHEMA_V7)
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
@@ -436,6 +472,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0004_enrollment_description", _enrollment_description),
     ("0005_scheduling", _scheduling),
     ("0006_reports_and_commands", _reports_and_commands),
+    ("0007_command_lifecycle", _command_lifecycle),
 ]
 
 
@@ -572,6 +609,23 @@ class Database:
         if not rows:
             raise LookupError(f"no tenant {tenant_id}")
         return int(rows[0]["revision"])
+
+    def in_batches(self, batch: Callable[[], int], *, pause_s: float = BATCH_PAUSE_S) -> int:
+        """Run `batch` in a write transaction of its own, again and again, until it changes
+        nothing (returns 0) or the database is closed; the rows it changed in all.
+
+        For deletes of any size (retention): each transaction holds the write lock for one
+        small batch only, and the pause between them lets waiting writers in first (the
+        lock is not fair: without it, this thread could take it again at once)."""
+        total = 0
+        while not self._closed:
+            with self.write():
+                changed = batch()
+            if not changed:
+                break
+            total += changed
+            time.sleep(pause_s)
+        return total
 
     def wake(self, tenant_id: str, device_ids: Iterable[str]) -> None:
         """Wake these devices' long-polls once the open transaction commits (or those who

@@ -200,14 +200,18 @@ class Views:
                 for device_id in targets:
                     getattr(building[device_id], attribute).add(row["id"])
                     building[device_id].playlist_ids.add(row["playlist_id"])
-        # The open commands of these devices, by the partial index of open targets: without
-        # it, SQLite may prefer the primary key and read every command the tenant ever sent.
+        # The open commands of these devices (not answered for good, not cancelled), until
+        # the notice after their expiry ends (`offered_until`: a screen that was offline at
+        # the expiry still gets the command and answers it `expired`; `cloud.commands`). By
+        # the partial index of open targets: without it, SQLite may prefer the primary key
+        # and read every command the tenant ever sent.
         for row in db.all(
             "SELECT t.device_id, t.command_id FROM command_targets t"  # noqa: S608 - constant
             " INDEXED BY command_targets_open_by_device JOIN commands c"
             " ON c.tenant_id = t.tenant_id AND c.id = t.command_id"
             f" WHERE t.tenant_id = :tenant AND t.device_id IN {_in(':ids')}"
-            " AND t.state IN ('pending', 'started') AND c.expires_at > :now",
+            " AND t.state IN ('pending', 'started') AND t.cancelled_at IS NULL"
+            " AND c.offered_until > :now",
             params,
         ):
             building[row["device_id"]].command_ids.add(row["command_id"])

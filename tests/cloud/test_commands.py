@@ -1,6 +1,7 @@
 """Commands through the real cloud to real DPoP devices: a group's members get one (and a
-device outside it nothing), a final result or the expiry takes it out of the device's view,
-every result is accounted for, and attachments obey their rules."""
+device outside it nothing), a final result takes it out of the device's view, every result is
+accounted for, and attachments obey their rules. (What the expiry does, and its notice:
+test_command_notice.py; listing and cancelling: test_command_list_cancel.py.)"""
 
 from __future__ import annotations
 
@@ -142,46 +143,6 @@ def test_a_group_command_goes_to_the_members_it_had_when_sent(
         shown = show_command(admin, command)
     assert shown["group_id"] == group
     assert states(shown) == {first.device_id: "pending", second.device_id: "done"}
-
-
-def test_an_expired_command_leaves_the_view_and_shows_who_never_answered(
-    cloud: RunningCloud, screens: list[Screen]
-) -> None:
-    silent, prompt, _ = screens
-    with cloud.admin() as admin:
-        group = create_group(admin, "Both", silent.device_id, prompt.device_id)
-        _, cursor = silent.listing()
-        sent = send_command(admin, "reboot", group_id=group, expires_in_s=10)
-        command = sent["id"]
-        changes, cursor = delta(silent, cursor)
-        assert set(changes) == {("command", command)}
-        # The prompt device found it too late by its own judgement: it says so.
-        prompt.report(result(command, "expired", detail="received after its expiry"))
-        held, held_out = in_background(lambda: silent.get_state(cursor, wait=20))
-        started = time.monotonic()
-        shown = show_command(admin, command, wait=20)  # held until the expiry settles it
-        waited = time.monotonic() - started
-        held.join()
-    assert shown["expired"] and shown["settled"]
-    assert 5 < waited < 14, waited
-    by_device = {o["device_id"]: o for o in shown["devices"]}
-    assert (by_device[silent.device_id]["state"], by_device[silent.device_id]["no_answer"]) == (
-        "pending",
-        True,
-    )
-    assert (by_device[prompt.device_id]["state"], by_device[prompt.device_id]["no_answer"]) == (
-        "expired",
-        False,
-    )
-    # The silent device's long-poll was woken by the expiry with a tombstone.
-    page = StatePage.model_validate_json(held_out[0].content)
-    assert [(c.kind, c.id, c.deleted) for c in page.changes] == [("command", command, True)]
-    assert ("command", command) not in silent.listing()[0]
-    # A result that comes after the expiry is still the truth, and is kept.
-    silent.report(result(command, "done", detail="rebooted just in time"))
-    with cloud.admin() as admin:
-        late = {o["device_id"]: o for o in show_command(admin, command)["devices"]}
-    assert (late[silent.device_id]["state"], late[silent.device_id]["no_answer"]) == ("done", False)
 
 
 def test_waiting_for_a_result_returns_as_soon_as_it_comes(
