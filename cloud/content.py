@@ -1,5 +1,10 @@
 """A tenant's assets: named blobs with a media type, which playlists use.
 
+An upload becomes an asset only if the player can show it (docs/media.md): its declared
+type is checked before its body is read (`classify_media`), and its bytes once stored
+(`cloud.probe`, in the upload's worker thread). A refused upload's blob is removed unless
+an asset (of any tenant) already names the same bytes, and no asset row is made.
+
 A rename or a delete records, in its own transaction, a change for every device that holds
 a playlist using the asset (`cloud.views`): those devices, and only those, are woken and
 get the new name or a tombstone. An upload concerns no device until a playlist uses it.
@@ -14,7 +19,16 @@ from collections.abc import Callable
 
 from cloud.blobs import StoredBlob
 from cloud.changelog import ChangeLog, chunks
-from cloud.errors import Conflict, NotFound, UnsupportedMediaType
+from cloud.errors import Conflict, NotFound, NotPlayable, TooManyRequests, UnsupportedMediaType
+from cloud.probe import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    MediaProbe,
+    ProbeBusy,
+    Probed,
+    Prober,
+    Refused,
+)
 from cloud.settings import DEFAULT_IMAGE_DURATION_MS
 from cloud.store import Database, Row, new_id, utc_now_iso
 from cloud.views import Views, epoch_text
@@ -30,25 +44,61 @@ from sync.models import (
 log = logging.getLogger(__name__)
 
 GENERIC_CONTENT_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+# How a person calls some types the player does not show.
+REFUSED_TYPES = {
+    "image/svg+xml": "SVG",
+    "image/webp": "WebP",
+    "image/tiff": "TIFF",
+    "image/heic": "HEIC",
+    "image/heif": "HEIF",
+    "image/avif": "AVIF",
+    "image/x-icon": "ICO",
+    "image/vnd.microsoft.icon": "ICO",
+    "video/x-msvideo": "AVI",
+    "video/x-ms-wmv": "WMV",
+    "video/x-flv": "FLV",
+    "video/ogg": "Ogg",
+    "video/3gpp": "3GP",
+}
+SHOWN_IMAGES = "PNG, JPEG, GIF or BMP"
+SHOWN_VIDEOS = "MP4, MOV, WebM, MKV, MPEG or MPEG-TS"
+RETRY_PROBE_AFTER_S = 10
 
 
 def classify_media(content_type: str | None, name: str) -> tuple[MediaType, str]:
     """The media type and Content-Type of an upload, from its header or else its name.
 
-    Raises `UnsupportedMediaType` for anything that is neither a video nor an image.
+    Raises `UnsupportedMediaType` for anything that is neither a video nor an image, and for
+    a video or image type the player does not show (before a byte of the body is read).
     """
     declared = (content_type or "").split(";")[0].strip().lower()
     if declared in GENERIC_CONTENT_TYPES:
         declared = (mimetypes.guess_type(name)[0] or "").lower()
     major = declared.partition("/")[0]
-    if major == "video":
+    if major == "video" and declared in VIDEO_TYPES:
         return "video", declared
-    if major == "image":
+    if major == "image" and declared in IMAGE_TYPES:
         return "image", declared
+    if major in ("video", "image"):
+        shown = REFUSED_TYPES.get(declared, declared)
+        upload = SHOWN_VIDEOS if major == "video" else SHOWN_IMAGES
+        raise UnsupportedMediaType(
+            f"{name}: {shown} is not supported; upload {upload} "
+            f"(docs/media.md lists what the player shows)"
+        )
     raise UnsupportedMediaType(
         f"{name!r} is {declared or 'of an unknown type'}: upload a video or an image, "
         "with a Content-Type of video/* or image/* or a name ending in .mp4, .png, .jpg, ..."
     )
+
+
+def describe(probed: Probed | None) -> str:
+    """What a probe found, for a log line."""
+    if probed is None:
+        return "not probed"
+    if probed.media_type == "image":
+        return f"{probed.format} {probed.width}x{probed.height}"
+    return f"{probed.codec} {probed.width}x{probed.height} {probed.duration_s:.1f} s"
 
 
 def item_duration_ms(item: NewPlaylistItem, media_type: MediaType) -> int | None:
@@ -90,11 +140,13 @@ class Content:
         views: Views,
         *,
         clock: Callable[[], float] = time.time,
+        prober: MediaProbe | None = None,
     ) -> None:
         self._db = db
         self._changelog = changelog
         self._views = views
         self._clock = clock
+        self._prober = prober or Prober()
 
     def add_asset(
         self,
@@ -105,10 +157,26 @@ class Content:
         media_type: MediaType,
         content_type: str,
     ) -> AssetCreated:
+        """Make an asset of a stored upload the player can show; refuse (415) what it cannot.
+
+        Probes the blob first (blocking: call it from a worker thread). A refused blob is
+        removed, unless an asset already names the same bytes.
+        """
+        probed = self._probe(
+            tenant_id=tenant_id,
+            name=name,
+            blob=blob,
+            media_type=media_type,
+            content_type=content_type,
+        )
         asset = AssetCreated(
             id=new_id("ast"), name=name, sha256=blob.sha256, media_type=media_type, size=blob.size
         )
         with self._db.write():
+            if not blob.path.is_file():
+                # The same bytes, uploaded as something else, were refused and removed
+                # between this upload's store and now.
+                raise Conflict(f"{name}: its stored bytes were removed meanwhile; upload it again")
             self._db.insert(
                 "assets",
                 {
@@ -119,15 +187,67 @@ class Content:
                 },
             )
         log.info(
-            "tenant %s added %s asset %s %r (%d bytes, sha256 %s)",
+            "tenant %s added %s asset %s %r (%d bytes, sha256 %s, %s)",
             tenant_id,
             media_type,
             asset.id,
             name,
             blob.size,
             blob.sha256,
+            describe(probed),
         )
         return asset
+
+    def _probe(
+        self,
+        *,
+        tenant_id: str,
+        name: str,
+        blob: StoredBlob,
+        media_type: MediaType,
+        content_type: str,
+    ) -> Probed | None:
+        kind = "a video" if media_type == "video" else "an image"
+        try:
+            probed = self._prober.probe(blob.path, media_type=media_type, content_type=content_type)
+        except Refused as exc:
+            kept = self._forget_blob(blob)
+            log.info(
+                "tenant %s: refused %s upload %r (%s, %d bytes): %s; blob %s %s",
+                tenant_id,
+                media_type,
+                name,
+                content_type,
+                blob.size,
+                exc.reason,
+                blob.sha256,
+                "kept (an asset names it)" if kept else "removed",
+            )
+            raise NotPlayable(f"{name} is not {kind} the player can show: {exc.reason}") from exc
+        except ProbeBusy as exc:
+            self._forget_blob(blob)
+            log.warning(
+                "tenant %s: upload %r not probed: %s; refused with 429", tenant_id, name, exc
+            )
+            raise TooManyRequests(
+                f"{name}: the cloud is busy checking other uploads; "
+                f"try again in {RETRY_PROBE_AFTER_S} s",
+                retry_after=str(RETRY_PROBE_AFTER_S),
+            ) from exc
+        return probed
+
+    def _forget_blob(self, blob: StoredBlob) -> bool:
+        """Remove a refused upload's blob unless an asset names it; whether it was kept.
+
+        Checked and removed inside a write transaction, so no asset row naming these bytes
+        can be made between the check and the removal (`add_asset` checks the file is
+        still there in its own).
+        """
+        with self._db.write():
+            named = self._db.one("SELECT 1 FROM assets WHERE sha256 = ? LIMIT 1", (blob.sha256,))
+            if named is None:
+                blob.path.unlink(missing_ok=True)
+        return named is not None
 
     def media_types(self, tenant_id: str, asset_ids: list[str]) -> dict[str, MediaType]:
         """{asset id: media type} of those of `asset_ids` that the tenant has."""

@@ -15,7 +15,8 @@
     │   ├── Conflict              409
     │   ├── Gone                  410
     │   ├── ContentTooLarge       413: more in a body than the call takes (events in a batch)
-    │   ├── UnsupportedMediaType  415
+    │   ├── UnsupportedMediaType  415: a declared type the player does not show
+    │   │   └── NotPlayable       415: an upload's bytes, probed, are not what it can show
     │   ├── Unprocessable         422
     │   └── TooManyRequests       429 + `Retry-After` (rate limit or lockout)
     └── AdminClientError          the CLI could not do what it was asked
@@ -124,6 +125,10 @@ class UnsupportedMediaType(ApiError):
     status_code = 415
 
 
+class NotPlayable(UnsupportedMediaType):
+    """An upload refused by `cloud.probe`: the detail names the file and says why."""
+
+
 class Unprocessable(ApiError):
     status_code = 422
 
@@ -172,6 +177,7 @@ __all__ = [
     "Forbidden",
     "Gone",
     "NotFound",
+    "NotPlayable",
     "OAuthFailure",
     "OAuthTooManyRequests",
     "ProofRejected",
