@@ -40,6 +40,7 @@ from agent.screen import Screen
 from agent.store import Meta, Store
 from agent.sync_loop import SyncLoop
 from agent.systemd import notify, report_forever
+from agent.waiting import wait_event
 from player import Player, ScreenMessage, VlcRenderer, choose_video_output
 from sync.client import DeviceClient
 from sync.identity import DeviceKey
@@ -66,9 +67,15 @@ async def supervise(tasks: dict[str, Coroutine[Any, Any, None]]) -> None:
 
 
 async def report_cache_forever(
-    store: Store, downloader: Downloader, cache: ContentCache, every_s: float = 2.0
+    store: Store,
+    downloader: Downloader,
+    cache: ContentCache,
+    every_s: float = 2.0,
+    idle_every_s: float = 30.0,
 ) -> None:
-    """Keep download progress and cache use in the store for `status`, when they change."""
+    """Keep download progress and cache use in the store for `status`, when they change:
+    every `every_s` while blobs are missing, every `idle_every_s` otherwise (a screen with
+    everything in its cache wakes for this twice a minute)."""
     last: tuple[object, object] | None = None
     failing = False
     while True:
@@ -83,7 +90,11 @@ async def report_cache_forever(
                 if not failing:  # once, not every round, while the disk stays full
                     log.warning("%s; status will show older figures until it can", exc)
                 failing = True
-        await asyncio.sleep(every_s)
+        downloader.wants_changed.clear()
+        if now[0]["pending"]:
+            await asyncio.sleep(every_s)
+        else:  # everything is here: until a new playlist wants more, or a while
+            await wait_event(downloader.wants_changed, idle_every_s)
 
 
 def describe(player: Player, store: Store, playlist_id: str | None) -> str:
@@ -160,7 +171,10 @@ async def _run(config: AgentConfig, store: Store) -> None:
         cloud_clock = CloudClock(lambda: client.clock_offset_s)
         outbox = Outbox(store, now=cloud_clock.now)
 
+        switched = asyncio.Event()  # an item started: libvlc is freeing the last one's pools
+
         def item_started(sha256: str) -> None:
+            switched.set()
             cache.played(sha256)  # eviction goes least recently played first
             heartbeats.poke()  # the schedule's reason may have changed with the same playlist
 
@@ -269,7 +283,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
                     "commands": _once_showing(player, commands.run()),
                     "restart": _restart_when(restart),
                     "control": ControlServer(config.state_dir, renderer).run(),
-                    "heap-trim": trim_heap_forever(),
+                    "heap-trim": trim_heap_forever(switched),
                     "systemd": report_forever(
                         ready=player.wait_showing,
                         status=lambda: describe(player, store, schedule.playlist_id),

@@ -127,6 +127,8 @@ class Downloader:
         self._queue = DownloadQueue()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
+        # set by `want`: what is wanted changed (the daemon's status report wakes for it)
+        self.wants_changed = asyncio.Event()
 
     @property
     def pending(self) -> int:
@@ -156,6 +158,7 @@ class Downloader:
             if task is not None:
                 task.cancel()
         self._wakeup.set()
+        self.wants_changed.set()
 
     async def run(self) -> None:
         try:

@@ -6,7 +6,8 @@ well above what it uses. Measured here (a 1920x1080 message, a 1280x720 image an
 video in a loop): 172 MiB resident, 95 MiB after one `malloc_trim(0)`, which took 4-5 ms.
 On a Pi that shares its RAM with the GPU, that difference matters, so the daemon trims every
 few seconds from a worker thread: in `bench/agent_footprint.py` the agent's median resident
-memory fell from 210 MiB (no trim) to 174 MiB (every 30 s) and 157 MiB (every 5 s).
+memory fell from 210 MiB (no trim) to 174 MiB (every 30 s) and 157 MiB (every 5 s). Only
+switches free those pools, so it trims 5 s after an item starts, not while one stays.
 """
 
 from __future__ import annotations
@@ -54,13 +55,21 @@ def resident_mib() -> float | None:
     return None
 
 
+# After a switch, libvlc frees the old item's pools within a second or two; trim then, and
+# again at this interval while switches keep coming. While one picture stays on screen,
+# nothing is freed and the daemon does not wake for this at all.
 HEAP_TRIM_INTERVAL_S = 5.0
 
 
-async def trim_heap_forever(interval_s: float = HEAP_TRIM_INTERVAL_S) -> None:
-    """Give the picture buffers libvlc freed back to the system, every `interval_s`."""
+async def trim_heap_forever(
+    switched: asyncio.Event, interval_s: float = HEAP_TRIM_INTERVAL_S
+) -> None:
+    """Give the picture buffers libvlc freed back to the system: `interval_s` after a
+    switch (`switched`, set by the daemon when an item starts), at most that often."""
     while True:
+        await switched.wait()
         await asyncio.sleep(interval_s)
+        switched.clear()
         before = resident_mib()
         if await asyncio.to_thread(trim_heap) is None:
             await asyncio.Event().wait()  # not glibc: nothing to trim, stay alive
