@@ -26,6 +26,7 @@ from sync.models import (
     TokenResponse,
 )
 from tests.support.cloud import RunningCloud
+from tests.support.media import small_video_bytes
 
 
 def oauth_error(response: httpx.Response) -> str | None:
@@ -381,9 +382,9 @@ def interrupt(
     return result
 
 
-# Small but real media: a 1x1 PNG and a few bytes labelled as video.
+# Small but real media (the cloud decodes every upload): a 1x1 PNG and a 2 s H.264 MP4.
 PNG_1X1 = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d4944415478da63f8cfc0f01f00050001ff56c72f0d0000000049454e44ae426082"
 )
-VIDEO_BYTES = bytes(range(256)) * 64  # 16 KiB, distinct at every offset modulo 256
+VIDEO_BYTES = small_video_bytes()  # about 35 KB

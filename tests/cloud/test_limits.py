@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from sync.models import ADMIN_PREFIX, DEVICE_PREFIX
+from tests.cloud.screen import PNG_1X1
 from tests.support.cloud import RunningCloud, running_cloud
 
 FORM = "application/x-www-form-urlencoded"
@@ -110,11 +111,11 @@ def test_the_upload_limit_is_a_setting(small_uploads: RunningCloud) -> None:
         fits = admin.post(
             f"{ADMIN_PREFIX}/assets",
             params={"name": "a.png"},
-            content=b"x" * 1024,
+            content=PNG_1X1.ljust(1024, b"\0"),
             headers={"Content-Type": "image/png"},
         )
         assert fits.status_code == 200, fits.text
-        assert fits.json()["sha256"] == hashlib.sha256(b"x" * 1024).hexdigest()
+        assert fits.json()["sha256"] == hashlib.sha256(PNG_1X1.ljust(1024, b"\0")).hexdigest()
         declared = admin.post(
             f"{ADMIN_PREFIX}/assets",
             params={"name": "b.png"},
