@@ -44,6 +44,7 @@ from cloud.store import Database  # noqa: E402
 from sync.models import MAX_PAGE_CHANGES, NewPlaylist, NewPlaylistItem, StatePage  # noqa: E402
 from tests.support.cloud import RunningCloud, running_cloud  # noqa: E402
 from tests.support.device import enroll, state_answer, tokens_of  # noqa: E402
+from tests.support.media import AcceptEveryUpload  # noqa: E402
 from tests.support.relay import CountingRelay  # noqa: E402
 
 ADMIN = "/api/v3/admin"
@@ -54,12 +55,12 @@ def populate(cloud: RunningCloud, assets: int, playlists: int) -> tuple[list[str
     db = Database(cloud.data_dir / "cloud.db")
     try:
         changelog = ChangeLog(db)
-        content = Content(db, changelog)
+        content = Content(db, changelog, prober=AcceptEveryUpload())
         store = Playlists(db, content=content, changelog=changelog)
         asset_ids = []
         for index in range(assets):
             name = f"slide-{index:05d}.png"
-            blob = StoredBlob(hashlib.sha256(name.encode()).hexdigest(), 40_000, Path("/none"))
+            blob = StoredBlob(hashlib.sha256(name.encode()).hexdigest(), 40_000, Path(__file__))
             created = content.add_asset(
                 tenant_id=cloud.tenant_id,
                 name=name,

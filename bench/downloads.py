@@ -35,6 +35,7 @@ from sync.client import DeviceClient  # noqa: E402
 from sync.downloads import download_blob  # noqa: E402
 from sync.errors import DownloadError  # noqa: E402
 from sync.identity import DeviceKey  # noqa: E402
+from tests.cloud.screen import PNG_1X1  # noqa: E402
 from tests.support.cloud import free_port, running_cloud  # noqa: E402
 from tests.support.device import enroll  # noqa: E402
 
@@ -159,11 +160,14 @@ def main() -> None:
     parser.add_argument("--cuts", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    size = args.mb * 1_000_000
+    size = args.mb * 1_000_000 + len(PNG_1X1)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        blob = base / "blob.bin"
+        blob = base / "blob.png"
         with blob.open("wb") as f:
+            # a picture the cloud accepts (it probes uploads), then random bytes after its
+            # end, which decoders ignore
+            f.write(PNG_1X1)
             for _ in range(args.mb):
                 f.write(os.urandom(1_000_000))
         import hashlib
@@ -183,9 +187,9 @@ def main() -> None:
                 with blob.open("rb") as f:
                     answer = admin.post(
                         "/api/v3/admin/assets",
-                        params={"name": "blob.bin"},
+                        params={"name": "blob.png"},
                         content=f,
-                        headers={"Content-Type": "video/mp4"},
+                        headers={"Content-Type": "image/png"},
                     )
                 answer.raise_for_status()
             port = int(cloud.url.rsplit(":", 1)[1])

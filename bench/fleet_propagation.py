@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent.store import Store  # noqa: E402
 from sync.client import DeviceClient  # noqa: E402
+from tests.cloud.screen import PNG_1X1  # noqa: E402
 from tests.support.cloud import RunningCloud, running_cloud  # noqa: E402
 from tests.support.device import assign, create_playlist, enroll, upload  # noqa: E402
 
@@ -53,7 +54,7 @@ class Device:
 
 
 async def run(cloud: RunningCloud, base: Path, devices: int, changes: int) -> list[float]:
-    asset = upload(cloud, "a.png", b"\x89PNG bench", "image/png")
+    asset = upload(cloud, "a.png", PNG_1X1, "image/png")
     playlist = create_playlist(cloud, [{"asset_id": asset, "duration_s": 5}])
     limits = httpx.Limits(max_connections=devices * 2, max_keepalive_connections=devices * 2)
     async with (

@@ -1,7 +1,9 @@
 """How many log lines a broken item writes: the journal of an SD card must not fill up.
 
-A real cloud and agent (dummy output); the screen's playlist is one broken file (random
-bytes uploaded as a PNG) and, optionally, a good image beside it. The agent runs for
+A real cloud and agent (dummy output); the screen's playlist is one broken file and,
+optionally, a good image beside it. The cloud refuses undecodable uploads, so the broken
+file is a picture that broke on the device: once downloaded, its cached copy is
+overwritten with random bytes of the same size (an SD card going bad). The agent runs for
 `--seconds` (the issue asks for 10 minutes) and the script counts its log lines by level.
 Prints figures; asserts nothing.
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import os
 import sys
 import tempfile
@@ -35,7 +38,8 @@ def main() -> None:
         base = Path(tmp)
         good = make_image(base / "good.png", "good", "#1f6feb")
         with running_cloud(base / "cloud") as cloud:
-            broken = upload(cloud, "broken.png", os.urandom(50_000), "image/png")
+            doomed = make_image(base / "broken.png", "broken", "#d1242f").read_bytes()
+            broken = upload(cloud, "broken.png", doomed, "image/png")
             fine = upload(cloud, "good.png", good.read_bytes(), "image/png")
             for label, items in (
                 ("broken item alone", [{"asset_id": broken, "duration_s": 5}]),
@@ -46,6 +50,9 @@ def main() -> None:
                     code = wait_until(lambda a=agent: a.status()["enrollment_code"], 30, "a code")
                     assign_playlist(cloud, approve(cloud, code), items)
                     wait_until(lambda a=agent: a.status()["playlist"], 30, "the playlist")
+                    cached = agent.state_dir / "content" / hashlib.sha256(doomed).hexdigest()
+                    wait_until(cached.exists, 30, "the picture in the cache")
+                    cached.write_bytes(os.urandom(len(doomed)))
                     start = len(agent.log().splitlines())
                     time.sleep(args.seconds)
                     lines = agent.log().splitlines()[start:]

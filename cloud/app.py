@@ -52,6 +52,7 @@ from cloud.playlists import Playlists
 from cloud.presence import Presence
 from cloud.proofs import NonceIssuer, ProofChecker, ReplayCache
 from cloud.reports import Reports
+from cloud.retention import forget_old, retention_every_s
 from cloud.schedules import Schedules
 from cloud.services import Services
 from cloud.sessions import DeviceSessions
@@ -264,6 +265,11 @@ async def _close_on_shutdown(app: FastAPI) -> AsyncIterator[None]:
         (INTERRUPT_PURGE_EVERY_S, services.interrupts.purge_expired, "delete expired interrupts"),
         (COMMAND_EXPIRY_EVERY_S, services.commands.purge_expired, "record expired commands"),
         (HEARTBEAT_IDS_EVERY_S, services.events.forget_old_heartbeat_ids, "forget heartbeat ids"),
+        (
+            retention_every_s(services.settings),
+            lambda: forget_old(services),
+            "delete the reports and commands past their retention",
+        ),
     ]
     tasks = [asyncio.create_task(_purge_expired_codes(services), name="purge expired codes")]
     tasks += [

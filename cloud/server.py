@@ -3,28 +3,19 @@
 The listening socket is bound here rather than by uvicorn, so that a taken port is one
 clear log line, and so that `--port 0` works (the ready line names the port the system
 picked).
-
-The server also runs the retention task (`keep_within_retention`): it deletes the play
-events and the commands kept longer than their settings say, at start and then every hour
-(or every tenth of the shorter retention, at least every second). The other periodic tasks
-are the app's (`cloud.app`); this one belongs there too once `create_app` schedules it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import re
 import socket
-import sqlite3
 import sys
 from types import FrameType
 from urllib.parse import unquote
 
 import uvicorn
-from starlette.concurrency import run_in_threadpool
 
 from cloud.app import create_app
 from cloud.enrollment import loggable_code
@@ -35,7 +26,6 @@ from cloud.settings import Settings
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-RETENTION_EVERY_S = 3600.0
 
 # Where an access log line would show an enrollment code in full.
 _CODE_IN_PATH = re.compile(r"(/enrollments/)([^/?]+)(/approve)|([?&]user_code=)([^&]*)")
@@ -85,44 +75,13 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def retention_every_s(settings: Settings) -> float:
-    """How often the retention task runs: hourly, or a tenth of the shorter retention."""
-    shortest = min(settings.play_retention_s, settings.command_retention_s)
-    return min(RETENTION_EVERY_S, max(1.0, shortest / 10))
-
-
-def forget_old(services: Services) -> None:
-    """Delete what is kept past its retention: old play events, then old commands."""
-    settings = services.settings
-    services.events.forget_old_plays(keep_s=settings.play_retention_s)
-    services.commands.forget_old(keep_s=settings.command_retention_s)
-
-
-async def keep_within_retention(services: Services) -> None:
-    """Run `forget_old` in a worker thread now and every `retention_every_s`, until cancelled."""
-    every_s = retention_every_s(services.settings)
-    while True:
-        try:
-            await run_in_threadpool(forget_old, services)
-        except sqlite3.Error as exc:
-            log.warning(
-                "could not delete the reports and commands past their retention: %s; "
-                "trying again in %.0f s",
-                exc,
-                every_s,
-            )
-        await asyncio.sleep(every_s)
-
-
 class _Server(uvicorn.Server):
-    """uvicorn's server, logging the cloud's own ready line once it accepts connections, and
-    running the retention task while it serves."""
+    """uvicorn's server, logging the cloud's own ready line once it accepts connections."""
 
     def __init__(self, config: uvicorn.Config, *, settings: Settings, services: Services) -> None:
         super().__init__(config)
         self._settings = settings
         self._services = services
-        self._retention: asyncio.Task[None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # uvicorn lets open requests finish before it stops: end the long-polls now.
@@ -133,9 +92,6 @@ class _Server(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.should_exit or not self.started:
             return
-        self._retention = asyncio.create_task(
-            keep_within_retention(self._services), name="keep within retention"
-        )
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
         log.info(
@@ -145,14 +101,6 @@ class _Server(uvicorn.Server):
             self._settings.data_dir,
             f"{self._settings.public_url}/activate",
         )
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Before the app's shutdown closes the database under it.
-        if self._retention is not None:
-            self._retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._retention
-        await super().shutdown(sockets=sockets)
 
 
 def serve(settings: Settings) -> int:
@@ -187,8 +135,5 @@ __all__ = [
     "RedactCodes",
     "bind_socket",
     "configure_logging",
-    "forget_old",
-    "keep_within_retention",
-    "retention_every_s",
     "serve",
 ]

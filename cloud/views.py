@@ -10,7 +10,8 @@ A device's view, by kind (the order of a full listing):
                entries' and the interrupts' playlists
     asset      the assets those playlists use
     command    the commands sent to it (or to a group it was in when they were sent) that
-               have not expired and that it has not answered for good (`cloud.commands`)
+               it has not answered for good and that were not cancelled for it, until the
+               notice after their expiry ends (`cloud.commands`)
 
 `View` holds a device's view down to playlists (small: ids only); assets follow from its
 playlists with one indexed query when needed, so a view costs a handful of queries however

@@ -25,6 +25,7 @@ from cloud.store import Database
 from cloud.tenants import create_tenant
 from cloud.views import Views
 from sync.models import MAX_PAGE_CHANGES, StatePage
+from tests.support.media import AcceptEveryUpload
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Cloud:
 
     def asset(self, name: str, *, media_type: str = "image") -> str:
         sha256 = hashlib.sha256(name.encode()).hexdigest()
-        blob = StoredBlob(sha256=sha256, size=len(name), path=Path("/nonexistent"))
+        blob = StoredBlob(sha256=sha256, size=len(name), path=Path(__file__))  # any file
         return self.content.add_asset(
             tenant_id=self.tenant_id,
             name=name,
@@ -85,7 +86,7 @@ def cloud(tmp_path: Path) -> Iterator[Cloud]:
     db = Database(tmp_path / "cloud.db")
     changelog = ChangeLog(db, retention_s=100)
     views = Views(db)
-    content = Content(db, changelog, views)
+    content = Content(db, changelog, views, prober=AcceptEveryUpload())
     tenant, _ = create_tenant(db, "Test")
     parts = Cloud(
         db=db,

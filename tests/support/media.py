@@ -216,3 +216,12 @@ __all__ = [
     "make_video",
     "small_video_bytes",
 ]
+
+
+class AcceptEveryUpload:
+    """`cloud.probe.MediaProbe` for tests of the cloud's database logic, whose blobs are
+    names and sizes, not files: every upload reads as accepted, unprobed. Tests of what
+    the cloud accepts use the real `cloud.probe.Prober` (tests/cloud/test_upload_probe.py)."""
+
+    def probe(self, path: Path, *, media_type: str, content_type: str) -> None:
+        return None

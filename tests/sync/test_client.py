@@ -13,6 +13,7 @@ from sync.client import DeviceClient, DeviceTokens
 from sync.errors import CloudResponseError, CloudUnreachable, Unauthorized
 from sync.identity import DeviceKey
 from sync.models import DeviceRecord, OAuthError, Playlist
+from tests.cloud.screen import PNG_1X1
 from tests.support.cloud import RunningCloud, running_cloud
 from tests.support.device import assign_playlist, enroll, tokens_of, upload
 
@@ -48,7 +49,7 @@ async def test_enroll_then_state_is_fetched_once_per_change(cloud: RunningCloud)
         assert device.id == tokens_of(client).device_id
         assert await client.get_state(listing.cursor) is None  # nothing changed: 204
 
-        asset = upload(cloud, "a.png", b"\x89PNG fake but hashed", "image/png")
+        asset = upload(cloud, "a.png", PNG_1X1, "image/png")
         assign_playlist(cloud, device.id, [{"asset_id": asset, "duration_s": 3}])
         changed = await client.get_state(listing.cursor)
         assert changed is not None and changed.cursor != listing.cursor and not changed.full

@@ -22,10 +22,13 @@ from sync.errors import (
     HashMismatch,
     SizeMismatch,
 )
+from tests.cloud.screen import PNG_1X1
 from tests.support.cloud import RunningCloud
 from tests.support.device import enroll, upload
 
-BLOB = bytes(range(256)) * 4096  # 1 MiB, every byte value
+# 1 MiB, every byte value, that the cloud accepts as a picture (a PNG, then bytes after
+# its end, which decoders ignore)
+BLOB = PNG_1X1 + bytes(range(256)) * 4096
 SHA = hashlib.sha256(BLOB).hexdigest()
 SIZE = len(BLOB)
 
@@ -63,7 +66,7 @@ def cache(tmp_path: Path) -> Path:
 async def test_a_blob_is_downloaded_verified_and_kept_once(
     cloud: RunningCloud, cache: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     async with httpx.AsyncClient() as http:
         client = await enroll(cloud, http)
         path = await download_blob(client, SHA, cache, size=SIZE)
@@ -78,7 +81,7 @@ async def test_a_blob_is_downloaded_verified_and_kept_once(
 async def test_a_partial_download_is_resumed_from_where_it_stopped(
     cloud: RunningCloud, cache: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     cache.mkdir()
     (cache / f"{SHA}.part").write_bytes(BLOB[:300_000])
     received: list[int] = []
@@ -97,7 +100,7 @@ async def test_a_partial_download_is_resumed_from_where_it_stopped(
 async def test_a_connection_lost_mid_blob_keeps_the_part_for_the_next_attempt(
     cloud: RunningCloud, cache: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
 
     async def cut_off(body: bytes) -> AsyncIterator[bytes]:
         yield body[:400_000]
@@ -119,7 +122,7 @@ async def test_a_connection_lost_mid_blob_keeps_the_part_for_the_next_attempt(
 async def test_a_corrupt_partial_file_is_discarded_and_the_next_attempt_succeeds(
     cloud: RunningCloud, cache: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     cache.mkdir()
     (cache / f"{SHA}.part").write_bytes(b"\x00" * 300_000)  # e.g. a disk that lied
     async with httpx.AsyncClient() as http:
@@ -134,7 +137,7 @@ async def test_a_corrupt_partial_file_is_discarded_and_the_next_attempt_succeeds
 async def test_bytes_altered_in_transit_never_reach_the_cache(
     cloud: RunningCloud, cache: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     async with httpx.AsyncClient(transport=BlobBodyTransport(flipped)) as http:
         client = await enroll(cloud, http)
         with pytest.raises(HashMismatch, match=f"blob {SHA[:12]} arrived with sha256"):
@@ -145,7 +148,7 @@ async def test_bytes_altered_in_transit_never_reach_the_cache(
 async def test_a_body_longer_than_announced_is_cut_off_at_once_and_deleted(
     cloud: RunningCloud, cache: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     sent: list[int] = []
 
     async def endless(body: bytes) -> AsyncIterator[bytes]:
@@ -164,7 +167,7 @@ async def test_a_body_longer_than_announced_is_cut_off_at_once_and_deleted(
 
 
 async def test_a_body_shorter_than_announced_is_discarded(cloud: RunningCloud, cache: Path) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     async with httpx.AsyncClient() as http:
         client = await enroll(cloud, http)
         with pytest.raises(SizeMismatch, match=f"ended after {SIZE} of its {SIZE + 1} bytes"):
@@ -188,7 +191,7 @@ async def test_a_blob_the_cloud_does_not_have_is_unavailable(
 async def test_a_cache_that_cannot_be_written_is_a_download_error(
     cloud: RunningCloud, tmp_path: Path
 ) -> None:
-    upload(cloud, "blob.mp4", BLOB, "video/mp4")
+    upload(cloud, "blob.png", BLOB, "image/png")
     (tmp_path / "a-file").write_bytes(b"")
     async with httpx.AsyncClient() as http:
         client = await enroll(cloud, http)
