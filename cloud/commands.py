@@ -56,6 +56,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cloud.admin_models import (
     ATTACHMENT_KINDS,
@@ -219,14 +220,7 @@ class Commands:
         expired = row["expires_at"] <= epoch_text(self._clock())
         devices = [self._outcome(target, expired=expired) for target in targets]
         return CommandDetail(
-            id=row["id"],
-            kind=row["kind"],
-            args=json.loads(row["args"]),
-            device_id=row["device_id"],
-            group_id=row["group_id"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            expires_at=datetime.fromisoformat(row["expires_at"]),
-            expired=expired,
+            **_sent(row, expired=expired),
             settled=expired or all(outcome.final for outcome in devices),
             devices=devices,
         )
@@ -319,14 +313,7 @@ class Commands:
             open_ = states.get("pending", 0) + states.get(CommandState.STARTED.value, 0)
             summaries.append(
                 CommandSummary(
-                    id=row["id"],
-                    kind=row["kind"],
-                    args=json.loads(row["args"]),
-                    device_id=row["device_id"],
-                    group_id=row["group_id"],
-                    created_at=datetime.fromisoformat(row["created_at"]),
-                    expires_at=datetime.fromisoformat(row["expires_at"]),
-                    expired=expired,
+                    **_sent(row, expired=expired),
                     settled=expired or open_ == 0,
                     devices=sum(states.values()),
                     states=states,
@@ -654,6 +641,20 @@ def _cancel_message(detail: CommandDetail, cancelled: list[str]) -> str:
     already = f"it was already cancelled for {before} device(s)" if before else ""
     had = f"{answered} device(s) had started or answered it" if answered else ""
     return f"nothing to cancel: {' and '.join(part for part in (already, had) if part)}"
+
+
+def _sent(row: Row, *, expired: bool) -> dict[str, Any]:
+    """What a `commands` row says of the command as sent (CommandDetail, CommandSummary)."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "args": json.loads(row["args"]),
+        "device_id": row["device_id"],
+        "group_id": row["group_id"],
+        "created_at": datetime.fromisoformat(row["created_at"]),
+        "expires_at": datetime.fromisoformat(row["expires_at"]),
+        "expired": expired,
+    }
 
 
 __all__ = ["ATTACHMENT_TYPE", "PNG_SIGNATURE", "Commands", "no_command"]

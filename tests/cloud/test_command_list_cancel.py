@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from sync.models import MAX_CURSOR_CHARS, StatePage
 from tests.cloud.reporting import result, send_command, show_command
@@ -18,18 +16,6 @@ from tests.cloud.screen import ADMIN, Screen, answer, create_group
 from tests.cloud.test_cli import assert_one_line_error, ok, signage_cloud
 from tests.cloud.test_hostile_input import assert_no_traceback, assert_refused
 from tests.support.cloud import RunningCloud
-
-
-@pytest.fixture
-def screens(cloud: RunningCloud) -> Iterator[list[Screen]]:
-    made = [Screen(cloud.url) for _ in range(3)]
-    try:
-        for index, screen in enumerate(made):
-            screen.enroll(cloud, name=f"Screen {index}")
-        yield made
-    finally:
-        for screen in made:
-            screen.http.close()
 
 
 def listed(admin: httpx.Client, **params: Any) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import httpx
-import pytest
 
 from sync.models import MAX_ATTACHMENT_BYTES, StatePage
 from tests.cloud.reporting import result, send_command, show_command, states
@@ -29,18 +28,6 @@ from tests.cloud.screen import (
 )
 from tests.cloud.test_hostile_input import assert_no_traceback, assert_refused
 from tests.support.cloud import RunningCloud
-
-
-@pytest.fixture
-def screens(cloud: RunningCloud) -> Iterator[list[Screen]]:
-    made = [Screen(cloud.url) for _ in range(3)]
-    try:
-        for index, screen in enumerate(made):
-            screen.enroll(cloud, name=f"Screen {index}")
-        yield made
-    finally:
-        for screen in made:
-            screen.http.close()
 
 
 def delta(screen: Screen, cursor: str) -> tuple[dict[tuple[str, str], Any], str]:
