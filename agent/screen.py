@@ -187,11 +187,13 @@ class Screen:
         self._on_message = on_message
         self._on_skipped = on_skipped
         self._skipped: set[tuple[str, str]] = set()  # (key, sha256) reported as skipped
+        self._holding = False  # the items on screen stay while the new ones download
         self._items: tuple[PlayableItem, ...] | None = None
         self._message: ScreenMessage | None = None
 
     def show_items(self, items: Sequence[CachedItem], *, finish_video: bool = False) -> None:
         """Play the cached entries of `items`; skipped ones come back once their blob lands.
+        When none of `items` is cached yet, what plays now stays until one is.
 
         `finish_video`: a video on screen that `items` lack plays to its end first."""
         playable = tuple(playable_items(items, self._cache))
@@ -200,6 +202,18 @@ class Screen:
             if (entry.key, entry.sha256) not in self._skipped:
                 self._on_skipped(entry, SKIPPED_NOT_DOWNLOADED)
         self._skipped = {(entry.key, entry.sha256) for entry in waiting}
+        if not playable and waiting and self._items:
+            # a playlist none of whose content is here yet (an interrupt sent a moment ago):
+            # what is on screen stays until some of it lands, never "No content yet"
+            if not self._holding:
+                self._holding = True
+                log.info(
+                    "the new playlist's %d item(s) are still downloading; what is on screen "
+                    "stays until one is here",
+                    len(waiting),
+                )
+            return
+        self._holding = False
         if playable == self._items:
             return
         skipped = len(items) - len(playable)

@@ -5,6 +5,8 @@ loses an event, never the playback."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from agent.content_cache import ContentCache
 from agent.outbox import Outbox
 from agent.play_log import OpenPlay, PlayLog, recovered_end
 from agent.screen import SKIPPED_NOT_DOWNLOADED, Screen
-from agent.store import Meta, Store
+from agent.store import CachedItem, Meta, Store
 from player import Ending, PlayableItem, Player
 from player.schedule import Decision, Reason
 from sync.client import DeviceTokens
@@ -247,3 +249,40 @@ def test_an_entry_whose_content_is_missing_is_reported_skipped_once_per_absence(
     assert (event.started_at, event.ended_at) == (AT, AT)
     assert (event.asset_id, event.sha256) == ("ast_a", SHA)
     assert [e["event"] for e in store.play_events()] == ["skipped"]
+
+
+@dataclass
+class Handed:
+    """What the Screen handed the player (the player's side of `Screen`)."""
+
+    playlists: list[list[str]] = field(default_factory=list)
+
+    def set_playlist(self, items: Sequence[PlayableItem], *, finish_video: bool = False) -> None:
+        self.playlists.append([item.name for item in items])
+
+    def show_message(self, message: object) -> None:
+        self.playlists.append([])
+
+
+def test_a_playlist_still_downloading_leaves_what_plays_on_screen(
+    store: Store, tmp_path: Path
+) -> None:
+    cache = ContentCache(tmp_path / "state")
+    cache.root.mkdir(parents=True)
+    cache.path(SHA).write_bytes(b"png")
+    handed = Handed()
+    screen = Screen(handed, cache)  # type: ignore[arg-type]
+    on_screen = store.playlist_items("pl")
+    screen.show_items(on_screen)
+    assert handed.playlists == [["a.png"]]
+    arriving = [
+        CachedItem(
+            playlist_id="alert", position=0, asset_id="ast_b", name="alert.png", sha256="b" * 64,
+            media_type="image", duration_ms=5_000,
+        )
+    ]  # fmt: skip
+    screen.show_items(arriving)  # its file is not here yet: a.png stays, no "No content yet"
+    screen.show_items(arriving)
+    assert handed.playlists == [["a.png"]]
+    screen.show_items([])  # nothing wanted at all: the screen says so (a message)
+    assert handed.playlists == [["a.png"], []]
