@@ -175,11 +175,17 @@ def _m004_outbox(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_streams(db: sqlite_utils.Database) -> None:
+    """Streams: an asset's `url` (a stream has no blob; its sha256 is that of the URL)."""
+    db.execute("ALTER TABLE assets ADD COLUMN url TEXT")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_delta_sync", _m002_delta_sync),
     ("003_schedules", _m003_schedules),
     ("004_outbox", _m004_outbox),
+    ("005_streams", _m005_streams),
 ]
 
 # Kinds kept whole as JSON in `objects.data` (assets and playlists have tables of their own).
@@ -227,6 +233,7 @@ class CachedItem:
     sha256: str
     media_type: str
     duration_ms: int | None
+    url: str | None = None  # a stream's; files play from the cache
 
 
 class Store:
@@ -520,7 +527,7 @@ class Store:
             return []
         rows = self.db.execute(
             """SELECT i.playlist_id, i.position, a.id, a.name, a.sha256, a.media_type,
-                      i.duration_ms
+                      i.duration_ms, a.url
                FROM playlist_items i
                JOIN assets a ON a.id = i.asset_id
                WHERE i.playlist_id = ?
@@ -539,11 +546,13 @@ class Store:
 
     def referenced_blobs(self, first_playlist_id: str | None = None) -> dict[str, int]:
         """sha256 -> announced size of every blob of every playlist held (the schedule may
-        play any of them, offline), those of `first_playlist_id` first, in play order."""
+        play any of them, offline), those of `first_playlist_id` first, in play order.
+        Streams have no blob."""
         rows = self.db.execute(
             """SELECT a.sha256, MAX(a.size)
                FROM playlist_items i
                JOIN assets a ON a.id = i.asset_id
+               WHERE a.media_type != 'stream'
                GROUP BY a.sha256
                ORDER BY MIN(CASE WHEN i.playlist_id = ? THEN i.position
                                  ELSE 4294967296 + i.position END), a.sha256""",

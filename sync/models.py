@@ -9,6 +9,7 @@ turns into one log line.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -75,7 +76,10 @@ MIN_YEAR, MAX_YEAR = 2000, 2200  # dates and instants of schedules, interrupts, 
 # forge a line in a log or on screen, so text from the cloud must not carry them.
 CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
-MediaType = Literal["video", "image"]
+# "stream": a live or remote source played from its URL (HTTP(S) file or HLS, RTSP) for its
+# item's duration; it has no blob (its sha256 is that of its URL, its size 0).
+MediaType = Literal["video", "image", "stream"]
+STREAM_SCHEMES = ("http", "https", "rtsp")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # What a schedule-caused switch does to the item on screen: "cut" it at the boundary, or let
@@ -118,6 +122,27 @@ Token = Annotated[str, Field(min_length=1, max_length=MAX_TOKEN_CHARS), Printabl
 Code = Annotated[str, Field(min_length=1, max_length=MAX_CODE_CHARS), Printable]
 Uri = Annotated[str, Field(min_length=1, max_length=MAX_URI_CHARS), Printable]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS), Printable]
+
+
+def _stream_url(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in STREAM_SCHEMES:
+        raise ValueError(f"a stream URL starts with {', '.join(f'{s}://' for s in STREAM_SCHEMES)}")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    if not host or any(c.isspace() for c in text):
+        raise ValueError("a stream URL names a host and contains no spaces")
+    return text
+
+
+# Where a stream is played from: http(s) or rtsp, a host, no spaces or control characters.
+StreamUrl = Annotated[
+    str, Field(min_length=8, max_length=MAX_URI_CHARS), Printable, AfterValidator(_stream_url)
+]
+
+
+def stream_sha256(url: str) -> str:
+    """A stream's `sha256`: that of its URL (a stream has no bytes of its own to hash)."""
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def _in_years(value: date) -> date:
@@ -222,13 +247,23 @@ class OAuthError(WireModel):
 
 
 class Asset(WireModel):
-    """A piece of content, addressed by the sha256 of its bytes."""
+    """A piece of content, addressed by the sha256 of its bytes; a stream by its `url`
+    (its sha256 that of the URL, `stream_sha256`, and its size 0: nothing to download)."""
 
     id: Id
     name: Name
     sha256: Sha256 = Field(pattern=SHA256_PATTERN)
     media_type: MediaType
     size: int = Field(ge=0, le=MAX_ASSET_BYTES)
+    url: StreamUrl | None = None
+
+    @model_validator(mode="after")
+    def _stream_has_a_url(self) -> Asset:
+        if (self.media_type == "stream") != (self.url is not None):
+            raise ValueError("a stream has a url, and only a stream")
+        if self.url is not None and (self.size != 0 or self.sha256 != stream_sha256(self.url)):
+            raise ValueError("a stream's size is 0 and its sha256 that of its url")
+        return self
 
 
 class PlaylistItem(WireModel):
@@ -777,6 +812,7 @@ __all__ = [
     "REFRESH_TOKEN_GRANT",
     "SERVER_TIME_HEADER",
     "SHA256_PATTERN",
+    "STREAM_SCHEMES",
     "WEEKDAYS",
     "ApproveEnrollment",
     "ApprovedDevice",
@@ -833,7 +869,9 @@ __all__ = [
     "ScheduleStatus",
     "Sha256",
     "StatePage",
+    "StreamUrl",
     "TimeZoneName",
     "TokenResponse",
     "Weekday",
+    "stream_sha256",
 ]

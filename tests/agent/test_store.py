@@ -22,6 +22,7 @@ from sync.models import (
     PlaylistItem,
     ScheduleEntry,
     StatePage,
+    stream_sha256,
 )
 from tests.support.pages import item, listing, page, tombstone, upsert
 
@@ -49,7 +50,7 @@ def test_database_is_private_and_migrations_are_recorded_once(tmp_path: Path) ->
     names = [row["name"] for row in store.db["_migrations"].rows]
     store.close()
     store.close()  # safe twice
-    assert names == ["001_initial", "002_delta_sync", "003_schedules", "004_outbox"]
+    assert names == ["001_initial", "002_delta_sync", "003_schedules", "004_outbox", "005_streams"]
     assert stat.S_IMODE((tmp_path / DB_FILE_NAME).stat().st_mode) == 0o600
 
 
@@ -269,6 +270,7 @@ def test_forgetting_the_device_leaves_nothing_of_its_tenant(store: Store) -> Non
         "002_delta_sync",
         "003_schedules",
         "004_outbox",
+        "005_streams",
     ]  # schema kept
 
 
@@ -364,3 +366,27 @@ def test_the_schedule_is_held_whole_and_read_back_for_evaluation(store: Store) -
 
 def test_without_the_device_record_there_is_no_schedule(store: Store) -> None:
     assert store.schedule_state() is None
+
+
+def test_a_stream_is_held_with_its_url_and_has_no_blob_to_download(tmp_path: Path) -> None:
+    url = "rtsp://cam.local:554/lobby"
+    stream = Asset(id="as_cam", name="Lobby cam", sha256=stream_sha256(url),
+                   media_type="stream", size=0, url=url)  # fmt: skip
+    picture = Asset(id="as_pic", name="a.png", sha256="a" * 64, media_type="image", size=3)
+    store = Store.open(tmp_path)
+    try:
+        store.apply_page(
+            listing(
+                "c1", version=1,
+                device=DeviceRecord(id="d", name="D", tenant_id="t", playlist_id="pl"),
+                playlist=Playlist(id="pl", name="P", items=[item("as_cam", 0, 30_000),
+                                                            item("as_pic", 1, 5_000)]),
+                assets=[stream, picture],
+            ),
+            starts_listing=True,
+        )  # fmt: skip
+        held = store.playlist_items("pl")
+        assert [(i.media_type, i.url) for i in held] == [("stream", url), ("image", None)]
+        assert store.referenced_blobs("pl") == {"a" * 64: 3}
+    finally:
+        store.close()

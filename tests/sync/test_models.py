@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sync.answers import first_problem
-from sync.models import CONTROL_CHARACTERS, MAX_NAME_CHARS, StatePage
+from sync.models import CONTROL_CHARACTERS, MAX_NAME_CHARS, Asset, StatePage, stream_sha256
 
 SHA = "ab" * 32
 FORBIDDEN = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]]
@@ -141,3 +141,35 @@ def test_an_unknown_kind_is_kept_for_skipping_and_a_known_one_must_match_its_id(
 
 def test_the_forbidden_characters_are_exactly_c0_del_c1_and_the_unicode_separators() -> None:
     assert [chr(c) for c in range(0x110000) if CONTROL_CHARACTERS.match(chr(c))] == FORBIDDEN
+
+
+def test_a_stream_asset_has_a_url_its_sha256_and_no_size() -> None:
+    url = "https://cams.example/lobby/index.m3u8"
+    stream = Asset(id="as_s", name="Lobby cam", sha256=stream_sha256(url), media_type="stream",
+                   size=0, url=url)  # fmt: skip
+    assert stream.url == url
+    refused = [
+        {"media_type": "stream", "url": None},  # a stream without a url
+        {"media_type": "image", "url": url},  # a url on a file
+        {"media_type": "stream", "url": url, "size": 10},
+        {"media_type": "stream", "url": url, "sha256": "a" * 64},
+        {"media_type": "stream", "url": "file:///etc/passwd"},
+        {"media_type": "stream", "url": "javascript:alert(1)"},
+        {"media_type": "stream", "url": "http:///no-host"},
+        {"media_type": "stream", "url": "http://host/with space"},
+        {"media_type": "stream", "url": "rtsp://cam/\x00"},
+        {"media_type": "stream", "url": "https://h/" + "a" * 3000},
+    ]
+    for change in refused:
+        data = {**stream.model_dump(), **change}
+        if change.get("url") and "sha256" not in change:
+            data["sha256"] = stream_sha256(change["url"])
+        with pytest.raises(ValidationError):
+            Asset.model_validate(data)
+    for good in ("http://10.0.0.5:8080/live.ts", "rtsp://user:pw@cam.local:554/stream1"):
+        assert (
+            Asset.model_validate(
+                {**stream.model_dump(), "url": good, "sha256": stream_sha256(good)}
+            ).url
+            == good
+        )
