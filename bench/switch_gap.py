@@ -51,6 +51,13 @@ IMAGE_MS = 300
 LEFT, RIGHT, ROW = (600, 540), (1320, 540), 540
 CLIPS = {"G": (0, 200, 0), "B": (0, 0, 200)}
 IMAGES = {"R": (200, 0, 0), "Y": (200, 200, 0)}
+# libvlc's output in the window: the renderer's own choice, or forced (later options
+# override earlier ones; `--vout` cannot choose, set_xwindow resets it).
+VOUTS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "gl": ("--gl=any", "--gles2=any"),  # OpenGL (Mesa's software renderer here)
+    "x11": ("--gl=none", "--gles2=none"),  # XVideo if offered, else X11 shared memory
+}
 
 SAMPLER = r"""
 import json, mmap, struct, sys, time, select
@@ -196,7 +203,7 @@ class Counter:
         print(f"FAILED {item.name}: {reason}", file=sys.stderr)
 
 
-async def measure(mode: str, loops: int, folder: Path, display: str, fb: Path) -> None:
+async def measure(mode: str, vout: str, loops: int, folder: Path, display: str, fb: Path) -> None:
     items = [
         PlayableItem("G", "G", "1" * 64, "video", folder / "G.mp4", None),
         PlayableItem("B", "B", "2" * 64, "video", folder / "B.mp4", None),
@@ -209,6 +216,7 @@ async def measure(mode: str, loops: int, folder: Path, display: str, fb: Path) -
         video_output=output,
         messages_dir=folder / "messages",
         double_buffer=(mode == "double"),
+        extra_args=VOUTS[vout],
     )
     counter = Counter(4 * loops + 3)
     player = Player(renderer=renderer, listener=counter)
@@ -227,28 +235,108 @@ async def measure(mode: str, loops: int, folder: Path, display: str, fb: Path) -
         await task
     out, _ = sampler.communicate(b"x", timeout=60)
     shown = appearances(json.loads(out))
-    print(f"\n[{mode}] {counter.starts} items in {elapsed:.0f} s, {len(shown)} seen on screen")
+    print(
+        f"\n[{mode}, output {vout}] {counter.starts} items in {elapsed:.0f} s, "
+        f"{len(shown)} seen on screen"
+    )
     report("double-buffered (two players, prepared)" if mode == "double" else "one player", shown)
 
 
-async def main(loops: int, modes: list[str]) -> None:
+def make_full_hd_clip(path: Path, seconds: int) -> Path:
+    command = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+        "-i", f"testsrc2=size=1920x1080:rate={FPS}:duration={seconds}",
+        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        "-movflags", "+faststart", str(path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    return path
+
+
+def process_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, event: object) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+
+async def measure_cpu(vout: str, clip: Path, folder: Path, display: str, xvfb_pid: int) -> None:
+    """CPU of this process (libvlc's threads) and of Xvfb while `clip` plays once."""
+    os.environ["DISPLAY"] = display
+    output = choose_video_output("window", environ=os.environ, snd_dir=Path("/nonexistent"))
+    renderer = VlcRenderer(
+        video_output=output,
+        messages_dir=folder / "messages",
+        extra_args=VOUTS[vout],
+    )
+    log = EventLog()
+    await renderer.start(log)
+    try:
+        item = PlayableItem("HD", "HD", "5" * 64, "video", clip, None)
+        own, server, began = time.process_time(), process_cpu_s(xvfb_pid), time.monotonic()
+        renderer.play(item)
+        while not any(type(event).__name__ in ("Ended", "Failed") for event in log.events):
+            log.changed.clear()
+            await log.changed.wait()
+        elapsed = time.monotonic() - began
+        own, server = time.process_time() - own, process_cpu_s(xvfb_pid) - server
+        stats = renderer._stats(renderer._front)  # the bench may look inside
+        frames = (
+            f"{stats.displayed_pictures} shown, {stats.lost_pictures} lost of "
+            f"{stats.decoded_video} decoded"
+            if stats is not None
+            else "no stats"
+        )
+    finally:
+        await renderer.close()
+    print(
+        f"  vout {vout:8} {elapsed:5.1f} s: player process {100 * own / elapsed:5.1f}% of a core, "
+        f"Xvfb {100 * server / elapsed:5.1f}%; {frames}"
+    )
+
+
+async def main(loops: int, modes: list[str], vouts: list[str], cpu_s: int) -> None:
     with tempfile.TemporaryDirectory(prefix="switch-gap-") as name, running_xvfb() as xvfb:
         folder = Path(name)
         for clip, colour in CLIPS.items():
             make_clip(folder / f"{clip}.mp4", colour)
         for picture, colour in IMAGES.items():
             make_image(folder / f"{picture}.png", "", colour, size=(1280, 720))
+        if cpu_s:
+            clip = make_full_hd_clip(folder / "full-hd.mp4", cpu_s)
+            print(f"CPU while a 1920x1080 {FPS} fps H.264 clip plays for {cpu_s} s:")
+            for vout in vouts:
+                await measure_cpu(vout, clip, folder, xvfb.display, xvfb.pid)
+            return
         print(
             f"switch_gap: {loops} loops of 2 clips ({FRAMES} frames at {FPS} fps, 320x240) "
             f"and 2 images ({IMAGE_MS} ms, 1280x720), Xvfb 1920x1080, no window manager"
         )
-        for mode in modes:
-            await measure(mode, loops, folder, xvfb.display, xvfb.framebuffer.path)
+        for vout in vouts:
+            for mode in modes:
+                await measure(mode, vout, loops, folder, xvfb.display, xvfb.framebuffer.path)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loops", type=int, default=200, help="switches of each kind")
     parser.add_argument("--modes", default="double,single", help="double, single or both")
+    parser.add_argument(
+        "--vouts", default="default", help=f"outputs to compare, of {','.join(VOUTS)}"
+    )
+    parser.add_argument(
+        "--cpu", type=int, default=0, metavar="SECONDS",
+        help="instead: CPU while a 1080p25 clip of SECONDS plays, per output",
+    )  # fmt: skip
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.loops, arguments.modes.split(",")))
+    asyncio.run(
+        main(arguments.loops, arguments.modes.split(","), arguments.vouts.split(","), arguments.cpu)
+    )

@@ -33,6 +33,13 @@ COMMON_ARGS: tuple[str, ...] = (
     "--no-snapshot-preview",
 )
 WINDOW_ARGS: tuple[str, ...] = ("--fullscreen", "--no-video-deco")
+# libvlc without its OpenGL outputs: it then takes XVideo where the X server has an
+# adaptor, else plain X11 shared memory (`xcb_x11`, scaled by swscale). The renderer adds
+# these in its own X11 windows when it double-buffers: under Xvfb the `gl` output drew
+# over a window stacked above its own (docs/player.md, "Switching between items").
+# `set_xwindow()` resets a player's `--vout` to "any", so turning the GL modules off is
+# the one way to choose.
+NO_GL_ARGS: tuple[str, ...] = ("--gl=none", "--gles2=none")
 NO_AUDIO_ARGS: tuple[str, ...] = ("--aout=dummy",)
 
 # VLC's kms output opens /dev/dri/card0 unless told otherwise with --kms=<device>.
@@ -140,6 +147,7 @@ def choose_video_output(
 
 __all__ = [
     "COMMON_ARGS",
+    "NO_GL_ARGS",
     "VideoOutput",
     "choose_video_output",
     "has_sound_device",

@@ -58,7 +58,7 @@ from player.libvlc import (
     new_instance,
 )
 from player.messages import render_message
-from player.output import VideoOutput
+from player.output import NO_GL_ARGS, VideoOutput
 from player.overlay import identify_overlay
 from player.renderer import EmitEvent, Ended, Failed, Recovered, RendererEvent, Started
 from player.vlc_state import TRANSITIONS, Playback, RendererState, Signal, file_problem
@@ -135,6 +135,10 @@ class VlcRenderer:
         self._image_cache_dir = image_cache_dir or messages_dir / "screen-sized"
         windowed = video_output.name == "window"
         extra = ("--no-disable-screensaver",) if windowed else ()  # see player.x11
+        if windowed and double_buffer and not os.environ.get("WAYLAND_DISPLAY"):
+            # Two players in stacked X11 windows: libvlc's GL output drew over the window
+            # above its own under Xvfb; XVideo and X11 shared memory keep to the stacking.
+            extra += NO_GL_ARGS
         # --no-osd: libvlc otherwise writes a snapshot's file name over the screen for a few
         # seconds (seen under Xvfb); the identify overlay is a sub-source filter, not OSD.
         self._args = (*video_output.vlc_args, "--no-osd", *extra, *extra_args)
@@ -145,9 +149,10 @@ class VlcRenderer:
         self._check_rotation(rotation)
         self._rotation = rotation
         self._volume = volume
-        # Off by default: under Xvfb the prepared player's window showed black for a
-        # moment at every switch (bench/switch_gap.py, docs/performance.md); KMS and the
-        # framebuffer give the display to one output at a time anyway.
+        # Off by default: it shortens the switches after a picture, but libvlc's X11
+        # output draws a video's first picture unscaled, so every video start showed
+        # black and lost its first frame (bench/switch_gap.py, docs/player.md); KMS and
+        # the framebuffer give the display to one output at a time anyway.
         self._double_buffer = bool(double_buffer)
         self._state = RendererState.NEW
         self._vlc: ModuleType | None = None
@@ -367,7 +372,9 @@ class VlcRenderer:
         player = self._instance.media_player_new()
         window = None
         if self._screen is not None:
-            window = self._screen.new_window(f"signage {name}")
+            # Double-buffered, the window behind must keep what its player drew (Composite),
+            # or a raise shows black until libvlc's next picture.
+            window = self._screen.new_window(f"signage {name}", keep_contents=self._double_buffer)
             player.set_xwindow(window)
         elif self._video_output.name == "window":
             # Wayland: libvlc's own window; --fullscreen does not reach a player's windows.

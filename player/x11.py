@@ -9,7 +9,11 @@ decorates or resizes them) and black, and hands one to each libvlc player
 
 Two windows stacked on top of each other make a double buffer: the next item is
 prepared in the lower one while the upper one shows the current item, and a switch
-is one `XRaiseWindow`.
+is one `XRaiseWindow`. Without a compositor X keeps no contents for a covered window,
+so a raised window would show black until libvlc drew again; such windows are therefore
+redirected with the Composite extension (`XCompositeRedirectWindow`, automatic mode:
+the server keeps the window's pixels off screen and copies them to the screen itself),
+and a raise shows what the player behind has already drawn.
 
 It also turns off the X server's screen saver and DPMS power saving while it is open
 (`xset s off -dpms` done by the renderer itself, so no `xset` or `xdg-screensaver`
@@ -113,6 +117,19 @@ def _declare(x11: ctypes.CDLL) -> None:
     x11.XFreeCursor.argtypes = [p, ul]
 
 
+_COMPOSITE_REDIRECT_AUTOMATIC = 0
+
+
+def _load_composite() -> ctypes.CDLL | None:
+    composite = _load("Xcomposite")
+    if composite is None:
+        return None
+    p, i = ctypes.c_void_p, ctypes.c_int
+    composite.XCompositeQueryExtension.argtypes = [p, ctypes.POINTER(i), ctypes.POINTER(i)]
+    composite.XCompositeRedirectWindow.argtypes = [p, ctypes.c_ulong, i]
+    return composite
+
+
 @dataclass(frozen=True)
 class ScreenSize:
     width: int
@@ -144,6 +161,19 @@ class X11Screen:
         self._windows: list[int] = []
         self._cursor = self._blank_cursor()
         self._keep_awake()
+        self._composite = _load_composite()
+        if self._composite is not None:
+            event, error = ctypes.c_int(), ctypes.c_int()
+            if not self._composite.XCompositeQueryExtension(
+                display, ctypes.byref(event), ctypes.byref(error)
+            ):
+                self._composite = None
+
+    @property
+    def keeps_covered_windows(self) -> bool:
+        """True when covered windows keep their pixels (Composite is there), so a window
+        raised from behind shows at once what was drawn in it."""
+        return self._composite is not None
 
     def _blank_cursor(self) -> int:
         x11, display = self._x11, self._display
@@ -173,8 +203,12 @@ class X11Screen:
             xext.DPMSDisable(self._display)
         self._x11.XFlush(self._display)
 
-    def new_window(self, name: str) -> int:
-        """A black, override-redirect window covering the screen, mapped on top."""
+    def new_window(self, name: str, *, keep_contents: bool = False) -> int:
+        """A black, override-redirect window covering the screen, mapped on top.
+
+        `keep_contents`: keep its pixels while it is covered (Composite), where the X
+        server can; it costs the server one copy of each new picture to the screen.
+        """
         x11, display = self._x11, self._display
         window = int(
             x11.XCreateSimpleWindow(
@@ -200,6 +234,8 @@ class X11Screen:
             ctypes.byref(attributes),
         )
         x11.XStoreName(display, window, name.encode())
+        if keep_contents and self._composite is not None:
+            self._composite.XCompositeRedirectWindow(display, window, _COMPOSITE_REDIRECT_AUTOMATIC)
         x11.XMapRaised(display, window)
         x11.XSync(display, 0)
         self._windows.append(window)

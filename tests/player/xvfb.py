@@ -68,6 +68,7 @@ class Framebuffer:
 class Xvfb:
     display: str
     framebuffer: Framebuffer
+    pid: int  # the server's process, for benchmarks that count its CPU time too
 
 
 @contextmanager
@@ -104,7 +105,7 @@ def running_xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Xvfb]:
             time.sleep(0.01)
         framebuffer = Framebuffer.open(screen_file)
         try:
-            yield Xvfb(f":{number}", framebuffer)
+            yield Xvfb(f":{number}", framebuffer, process.pid)
         finally:
             framebuffer.close()
     finally:

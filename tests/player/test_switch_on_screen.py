@@ -1,0 +1,138 @@
+"""Between two items of different colours the screen shows the first, then the second,
+and never black in between: read from Xvfb's framebuffer every half millisecond while
+the real renderer switches (window output, no window manager)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from player import Ended, PlayableItem, Started, VlcRenderer, choose_video_output
+from tests.player.conftest import image, run, video
+from tests.player.test_vlc_renderer import Events
+from tests.player.xvfb import Framebuffer, running_xvfb, xvfb_available
+from tests.support.media import ffmpeg_available, make_image
+
+pytestmark = [
+    pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)"),
+    pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed to make test media"),
+]
+
+RED, GREEN, BLUE = (200, 0, 0), (0, 180, 0), (0, 0, 200)
+MIDDLE = (960, 540)
+
+
+def solid_clip(path: Path, colour: tuple[int, int, int], seconds: float = 0.6) -> Path:
+    """An H.264 clip of one colour (25 fps, 320x240)."""
+    hex_colour = "0x" + "".join(f"{channel:02x}" for channel in colour)
+    command = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+        "-i", f"color=c={hex_colour}:s=320x240:r=25:d={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    return path
+
+
+def name_of(pixel: tuple[int, int, int]) -> str:
+    if max(pixel) < 16:
+        return "black"
+    for name, colour in (("red", RED), ("green", GREEN), ("blue", BLUE)):
+        if all(abs(a - b) <= 40 for a, b in zip(pixel, colour, strict=True)):
+            return name
+    return "other"  # a blend while a picture is redrawn
+
+
+@contextmanager
+def watching(framebuffer: Framebuffer) -> Iterator[list[str]]:
+    """The colours the middle of the screen went through, each change once."""
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            name = name_of(framebuffer.pixel(*MIDDLE))
+            if not seen or seen[-1] != name:
+                seen.append(name)
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=sample, name="framebuffer sampler", daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+async def switch(
+    renderer: VlcRenderer, events: Events, first: PlayableItem, second: PlayableItem
+) -> None:
+    """Show `first`, then `second` when `first` ends, as the engine does."""
+    renderer.play(first)
+    await events.wait_for(lambda: any(isinstance(e, Started) for e in events.seen), "first")
+    renderer.prepare(second)  # a hint; only the double-buffered renderer uses it
+    await events.wait_for(lambda: any(isinstance(e, Ended) for e in events.seen), "its end")
+    renderer.play(second)
+    await events.wait_for(
+        lambda: sum(isinstance(e, Started) for e in events.seen) == 2, "the second"
+    )
+    await asyncio.sleep(0.3)  # the second picture is on screen well before this
+
+
+def between(seen: list[str], first: str, second: str) -> list[str]:
+    assert first in seen and second in seen[seen.index(first) :], seen
+    start = seen.index(first)
+    return seen[start : seen.index(second, start) + 1]
+
+
+@pytest.mark.parametrize(
+    ("kinds", "double_buffer"),
+    [
+        ("image->image", False),
+        ("video->video", False),
+        ("image->video", False),
+        ("video->image", False),
+        ("image->image", True),
+        ("video->image", True),
+    ],
+)
+def test_no_black_between_two_items(
+    kinds: str, double_buffer: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def item(kind: str, name: str, colour: tuple[int, int, int]) -> PlayableItem:
+        if kind == "image":
+            return image(name, make_image(tmp_path / f"{name}.png", "", colour, (1280, 720)), 600)
+        return video(name, solid_clip(tmp_path / f"{name}.mp4", colour))
+
+    first_kind, second_kind = kinds.split("->")
+    first = item(first_kind, "first", RED if first_kind == "image" else GREEN)
+    second = item(second_kind, "second", BLUE)
+    first_colour = "red" if first_kind == "image" else "green"
+
+    async def scenario(framebuffer: Framebuffer) -> list[str]:
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        renderer = VlcRenderer(
+            video_output=output, messages_dir=tmp_path / "m", double_buffer=double_buffer
+        )
+        events = Events()
+        await renderer.start(events)
+        try:
+            with watching(framebuffer) as seen:
+                await switch(renderer, events, first, second)
+            return seen
+        finally:
+            await renderer.close()
+
+    with running_xvfb() as xvfb:
+        monkeypatch.setenv("DISPLAY", xvfb.display)
+        seen = run(scenario(xvfb.framebuffer))
+    assert "black" not in between(seen, first_colour, "blue"), seen
