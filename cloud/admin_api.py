@@ -31,6 +31,8 @@ from cloud.admin_models import (
     DEFAULT_REPORT_PAGE,
     MAX_COMMAND_PAGE,
     MAX_REPORT_PAGE,
+    AssetCreated,
+    AssetSummary,
     CommandCancelled,
     CommandDetail,
     CommandListing,
@@ -45,6 +47,7 @@ from cloud.admin_models import (
     NewInterrupt,
     NewPlaylist,
     NewScheduleEntry,
+    NewStream,
     PlaylistItems,
     PlayReport,
     PlaySummary,
@@ -61,8 +64,6 @@ from sync.models import (
     MAX_ID_CHARS,
     ApprovedDevice,
     ApproveEnrollment,
-    AssetCreated,
-    AssetSummary,
     AssignPlaylist,
     DeviceRecord,
     DeviceSummary,
@@ -183,9 +184,25 @@ async def add_asset(
 
 
 @router.post(
+    "/assets/streams",
+    response_model=AssetCreated,
+    responses={422: {"description": "Not an http, https or rtsp URL with a host"}},
+    summary="Add a stream (an HTTP(S), HLS or RTSP URL) that devices play for an item's "
+    "duration; the cloud never connects to it",
+)
+def add_stream(body: NewStream, caller: Editor, services: ServicesDep) -> AssetCreated:
+    return services.content.add_stream(tenant_id=caller.tenant.id, name=body.name, url=body.url)
+
+
+@router.post(
     "/playlists",
     response_model=PlaylistCreated,
-    responses={422: {"description": "An asset id is not one of the tenant's, or an empty window"}},
+    responses={
+        422: {
+            "description": "An asset id is not one of the tenant's, an empty window, or a "
+            "stream's item without duration_s"
+        }
+    },
     summary="Create a playlist of the tenant's assets, played in the order given",
 )
 def create_playlist(body: NewPlaylist, caller: Editor, services: ServicesDep) -> PlaylistCreated:
@@ -255,7 +272,13 @@ def show_playlist(playlist_id: str, caller: Viewer, services: ServicesDep) -> Pl
 @router.put(
     "/playlists/{playlist_id}/items",
     response_model=PlaylistSummary,
-    responses={**NO_PLAYLIST, 422: {"description": "An asset id is not one of the tenant's"}},
+    responses={
+        **NO_PLAYLIST,
+        422: {
+            "description": "An asset id is not one of the tenant's, or a stream's item "
+            "without duration_s"
+        },
+    },
     summary="Replace a playlist's items; its devices get the change",
 )
 def set_playlist_items(

@@ -17,6 +17,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from cloud.admin_models import (
     MAX_COMMAND_PAGE,
+    AssetCreated,
+    AssetSummary,
     CommandCancelled,
     CommandDetail,
     CommandListing,
@@ -43,8 +45,6 @@ from cloud.errors import AdminClientError, CloudUnreachable
 from sync.models import (
     ADMIN_PREFIX,
     ApprovedDevice,
-    AssetCreated,
-    AssetSummary,
     DeviceRecord,
     DeviceSummary,
     KeyCreated,
@@ -167,6 +167,12 @@ class AdminClient:
                 content=file,
                 headers={"Content-Type": content_type or "application/octet-stream"},
             )
+        return self._parse(AssetCreated, data)
+
+    def add_stream(self, url: str, *, name: str) -> AssetCreated:
+        """Add a stream by its URL; the cloud checks the URL (422 saying why) and never
+        connects to it."""
+        data = self._request("POST", "/assets/streams", json={"name": name, "url": url})
         return self._parse(AssetCreated, data)
 
     def _list(

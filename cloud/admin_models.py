@@ -7,7 +7,8 @@ a device accepts, plus what only the cloud can check: that a time zone exists (z
 that a window is not empty, the caps per tenant.
 
 `NewPlaylistItem`, `NewPlaylist` and `PlaylistItems` extend those of `sync.models` with an
-item's window (`valid_from`, `valid_until`); they belong there once the contract takes them.
+item's window (`valid_from`, `valid_until`), and `AssetCreated` and `AssetSummary` with a
+stream's `url`; they belong there once the contract takes them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import functools
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -38,6 +40,7 @@ from sync.models import (
     OnSwitch,
     PlayOutcome,
     ScheduleEntry,
+    StreamUrl,
     TimeZoneName,
     Weekday,
     WireModel,
@@ -101,6 +104,51 @@ def window_is_empty(valid_from: date | datetime, valid_until: date | datetime) -
     if start.tzinfo is None:  # local start: at the earliest, start - 14 h in UTC
         return start - _EAST >= end.astimezone(UTC).replace(tzinfo=None)
     return start.astimezone(UTC).replace(tzinfo=None) >= end + _WEST
+
+
+# --- assets -------------------------------------------------------------------------------
+
+
+def _parsed_url(url: str) -> str:
+    """What the contract's `StreamUrl` lets through but no player could open: a host that
+    is only a port or user (`http://:80/`, `rtsp://user@/`), an unclosed IPv6 bracket, a
+    port that is not a number from 0 to 65535."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # only an unclosed or malformed [IPv6] host
+        raise ValueError("a stream URL's [IPv6] host is malformed") from None
+    try:
+        parts.port  # noqa: B018 - read for the ValueError it raises
+    except ValueError:
+        raise ValueError("a stream URL's port is a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise ValueError("a stream URL names a host")
+    return url
+
+
+class NewStream(WireModel):
+    """Body of `POST /assets/streams`: a stream, played from its URL (nothing is uploaded).
+
+    The URL is the contract's `StreamUrl` (what a device accepts), and also parses as a URL
+    with a host; the cloud never connects to it."""
+
+    name: Name = Field(min_length=1)
+    url: Annotated[StreamUrl, AfterValidator(_parsed_url)]
+
+
+class AssetCreated(wire.AssetCreated):
+    """An asset just made: a stream's `url` too (None for a file)."""
+
+    url: str | None = None
+
+
+class AssetSummary(wire.AssetSummary):
+    """An asset as admins see it: a stream's `url` too (None for a file)."""
+
+    url: str | None = None
+
+
+# --- playlists ----------------------------------------------------------------------------
 
 
 class NewPlaylistItem(wire.NewPlaylistItem):
@@ -524,6 +572,8 @@ __all__ = [
     "MAX_VOLUME",
     "MIN_COMMAND_EXPIRY_S",
     "PLAYED",
+    "AssetCreated",
+    "AssetSummary",
     "AttachmentInfo",
     "AttachmentStored",
     "CommandCancelled",
@@ -544,6 +594,7 @@ __all__ = [
     "NewPlaylist",
     "NewPlaylistItem",
     "NewScheduleEntry",
+    "NewStream",
     "PlayRecord",
     "PlayReport",
     "PlaySummary",

@@ -4,6 +4,7 @@
     signage-cloud tenant create NAME [--data DIR]       prints only the admin key
     signage-cloud enroll approve CODE --name NAME        prints the device id
     signage-cloud asset add FILE [--name NAME]           prints the asset id
+    signage-cloud asset add-stream URL --name NAME       prints the asset id
     signage-cloud asset list [--json]
     signage-cloud asset rename ASSET_ID NAME
     signage-cloud asset delete ASSET_ID [--force]
@@ -71,6 +72,7 @@ from pydantic import BaseModel, ValidationError
 
 from cloud.admin_client import DEFAULT_URL, AdminClient
 from cloud.admin_models import (
+    AssetSummary,
     DeviceDetail,
     DeviceListing,
     GroupSummary,
@@ -94,7 +96,6 @@ from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, defau
 from sync.models import (
     MAX_DURATION_MS,
     WEEKDAYS,
-    AssetSummary,
     KeySummary,
     PlaylistDetail,
     PlaylistSummary,
@@ -243,6 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     asset_add.add_argument("file", type=Path, help="the file to upload")
     asset_add.add_argument("--name", default=None, help="asset name (default: the file name)")
+    asset_add_stream = asset_commands.add_parser(
+        "add-stream",
+        parents=[remote],
+        help="add an HTTP(S), HLS or RTSP stream, played for its item's duration; "
+        "prints the asset id",
+    )
+    asset_add_stream.add_argument(  # not `url`: that is --url, the cloud's
+        "stream_url",
+        metavar="URL",
+        help="where devices play it from: http://, https:// or rtsp://, with a host",
+    )
+    asset_add_stream.add_argument("--name", required=True, help="the asset's name")
     asset_list = asset_commands.add_parser(
         "list", parents=[remote], help="list the assets and how many playlists use each"
     )
@@ -273,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar=ITEM_FORM,
         help="an item, in play order; SECONDS for images (default 10), videos play to the "
-        "end; @FROM..TO: the dates or date-times it plays between (either may be left out)",
+        "end, streams need it; @FROM..TO: the dates or date-times it plays between (either "
+        "may be left out)",
     )
     playlist_create = playlist_commands.add_parser(
         "create", parents=[remote, items], help="create a playlist; prints its id"
@@ -519,8 +533,11 @@ def format_devices(devices: Sequence[DeviceListing]) -> str:
 
 
 def format_assets(assets: Sequence[AssetSummary]) -> str:
-    rows = [("ID", "NAME", "TYPE", "BYTES", "PLAYLISTS")]
-    rows += [(a.id, a.name, a.media_type, str(a.size), str(a.playlists)) for a in assets]
+    """The assets as an aligned table; a stream's URL last (`-` for a file)."""
+    rows = [("ID", "NAME", "TYPE", "BYTES", "PLAYLISTS", "URL")]
+    rows += [
+        (a.id, a.name, a.media_type, str(a.size), str(a.playlists), a.url or "-") for a in assets
+    ]
     return format_table(rows)
 
 
@@ -757,6 +774,8 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 def _asset_command(client: AdminClient, args: argparse.Namespace) -> None:
     if args.asset_command == "add":
         print(client.add_asset(args.file, name=args.name).id)
+    elif args.asset_command == "add-stream":
+        print(client.add_stream(args.stream_url, name=args.name).id)
     elif args.asset_command == "list":
         assets = client.list_assets()
         if args.json:

@@ -5,6 +5,11 @@ type is checked before its body is read (`classify_media`), and its bytes once s
 (`cloud.probe`, in the upload's worker thread). A refused upload's blob is removed unless
 an asset (of any tenant) already names the same bytes, and no asset row is made.
 
+A stream is an asset without a blob: a URL (`sync.models.StreamUrl`: http, https or rtsp)
+a device plays for its item's duration. The cloud never connects to it (a device does),
+so nothing is fetched or probed; its sha256 is that of its URL, its size 0. The same URL
+may be added twice, as the same bytes may be uploaded twice: two assets.
+
 A rename or a delete records, in its own transaction, a change for every device that holds
 a playlist using the asset (`cloud.views`): those devices, and only those, are woken and
 get the new name or a tombstone. An upload concerns no device until a playlist uses it.
@@ -17,6 +22,7 @@ import mimetypes
 import time
 from collections.abc import Callable
 
+from cloud.admin_models import AssetCreated, AssetSummary
 from cloud.blobs import StoredBlob
 from cloud.changelog import ChangeLog, chunks
 from cloud.errors import Conflict, NotFound, NotPlayable, TooManyRequests, UnsupportedMediaType
@@ -34,11 +40,10 @@ from cloud.store import Database, Row, new_id, utc_now_iso
 from cloud.views import Views, epoch_text
 from sync.models import (
     MAX_DURATION_MS,
-    AssetCreated,
-    AssetSummary,
     ChangeKind,
     MediaType,
     NewPlaylistItem,
+    stream_sha256,
 )
 
 log = logging.getLogger(__name__)
@@ -101,13 +106,32 @@ def describe(probed: Probed | None) -> str:
     return f"{probed.codec} {probed.width}x{probed.height} {probed.duration_s:.1f} s"
 
 
+STREAM_NEEDS_DURATION = "a stream plays for its item's duration: give duration_s"
+
+
 def item_duration_ms(item: NewPlaylistItem, media_type: MediaType) -> int | None:
-    """How long an item stays on screen: as given, 10 s for an image, a video to its end."""
+    """How long an item stays on screen: as given, 10 s for an image, a video to its end.
+
+    A stream has no end of its own: ValueError (`STREAM_NEEDS_DURATION`) without one.
+    """
     if item.duration_s is not None:
         return min(MAX_DURATION_MS, max(1, round(item.duration_s * 1000)))
     if media_type == "image":
         return DEFAULT_IMAGE_DURATION_MS
+    if media_type == "stream":
+        raise ValueError(STREAM_NEEDS_DURATION)
     return None  # a video plays to its end
+
+
+def url_for_log(url: str) -> str:
+    """A stream's URL without the password it may carry (rtsp://user:pass@camera/...)."""
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
 
 
 def asset_summary(row: Row) -> AssetSummary:
@@ -119,6 +143,7 @@ def asset_summary(row: Row) -> AssetSummary:
         size=row["size"],
         created_at=row["created_at"],
         playlists=row["playlists"],
+        url=row["url"],
     )
 
 
@@ -198,6 +223,34 @@ class Content:
         )
         return asset
 
+    def add_stream(self, *, tenant_id: str, name: str, url: str) -> AssetCreated:
+        """Make an asset of a stream's URL (checked by the caller: `StreamUrl`).
+
+        Nothing is fetched: the cloud never connects to a stream, a device plays it.
+        """
+        asset = AssetCreated(
+            id=new_id("ast"),
+            name=name,
+            sha256=stream_sha256(url),
+            media_type="stream",
+            size=0,
+            url=url,
+        )
+        with self._db.write():
+            self._db.insert(
+                "assets",
+                {
+                    **asset.model_dump(),
+                    "tenant_id": tenant_id,
+                    "content_type": None,
+                    "created_at": utc_now_iso(),
+                },
+            )
+        log.info(
+            "tenant %s added stream asset %s %r (%s)", tenant_id, asset.id, name, url_for_log(url)
+        )
+        return asset
+
     def _probe(
         self,
         *,
@@ -244,7 +297,9 @@ class Content:
         still there in its own).
         """
         with self._db.write():
-            named = self._db.one("SELECT 1 FROM assets WHERE sha256 = ? LIMIT 1", (blob.sha256,))
+            named = self._db.one(
+                "SELECT 1 FROM assets WHERE sha256 = ? AND url IS NULL LIMIT 1", (blob.sha256,)
+            )
             if named is None:
                 blob.path.unlink(missing_ok=True)
         return named is not None
@@ -338,10 +393,13 @@ class Content:
         return asset_summary(row)
 
     def blob_of_tenant(self, *, tenant_id: str, sha256: str) -> tuple[str, str]:
-        """(sha256, Content-Type) of a blob that one of the tenant's assets names."""
+        """(sha256, Content-Type) of a blob that one of the tenant's assets names.
+
+        A stream names no blob: its sha256 is answered like one nobody has (404).
+        """
         row = self._db.one(
             "SELECT sha256, content_type FROM assets WHERE tenant_id = ? AND sha256 = ?"
-            " ORDER BY created_at LIMIT 1",
+            " AND url IS NULL ORDER BY created_at LIMIT 1",
             (tenant_id, sha256),
         )
         if row is None:
@@ -349,4 +407,12 @@ class Content:
         return row["sha256"], row["content_type"]
 
 
-__all__ = ["Content", "asset_summary", "classify_media", "item_duration_ms", "no_asset"]
+__all__ = [
+    "STREAM_NEEDS_DURATION",
+    "Content",
+    "asset_summary",
+    "classify_media",
+    "item_duration_ms",
+    "no_asset",
+    "url_for_log",
+]

@@ -117,7 +117,8 @@ class Playlists:
     def _rows(
         self, tenant_id: str, playlist_id: str, items: Sequence[NewPlaylistItem]
     ) -> list[ItemRow]:
-        """The item rows to insert; 422 naming the asset ids the tenant does not have."""
+        """The item rows to insert; 422 naming the asset ids the tenant does not have, or a
+        stream's item without a duration (a stream has no end of its own)."""
         asset_ids = sorted({item.asset_id for item in items})
         media_types = self._content.media_types(tenant_id, asset_ids)
         missing = [asset_id for asset_id in asset_ids if asset_id not in media_types]
@@ -127,18 +128,24 @@ class Playlists:
                 f"no asset {', '.join(missing[:3])}{more} in this tenant: "
                 "upload it first with `signage-cloud asset add`"
             )
-        return [
-            (
-                tenant_id,
-                playlist_id,
-                position,
-                item.asset_id,
-                item_duration_ms(item, media_types[item.asset_id]),
-                _moment_text(item.valid_from),
-                _moment_text(item.valid_until),
+        rows: list[ItemRow] = []
+        for position, item in enumerate(items):
+            try:
+                duration_ms = item_duration_ms(item, media_types[item.asset_id])
+            except ValueError as exc:  # a stream without a duration
+                raise Unprocessable(f"items[{position}] ({item.asset_id}): {exc}") from exc
+            rows.append(
+                (
+                    tenant_id,
+                    playlist_id,
+                    position,
+                    item.asset_id,
+                    duration_ms,
+                    _moment_text(item.valid_from),
+                    _moment_text(item.valid_until),
+                )
             )
-            for position, item in enumerate(items)
-        ]
+        return rows
 
     def _insert_items(self, rows: list[ItemRow]) -> None:
         self._db.insert_many(

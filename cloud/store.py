@@ -464,6 +464,43 @@ def _command_lifecycle(db: Database) -> None:
     _run_script(db, _SCHEMA_V7)
 
 
+# Streams (see cloud.content): an asset of media type `stream` is played from its `url` and
+# has no blob (its sha256 that of the URL, its size 0, no Content-Type). SQLite cannot
+# change a CHECK constraint in place, so `assets` is rebuilt. `playlist_items` points at it
+# with an immediate foreign key, so dropping the old table would fail while items name it
+# (and a deferred check would still fail at commit: renaming the new table does not undo
+# the violation the drop counted): the items wait in a temporary table meanwhile.
+_ASSETS_V8 = """
+CREATE TABLE assets_v8 (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    media_type TEXT NOT NULL CHECK (media_type IN ('video', 'image', 'stream')),
+    content_type TEXT,
+    size INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    url TEXT,
+    UNIQUE (tenant_id, id),
+    CHECK ((media_type = 'stream') = (url IS NOT NULL)),
+    CHECK (url IS NOT NULL OR content_type IS NOT NULL)
+);
+INSERT INTO assets_v8 (id, tenant_id, name, sha256, media_type, content_type, size, created_at)
+    SELECT id, tenant_id, name, sha256, media_type, content_type, size, created_at FROM assets;
+CREATE TEMP TABLE items_v8 AS SELECT * FROM playlist_items;
+DELETE FROM playlist_items;
+DROP TABLE assets;
+ALTER TABLE assets_v8 RENAME TO assets;
+CREATE INDEX assets_by_sha256 ON assets (tenant_id, sha256);
+INSERT INTO playlist_items SELECT * FROM temp.items_v8;
+DROP TABLE temp.items_v8
+"""
+
+
+def _streams(db: Database) -> None:
+    _run_script(db, _ASSETS_V8)
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
@@ -473,6 +510,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0005_scheduling", _scheduling),
     ("0006_reports_and_commands", _reports_and_commands),
     ("0007_command_lifecycle", _command_lifecycle),
+    ("0008_streams", _streams),
 ]
 
 

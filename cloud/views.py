@@ -430,7 +430,7 @@ class Views:
     ) -> dict[str, dict[str, Any]]:
         """{id: data} of those of `asset_ids` that exist and one of `playlist_ids` uses."""
         sql = (
-            "SELECT id, name, sha256, media_type, size FROM assets a"  # noqa: S608 - constants
+            "SELECT id, name, sha256, media_type, size, url FROM assets a"  # noqa: S608 - constants
             f" WHERE tenant_id = :tenant AND id IN {_in(':ids')} AND EXISTS (SELECT 1"
             " FROM playlist_items i WHERE i.tenant_id = a.tenant_id AND i.asset_id = a.id"
             f" AND i.playlist_id IN {_in(':playlists')})"
@@ -447,7 +447,7 @@ class Views:
     ) -> list[tuple[str, dict[str, Any]]]:
         """The first `count` assets after `after_id` (by id) that `playlist_ids` use."""
         sql = (
-            "SELECT id, name, sha256, media_type, size FROM assets"  # noqa: S608 - constants
+            "SELECT id, name, sha256, media_type, size, url FROM assets"  # noqa: S608 - constants
             " WHERE tenant_id = :tenant AND id > :after AND id IN (SELECT asset_id"
             " FROM playlist_items WHERE tenant_id = :tenant"
             f" AND playlist_id IN {_in(':playlists')}) ORDER BY id LIMIT :count"
@@ -462,13 +462,18 @@ class Views:
 
 
 def asset_data(row: Row) -> dict[str, Any]:
-    return {
+    """An `assets` row as an `Asset`: a stream with its `url` (sent only for a stream, so a
+    file's asset is what it was before streams)."""
+    data = {
         "id": row["id"],
         "name": row["name"],
         "sha256": row["sha256"],
         "media_type": row["media_type"],
         "size": row["size"],
     }
+    if row["url"] is not None:
+        data["url"] = row["url"]
+    return data
 
 
 def entry_data(row: Row) -> dict[str, Any]:

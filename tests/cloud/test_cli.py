@@ -277,7 +277,7 @@ def test_an_admin_edits_and_deletes_from_the_shell(
             [(image, "Welcome", 1), (video, "b.mp4", 1)]
         )
         assert run("asset", "list").splitlines()[0].split() == [
-            "ID", "NAME", "TYPE", "BYTES", "PLAYLISTS"
+            "ID", "NAME", "TYPE", "BYTES", "PLAYLISTS", "URL"
         ]  # fmt: skip
         listed = json.loads(run("playlist", "list", "--json"))
         assert [(p["id"], p["items"], p["devices"]) for p in listed] == [(playlist, 2, 1)]

@@ -24,6 +24,7 @@ from tests.support.cloud import RunningCloud
 NEEDS: dict[tuple[str, str], Role] = {
     ("POST", "/enrollments/{user_code}/approve"): Role.INSTALLER,
     ("POST", "/assets"): Role.EDITOR,
+    ("POST", "/assets/streams"): Role.EDITOR,
     ("GET", "/assets"): Role.VIEWER,
     ("PATCH", "/assets/{asset_id}"): Role.EDITOR,
     ("DELETE", "/assets/{asset_id}"): Role.EDITOR,
@@ -53,6 +54,8 @@ NEEDS: dict[tuple[str, str], Role] = {
     ("DELETE", "/groups/{group_id}/interrupt"): Role.EDITOR,
     ("GET", "/interrupts"): Role.VIEWER,
     ("POST", "/commands"): Role.EDITOR,
+    ("GET", "/commands"): Role.VIEWER,
+    ("POST", "/commands/{command_id}/cancel"): Role.EDITOR,
     ("GET", "/commands/{command_id}"): Role.VIEWER,
     ("GET", "/commands/{command_id}/devices/{device_id}/attachment"): Role.VIEWER,
     ("GET", "/reports/plays"): Role.VIEWER,
