@@ -233,6 +233,9 @@ class Prober:
             )
         except subprocess.TimeoutExpired as exc:
             raise Refused(f"decoding it took longer than {self._image_timeout_s:g} s") from exc
+        except OSError as exc:  # no process could be started (out of memory or processes)
+            log.warning("could not start the image decoder: %s", exc)
+            raise ProbeBusy(f"could not start the image decoder: {exc.strerror or exc}") from exc
         try:
             facts: dict[str, Any] = json.loads(done.stdout)
         except ValueError:
@@ -295,6 +298,9 @@ class Prober:
             )
         except subprocess.TimeoutExpired as exc:
             raise Refused(f"reading it took longer than {self._video_timeout_s:g} s") from exc
+        except OSError as exc:  # no process could be started (out of memory or processes)
+            log.warning("could not start ffprobe: %s", exc)
+            raise ProbeBusy(f"could not start ffprobe: {exc.strerror or exc}") from exc
         if done.returncode != 0:
             said = ffprobe_said(done.stderr) or f"exit status {done.returncode}"
             raise Refused(_not_a_video(sniff(_head(path)), said))

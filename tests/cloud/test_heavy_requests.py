@@ -26,7 +26,7 @@ def wait_until(condition: object, future: Future[httpx.Response]) -> None:
 
 def test_another_tenants_request_is_answered_while_a_write_waits(cloud: RunningCloud) -> None:
     _, key_b = cloud.create_tenant("Other")
-    data = os.urandom(4096)
+    data = PNG_1X1 + os.urandom(4096)  # a picture (the cloud probes uploads), unique
     sha256 = hashlib.sha256(data).hexdigest()
     blob = cloud.data_dir / "blobs" / sha256[:2] / sha256
     # Hold SQLite's write lock: tenant A's upload then stops inside its database write,

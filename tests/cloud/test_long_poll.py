@@ -28,7 +28,7 @@ async def test_a_held_poll_answers_with_the_change_that_ends_it(cloud: RunningCl
         await asyncio.sleep(0.3)  # let the request reach the cloud and be held
         # Writes that concern no device first, then one that concerns this one: the held
         # request ends with that one alone.
-        asset = upload_bytes(cloud, "a.png", b"new content", "image/png")
+        asset = upload_bytes(cloud, "a.png", PNG_1X1 + b"new content", "image/png")
         with cloud.admin() as admin:
             playlist = create_playlist(admin, "New", [{"asset_id": asset}])
             assert assign(admin, device_id, playlist).status_code == 200
@@ -59,7 +59,7 @@ async def test_another_tenants_change_does_not_wake_the_poll(cloud: RunningCloud
             base_url=cloud.url, headers={"Authorization": f"Bearer {other_key}"}
         ) as b:
             response = b.post(
-                "/api/v3/admin/assets", params={"name": "b.png"}, content=b"other tenant",
+                "/api/v3/admin/assets", params={"name": "b.png"}, content=PNG_1X1 + b"other tenant",
                 headers={"Content-Type": "image/png"},
             )  # fmt: skip
             assert response.status_code == 200
