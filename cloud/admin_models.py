@@ -259,7 +259,7 @@ class DeviceDetail(WireModel):
     created_at: str
     last_seen_at: str | None
     now: Playing
-    next: Playing | None  # at `now.next_boundary`; None when nothing will change
+    next: Playing | None  # from the first boundary at which what plays changes; None: never
     online: bool = False  # holds a long-poll, or was heard from within the online window
     status: ReportedStatus | None = None  # its latest heartbeat (None: none yet)
     dropped_events: dict[str, int] = Field(default_factory=dict)  # by `what`, in total

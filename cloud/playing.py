@@ -2,8 +2,10 @@
 
 The cloud builds the `ScheduleState` a device would hold from its view (`cloud.views`: the
 very objects the device receives, validated by the same wire models) and asks the device's
-own pure `player.schedule.evaluate`, once at now and once at the decision's next boundary.
-So the admin sees what the screen decides, not a second implementation of the rules.
+own pure `player.schedule.evaluate`, at now and then at each next boundary until what plays
+changes (a boundary can pass with nothing changing: midnight under an all-day entry while an
+interrupt plays). So the admin sees what the screen decides, not a second implementation of
+the rules.
 """
 
 from __future__ import annotations
@@ -44,6 +46,35 @@ def schedule_state(views: Views, tenant_id: str, view: View) -> ScheduleState:
     )
 
 
+# How many boundaries `next` looks past where nothing changes: enough for a month of daily
+# windows that an interrupt or a higher entry covers; past that, `next` is the last one seen.
+MAX_QUIET_BOUNDARIES = 64
+
+
+def same_playing(a: Decision, b: Decision) -> bool:
+    """True when the screen would not switch from `a` to `b`."""
+    return (a.playlist_id, a.reason, a.source_id, a.items) == (
+        b.playlist_id,
+        b.reason,
+        b.source_id,
+        b.items,
+    )
+
+
+def next_change(state: ScheduleState, decision: Decision) -> Playing | None:
+    """What plays from the first boundary after `decision` at which that changes."""
+    current = decision
+    for _ in range(MAX_QUIET_BOUNDARIES):
+        at = current.next_boundary
+        if at is None:
+            return None
+        current = evaluate(state, at)
+        if not same_playing(current, decision):
+            break
+    assert at is not None
+    return playing(current, at)
+
+
 def playing(decision: Decision, at: datetime) -> Playing:
     return Playing(
         at=at,
@@ -72,9 +103,7 @@ def device_detail(
             raise no_device(device_id)
         state = schedule_state(views, tenant_id, view)
     decision = evaluate(state, now)
-    later = None
-    if decision.next_boundary is not None:
-        later = playing(evaluate(state, decision.next_boundary), decision.next_boundary)
+    later = next_change(state, decision)
     device = state.device
     return DeviceDetail(
         id=device.id,
