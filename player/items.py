@@ -12,37 +12,52 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-MediaKind = Literal["video", "image"]
+MediaKind = Literal["video", "image", "stream"]
+MEDIA_KINDS: tuple[MediaKind, ...] = ("video", "image", "stream")
 
 # An image whose playlist entry has no duration stays this long on screen.
 DEFAULT_IMAGE_DURATION_MS = 10_000
+# A stream's URL in log lines and failure reasons is cut to this many characters.
+MAX_SHOWN_URL_CHARS = 120
 
 
 @dataclass(frozen=True)
 class PlayableItem:
-    """One entry of the playlist, resolved to a verified local file."""
+    """One entry of the playlist, resolved to a verified local file or, for a stream, to
+    the URL it plays from (a stream has no file: its sha256 is that of its URL)."""
 
     key: str  # stable id of the playlist entry, e.g. f"{playlist_id}:{position}"
     name: str  # asset name shown in logs and status
     sha256: str
     media_type: MediaKind
-    path: Path  # local, verified file
+    path: Path | None  # local, verified file; None for a stream, and only for a stream
     # Images: time on screen (None: DEFAULT_IMAGE_DURATION_MS).
     # Videos: None plays to the end, else the video is cut at this time.
+    # Streams: always given; the stream is shown for this long.
     duration_ms: int | None
+    url: str | None = None  # a stream's (http, https or rtsp), and only a stream's
 
     def __post_init__(self) -> None:
-        if self.media_type not in ("video", "image"):
-            raise ValueError(f"media_type must be 'video' or 'image', not {self.media_type!r}")
+        if self.media_type not in MEDIA_KINDS:
+            raise ValueError(
+                f"media_type must be one of {', '.join(MEDIA_KINDS)}, not {self.media_type!r}"
+            )
         if self.duration_ms is not None and self.duration_ms <= 0:
             raise ValueError(f"duration_ms must be positive or None, not {self.duration_ms}")
+        stream = self.media_type == "stream"
+        if stream != (self.url is not None):
+            raise ValueError("a stream has a url, and only a stream")
+        if stream != (self.path is None):
+            raise ValueError("a stream plays from its url with no path; a file needs its path")
+        if stream and self.duration_ms is None:
+            raise ValueError("a stream has no end of its own: it needs duration_ms")
 
     @property
     def planned_ms(self) -> int | None:
         """How long the item should stay on screen, when that is known before it plays."""
         if self.media_type == "image":
             return self.duration_ms or DEFAULT_IMAGE_DURATION_MS
-        return self.duration_ms
+        return self.duration_ms  # a stream's is always set
 
     def same_content(self, other: PlayableItem) -> bool:
         """True when `other` is the same playlist entry showing the same bytes."""
@@ -123,10 +138,26 @@ def describe(item: PlayableItem, length_ms: int | None = None) -> str:
     return f'"{item.name}" ({item.media_type}, {length})'
 
 
+def url_for_log(url: str) -> str:
+    """A stream's URL as log lines and failure reasons show it: without the password it may
+    carry (`rtsp://user:***@camera/stream`, as the cloud logs it) and at most
+    `MAX_SHOWN_URL_CHARS` long, on one line."""
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        url = f"{scheme}://{userinfo.partition(':')[0]}:***@{host}{slash}{path}"
+    shown = "".join(char if char.isprintable() else "?" for char in url)
+    if len(shown) > MAX_SHOWN_URL_CHARS:
+        shown = shown[: MAX_SHOWN_URL_CHARS - 1] + "…"
+    return shown
+
+
 __all__ = [
     "DEFAULT_IMAGE_DURATION_MS",
     "DEFAULT_MESSAGE",
     "FAILING_MESSAGE",
+    "MEDIA_KINDS",
     "Ending",
     "MediaKind",
     "NowPlaying",
@@ -134,4 +165,5 @@ __all__ = [
     "PlayerListener",
     "ScreenMessage",
     "describe",
+    "url_for_log",
 ]

@@ -26,6 +26,15 @@ when the next one replaces it in its player. What the notes measured shapes the 
 - A watchdog looks at the decoded-picture count of a playing video once a second; when
   it stops moving for `stall_timeout_s`, or libvlc stops answering, the players are
   recreated and the item reported as failed (`Recovered`, then `Failed`).
+- A stream plays from its URL (`media_new`, with a bounded network cache) and is cut at
+  its duration like a video with one. libvlc sends `Vout` for a stream as soon as the
+  decoder is set up, before any picture (measured: 40 ms, nothing decoded yet, on a
+  source that then sent nothing), so a stream counts as started only once libvlc has
+  displayed a picture of it. The same watchdog looks at it; a stream whose pictures
+  stop is the source's fault, not the player's: it fails (`Failed`, no recovery)
+  and the engine moves on, so the screen holds a stalled stream's last picture for
+  `stall_timeout_s` at most. A stream that cannot be opened, shows nothing within
+  `start_timeout_s`, or ends before its duration fails too.
 
 Its states are drawn in `player.vlc_state`.
 """
@@ -49,7 +58,7 @@ from PIL import Image
 
 from player.errors import RendererError
 from player.images import ROTATIONS, fitted_image
-from player.items import PlayableItem, ScreenMessage
+from player.items import PlayableItem, ScreenMessage, url_for_log
 from player.libvlc import (
     call_with_timeout,
     ensure_xdg_runtime_dir,
@@ -79,6 +88,9 @@ DEFAULT_SCREEN = (1920, 1080)
 # renderer keeps a running average of what it measures.
 STARTUP_GUESS_MS = 60.0
 STARTUP_BOUNDS_MS = (10.0, 250.0)
+# What libvlc buffers of a stream before it shows it: bounded, so a stream starts within
+# about a second and a stall shows within about a second of the source going quiet.
+NETWORK_CACHING_MS = 1000
 # How long an image's picture is given to reach the screen before its player is paused.
 IMAGE_PAUSE_AFTER_S = 0.5
 WATCHDOG_PERIOD_S = 1.0
@@ -107,7 +119,7 @@ class _Slot:
     media: vlc.Media | None = None
     token: int = 0  # read by libvlc threads; only ever written on the loop thread
     playback: Playback | None = None
-    shown_path: Path | None = None  # the file its media was opened from
+    shown_path: Path | None = None  # the file its media was opened from (None: a stream)
     paused: bool = False
     handlers: list[Any] = field(default_factory=list)
 
@@ -331,7 +343,7 @@ class VlcRenderer:
         playback = slot.playback
         turned_video = (
             playback is not None and playback.item is not None
-            and playback.item.media_type == "video" and self._rotation in (90, 270)
+            and _moving(playback.item) and self._rotation in (90, 270)
         )  # fmt: skip
         # A video is turned by VLC's transform filter after it is decoded; pictures and
         # messages were turned before (player.images), so libvlc's size is the shown one.
@@ -468,21 +480,23 @@ class VlcRenderer:
             playback.slot = previous.slot
             self._later(playback, self._on_picture, playback)
             return
-        problem = file_problem(item.path)
+        problem = None if item.path is None else file_problem(item.path)
         if problem is not None:
             # Leave the screen as it is; the engine moves on to the next item.
             playback = self._begin(item=item, message=None, has_media=False)
             self._later(playback, self._fail, playback, problem)
             return
-        self._open(None, item, self._item_path(item))
+        self._open(None, item, self._item_source(item))
 
     def prepare(self, item: PlayableItem | None) -> None:
         """`item` is likely to be played next: open it behind the screen, ready to switch.
 
-        A hint only: `play()` of another item discards what was prepared.
+        A hint only: `play()` of another item discards what was prepared. A stream is
+        not opened ahead: it would take the network and play unseen behind the screen;
+        it opens when `play()` asks for it.
         """
         self._require_open()
-        if item is None or not self._double_buffer:
+        if item is None or not self._double_buffer or item.url is not None:
             self._discard_next()
             self._wanted_next = None
             return
@@ -558,7 +572,12 @@ class VlcRenderer:
             return None
         return self._fit(drawn, None)
 
-    def _item_path(self, item: PlayableItem) -> Path:
+    def _item_source(self, item: PlayableItem) -> Path | str:
+        """Where libvlc opens `item` from: a file (a picture fitted to the screen), or a
+        stream's URL."""
+        if item.url is not None:
+            return item.url
+        assert item.path is not None  # PlayableItem: a file has its path
         return self._fit(item.path, item.sha256) if item.media_type == "image" else item.path
 
     def _fit(self, path: Path, sha256: str | None) -> Path:
@@ -598,10 +617,14 @@ class VlcRenderer:
                 return slot
         return self._front
 
-    def _load(self, slot: _Slot, path: Path, playback: Playback, *, still: bool) -> None:
-        """Open `path` in `slot` for `playback` and start it."""
+    def _load(self, slot: _Slot, source: Path | str, playback: Playback, *, still: bool) -> None:
+        """Open `source` (a file, or a stream's URL) in `slot` for `playback` and start it."""
         assert self._instance is not None
-        media = self._instance.media_new_path(str(path))
+        if isinstance(source, str):
+            media = self._instance.media_new(source)  # a location, not a path
+            media.add_option(f":network-caching={NETWORK_CACHING_MS}")
+        else:
+            media = self._instance.media_new_path(str(source))
         if still:
             media.add_option(":image-duration=-1")  # held until replaced; timed on the loop
         elif self._rotation:
@@ -611,7 +634,8 @@ class VlcRenderer:
         # set_media() stops the old input synchronously; its last events carry the old
         # token, so the token moves on only after it returns.
         slot.player.set_media(media)
-        slot.media, slot.shown_path, slot.paused = media, path, False
+        slot.media, slot.paused = media, False
+        slot.shown_path = source if isinstance(source, Path) else None
         if old_media is not None:
             old_media.release()
         slot.token = playback.token
@@ -620,17 +644,20 @@ class VlcRenderer:
         if slot.player.play() != 0:
             playback.broken = "libvlc refused to start playing it"
 
-    def _open(self, message: ScreenMessage | None, item: PlayableItem | None, path: Path) -> None:
+    def _open(
+        self, message: ScreenMessage | None, item: PlayableItem | None, source: Path | str
+    ) -> None:
         playback = self._begin(item=item, message=message, has_media=True)
         still = message is not None or (item is not None and item.media_type == "image")
-        self._load(self._free_slot(), path, playback, still=still)
-        self._later(
-            playback,
-            self._fail,
-            playback,
-            f"no picture after {self._start_timeout_s:.0f} s",
-            delay=self._start_timeout_s,
-        )
+        self._load(self._free_slot(), source, playback, still=still)
+        no_picture = f"no picture after {self._start_timeout_s:.0f} s"
+        if item is not None and item.url is not None:
+            no_picture = (
+                f"stream {url_for_log(item.url)} showed no picture within "
+                f"{self._start_timeout_s:.0f} s (the source sends nothing, or nothing VLC "
+                "can show)"
+            )
+        self._later(playback, self._fail, playback, no_picture, delay=self._start_timeout_s)
         if playback.broken is not None:
             self._later(playback, self._fail, playback, playback.broken)
 
@@ -642,7 +669,7 @@ class VlcRenderer:
         turned = Playback(
             self._tokens, current.item, None, opened_at=current.opened_at, prepared=True
         )
-        self._load(slot, self._item_path(current.item), turned, still=True)
+        self._load(slot, self._item_source(current.item), turned, still=True)
         self._next = turned  # shown by _on_picture as soon as its picture is out
         turned.shown_at = current.shown_at  # marks it as a re-show of the current item
 
@@ -685,13 +712,13 @@ class VlcRenderer:
         if item is None or current is None or self._state == RendererState.CLOSED:
             return
         self._wanted_next = None
-        if file_problem(item.path) is not None:
-            return  # play() reports it
+        if item.path is None or file_problem(item.path) is not None:
+            return  # play() opens a stream, and reports a broken file
         assert self._loop is not None
         self._tokens += 1
         playback = Playback(self._tokens, item, None, opened_at=self._loop.time(), prepared=True)
         self._load(
-            self._free_slot(), self._item_path(item), playback, still=item.media_type == "image"
+            self._free_slot(), self._item_source(item), playback, still=item.media_type == "image"
         )
         self._next = playback
 
@@ -780,11 +807,17 @@ class VlcRenderer:
         if playback.finished or playback is not self._current or not playback.has_media:
             return
         if signal is Signal.PICTURE:
+            if (
+                playback.shown_at is None
+                and _is_stream(playback.item)
+                and self._displayed_pictures(playback.slot) == 0
+            ):
+                return  # a stream's Vout comes before its first picture; time moving follows
             self._on_picture(playback)
         elif signal is Signal.END:
             self._on_end(playback)
         else:
-            self._fail(playback, "VLC could not open or decode it")
+            self._fail(playback, self._error_reason(playback))
 
     def _on_prepared_signal(self, playback: Playback, signal: Signal) -> None:
         assert self._loop is not None
@@ -860,6 +893,7 @@ class VlcRenderer:
         length_ms = None
         if item.media_type == "video":
             length_ms = self._length_ms(playback.slot)
+        if _moving(item):
             self._start_watchdog(playback)
         elif playback.has_media:
             self._pause_later(playback)
@@ -889,17 +923,32 @@ class VlcRenderer:
             playback.finished = True
             self._set_state(RendererState.IDLE)
             return
+        assert self._loop is not None and playback.item is not None
+        url = playback.item.url
         if playback.shown_at is None:
             if self._displayed_pictures(playback.slot) == 0:
-                assert self._loop is not None
                 elapsed_ms = (self._loop.time() - playback.opened_at) * 1000
                 self._fail(
                     playback,
                     f"ended after {elapsed_ms:.0f} ms without showing a picture "
-                    "(damaged file, or not a video or image VLC can decode)",
+                    "(damaged file, or not a video or image VLC can decode)"
+                    if url is None
+                    else f"stream {url_for_log(url)} ended after {elapsed_ms:.0f} ms without "
+                    "showing a picture (the source sent nothing VLC can show)",
                 )
                 return
             self._on_picture(playback)
+        if url is not None and playback.shown_at is not None:
+            # A stream has no end of its own: one that ends before its time was cut off at
+            # the source (a live stream stopped, or a file shorter than the item's duration).
+            played_s = self._loop.time() - playback.shown_at
+            planned_s = (playback.item.planned_ms or 0) / 1000
+            self._fail(
+                playback,
+                f"stream {url_for_log(url)} ended after {played_s:.1f} s of its "
+                f"{planned_s:.0f} s: the source stopped sending it",
+            )
+            return
         self._finish(playback, held=False)
 
     def _finish(self, playback: Playback, held: bool = True) -> None:
@@ -931,6 +980,20 @@ class VlcRenderer:
         else:
             log.error("cannot show the message picture: %s", reason)
 
+    def _error_reason(self, playback: Playback) -> str:
+        """What libvlc's error event means for `playback`, for a person."""
+        url = playback.item.url if playback.item is not None else None
+        if url is None:
+            return "VLC could not open or decode it"
+        if playback.shown_at is None:
+            return (
+                f"cannot open stream {url_for_log(url)}: VLC could not connect to it or read "
+                "it (check the address, and that the source is on and reachable from here)"
+            )
+        assert self._loop is not None
+        played_s = self._loop.time() - playback.shown_at
+        return f"stream {url_for_log(url)} broke off after {played_s:.1f} s: VLC could not read it"
+
     def _send(self, event: RendererEvent) -> None:
         assert self._emit is not None
         self._emit(event)
@@ -949,7 +1012,7 @@ class VlcRenderer:
             self._watchdog = None
 
     def _watch(self, playback: Playback) -> None:
-        """Once a second while a video plays: is libvlc answering, and the picture moving?"""
+        """Once a second while a video or stream plays: is libvlc answering, the picture moving?"""
         self._watchdog = None
         if playback is not self._current or playback.finished:
             return
@@ -976,6 +1039,16 @@ class VlcRenderer:
             playback.frames_seen, playback.frames_still_since = frames, now
         elif now - (playback.frames_still_since or now) >= self._stall_timeout_s:
             still_s = now - (playback.frames_still_since or now)
+            url = playback.item.url if playback.item is not None else None
+            if url is not None:
+                # The source went quiet: the player is fine (stopping a stream waiting on
+                # the network took 2 ms, measured), so no recovery; the engine moves on.
+                self._fail(
+                    playback,
+                    f"stream {url_for_log(url)} stopped sending pictures: no new picture "
+                    f"for {still_s:.0f} s",
+                )
+                return
             await self._recover(
                 playback, f"the picture stopped: no new video frame for {still_s:.0f} s"
             )
@@ -1054,7 +1127,16 @@ class VlcRenderer:
 
 
 def _same(a: PlayableItem, b: PlayableItem) -> bool:
-    return a.key == b.key and a.sha256 == b.sha256 and a.path == b.path
+    return a.key == b.key and a.sha256 == b.sha256 and a.path == b.path and a.url == b.url
+
+
+def _is_stream(item: PlayableItem | None) -> bool:
+    return item is not None and item.url is not None
+
+
+def _moving(item: PlayableItem) -> bool:
+    """A video or a stream: decoded picture after picture, watched by the watchdog."""
+    return item.media_type in ("video", "stream")
 
 
 def _picture_snapshot(source: Path, target: Path, screen: tuple[int, int]) -> bool:
