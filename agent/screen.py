@@ -138,33 +138,44 @@ def message_for(
 SKIPPED_NOT_DOWNLOADED = "its content is not downloaded yet"
 
 
+FILE_KINDS = ("video", "image")  # played from a blob in the cache; a stream from its URL
+
+
 def _playable(item: CachedItem, cache: ContentCache) -> PlayableItem:
+    stream = item.media_type == "stream"
     return PlayableItem(
         key=f"{item.playlist_id}:{item.position}",
         name=item.name,
         sha256=item.sha256,
         media_type=item.media_type,  # type: ignore[arg-type]
-        path=cache.path(item.sha256),
+        path=None if stream else cache.path(item.sha256),
         duration_ms=item.duration_ms,
+        url=item.url if stream else None,
     )
 
 
+def _is_stream(item: CachedItem) -> bool:
+    """A stream the player can play: it has its URL and a duration (the contract's rule)."""
+    return item.media_type == "stream" and item.url is not None and item.duration_ms is not None
+
+
 def playable_items(items: Sequence[CachedItem], cache: ContentCache) -> list[PlayableItem]:
-    """The entries whose verified blob is in the cache; the others are skipped."""
+    """The entries whose verified blob is in the cache, and the streams (nothing to
+    download: they play from their URL); the others are skipped."""
     return [
         _playable(item, cache)
         for item in items
-        if cache.has(item.sha256) and item.media_type in ("video", "image")
+        if _is_stream(item) or (item.media_type in FILE_KINDS and cache.has(item.sha256))
     ]
 
 
 def waiting_items(items: Sequence[CachedItem], cache: ContentCache) -> list[PlayableItem]:
     """The entries the player could show but whose blob is not in the cache yet (as they
-    will be played once it lands)."""
+    will be played once it lands). Never a stream: it has no blob to wait for."""
     return [
         _playable(item, cache)
         for item in items
-        if item.media_type in ("video", "image") and not cache.has(item.sha256)
+        if item.media_type in FILE_KINDS and not cache.has(item.sha256)
     ]
 
 
@@ -245,4 +256,5 @@ __all__ = [
     "this_device",
     "unreachable_message",
     "valid_for",
+    "waiting_items",
 ]

@@ -1,15 +1,28 @@
-"""`agent.screen.message_for`: the message for each situation of the agent."""
+"""`agent.screen`: the message for each situation of the agent (`message_for`), and which
+of the store's entries the player gets (`playable_items`, `waiting_items`, `Screen`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
 from agent.connection import ConnectionState, after_failure
-from agent.screen import device_description, enrollment_message, message_for
+from agent.content_cache import ContentCache
+from agent.screen import (
+    Screen,
+    device_description,
+    enrollment_message,
+    message_for,
+    playable_items,
+    waiting_items,
+)
+from agent.store import CachedItem
+from player import PlayableItem
 from player.messages import render_message
-from sync.models import DeviceAuthorization
+from sync.models import DeviceAuthorization, stream_sha256
 from tests.player.qr import bright_runs, dark_box, decode_qr, needs_zbarimg
 
 URL = "http://cloud.invalid:8080"
@@ -119,3 +132,79 @@ def test_message_for_names_the_device_on_the_enrollment_screen() -> None:
     default = message_for(enrolled=False, device_name=None, grant=GRANT, connection=fine,
                           cloud_url=URL)  # fmt: skip
     assert any(line.endswith("agent 0.1.0") for line in default.lines)
+
+
+# --- which entries play --------------------------------------------------------------------
+
+LOBBY_URL = "rtsp://door:s3cret@camera.local/stream"
+
+
+def entry(position: int, media_type: str, **fields: object) -> CachedItem:
+    values: dict[str, object] = {
+        "playlist_id": "pl", "position": position, "asset_id": f"ast_{position}",
+        "name": f"{media_type} {position}", "sha256": str(position) * 64,
+        "media_type": media_type, "duration_ms": 5_000,
+    }  # fmt: skip
+    values.update(fields)
+    return CachedItem(**values)  # type: ignore[arg-type]
+
+
+def stream_entry(
+    position: int, url: str = LOBBY_URL, duration_ms: int | None = 30_000
+) -> CachedItem:
+    return entry(position, "stream", sha256=stream_sha256(url), url=url, duration_ms=duration_ms)
+
+
+def a_cache(tmp_path: Path, *present: CachedItem) -> ContentCache:
+    cache = ContentCache(tmp_path / "state")
+    cache.root.mkdir(parents=True)
+    for item in present:
+        cache.path(item.sha256).write_bytes(b"verified")
+    return cache
+
+
+def test_streams_play_from_their_url_without_a_blob_and_never_wait(tmp_path: Path) -> None:
+    picture, video, lobby = entry(0, "image"), entry(1, "video", duration_ms=None), stream_entry(2)
+    cache = a_cache(tmp_path, picture)
+    playable = playable_items([picture, video, lobby], cache)
+    assert [item.key for item in playable] == ["pl:0", "pl:2"]
+    shown = playable[1]
+    assert shown.media_type == "stream" and shown.url == LOBBY_URL and shown.path is None
+    assert shown.sha256 == stream_sha256(LOBBY_URL) and shown.planned_ms == 30_000
+    assert playable[0].path == cache.path(picture.sha256) and playable[0].url is None
+    assert [item.key for item in waiting_items([picture, video, lobby], cache)] == ["pl:1"]
+
+
+def test_a_stream_without_its_url_or_duration_is_left_out(tmp_path: Path) -> None:
+    """The contract never sends one; a store that holds one must not break the screen."""
+    cache = a_cache(tmp_path)
+    broken = [stream_entry(0, duration_ms=None), entry(1, "stream", url=None)]
+    assert playable_items(broken, cache) == [] and waiting_items(broken, cache) == []
+
+
+@dataclass
+class Handed:
+    """What the Screen handed the player (the player's side of `Screen`)."""
+
+    playlists: list[list[str]] = field(default_factory=list)
+
+    def set_playlist(self, items: Sequence[PlayableItem], *, finish_video: bool = False) -> None:
+        self.playlists.append([item.key for item in items])
+
+    def show_message(self, message: object) -> None:
+        self.playlists.append([])
+
+
+def test_a_stream_plays_at_once_and_only_missing_files_are_reported_skipped(
+    tmp_path: Path,
+) -> None:
+    skipped: list[str] = []
+    handed = Handed()
+    screen = Screen(
+        handed,  # type: ignore[arg-type]
+        a_cache(tmp_path),
+        on_skipped=lambda item, _why: skipped.append(item.key),
+    )
+    screen.show_items([stream_entry(0), entry(1, "image")])
+    assert handed.playlists == [["pl:0"]]  # the stream plays while the picture downloads
+    assert skipped == ["pl:1"]
