@@ -3,7 +3,8 @@
 - `load_vlc()` imports python-vlc late, so `player` imports on machines without libvlc
   and the error says which packages to install.
 - `new_instance()` turns libvlc's silent `None` (an option it does not know) into an
-  error naming the options.
+  error naming the options, and keeps libvlc's plugins loaded for the life of the process
+  (`_keep_plugins_loaded`).
 - `ensure_xdg_runtime_dir()` gives libvlc the private runtime folder it expects.
 - `call_with_timeout()` runs a blocking libvlc call (stop, snapshot) on a daemon thread
   and stops waiting after a deadline, so a wedged libvlc cannot hang the agent's
@@ -61,8 +62,29 @@ def libvlc_version(module: ModuleType) -> str:
     return version.decode(errors="replace") if isinstance(version, bytes) else str(version)
 
 
+# A libvlc instance that lives as long as the process; see `_keep_plugins_loaded`.
+_plugin_keeper: vlc.Instance | None = None
+_KEEPER_ARGS = ("--intf=dummy", "--quiet")
+
+
+def _keep_plugins_loaded(module: ModuleType) -> None:
+    """Hold one small libvlc instance for the rest of the process.
+
+    libvlc unloads every plugin when its last instance is released and loads them again
+    with the next. Loading libavcodec's plugin again, after other libraries have taken
+    their share of the process's static TLS (the GL output's Mesa, for one), failed with
+    "libgomp.so.1: cannot allocate memory in static TLS block": from then on no H.264
+    video decoded, and each ended at once without a picture. With one instance always
+    alive, a plugin is loaded once and stays (about 2 MiB).
+    """
+    global _plugin_keeper
+    if _plugin_keeper is None:
+        _plugin_keeper = module.Instance(list(_KEEPER_ARGS))
+
+
 def new_instance(module: ModuleType, args: Sequence[str]) -> vlc.Instance:
     """A libvlc instance with `args`; raises `VlcUnavailable` when libvlc refuses them."""
+    _keep_plugins_loaded(module)
     instance = module.Instance(list(args))
     if instance is None:
         raise VlcUnavailable(
