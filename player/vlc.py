@@ -47,12 +47,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PIL import Image
 
@@ -79,6 +79,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 IDENTIFY_S = 10.0  # how long `identify` shows the screen's name
 IDENTIFY_MAX_CHARS = 100
 SNAPSHOT_ATTEMPTS = 6
@@ -91,6 +93,9 @@ STARTUP_BOUNDS_MS = (10.0, 250.0)
 # What libvlc buffers of a stream before it shows it: bounded, so a stream starts within
 # about a second and a stall shows within about a second of the source going quiet.
 NETWORK_CACHING_MS = 1000
+# How long the next item waits for a stream's player to stop before it gets a new player
+# (the old one is released once its stop returns): see `VlcRenderer._stop_stream`.
+STREAM_STOP_WAIT_S = 1.0
 # How long an image's picture is given to reach the screen before its player is paused.
 IMAGE_PAUSE_AFTER_S = 0.5
 WATCHDOG_PERIOD_S = 1.0
@@ -122,6 +127,8 @@ class _Slot:
     shown_path: Path | None = None  # the file its media was opened from (None: a stream)
     paused: bool = False
     handlers: list[Any] = field(default_factory=list)
+    stream: bool = False  # its media is a stream's: stopping it may block (`_stop_stream`)
+    stopping: asyncio.Task[_Slot] | None = None  # its stream being stopped off the loop
 
 
 class VlcRenderer:
@@ -185,7 +192,7 @@ class VlcRenderer:
         # Held around blocking libvlc calls made off the loop (snapshot, stop), so that
         # close() never releases a player under a snapshot.
         self._blocking_calls = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._identify_text: str | None = None  # over the screen until the timer fires
         self._identify_timer: asyncio.TimerHandle | None = None
         self.recoveries = 0
@@ -620,6 +627,9 @@ class VlcRenderer:
     def _load(self, slot: _Slot, source: Path | str, playback: Playback, *, still: bool) -> None:
         """Open `source` (a file, or a stream's URL) in `slot` for `playback` and start it."""
         assert self._instance is not None
+        if slot.stream or slot.stopping is not None:
+            self._load_after_stop(slot, source, playback, still=still)
+            return
         if isinstance(source, str):
             media = self._instance.media_new(source)  # a location, not a path
             media.add_option(f":network-caching={NETWORK_CACHING_MS}")
@@ -636,6 +646,7 @@ class VlcRenderer:
         slot.player.set_media(media)
         slot.media, slot.paused = media, False
         slot.shown_path = source if isinstance(source, Path) else None
+        slot.stream = isinstance(source, str)
         if old_media is not None:
             old_media.release()
         slot.token = playback.token
@@ -644,12 +655,78 @@ class VlcRenderer:
         if slot.player.play() != 0:
             playback.broken = "libvlc refused to start playing it"
 
+    def _load_after_stop(
+        self, slot: _Slot, source: Path | str, playback: Playback, *, still: bool
+    ) -> None:
+        """`_load` once `slot`'s stream has stopped, unless `playback` is over by then."""
+        stopping = self._stop_stream(slot)
+
+        async def load() -> None:
+            ready = await stopping
+            if (
+                playback.finished
+                or self._state == RendererState.CLOSED
+                or (playback is not self._current and playback is not self._next)
+            ):
+                return
+            if ready not in self._slots:  # replaced meanwhile (a recovery)
+                ready = self._free_slot()
+            self._load(ready, source, playback, still=still)
+            if playback.broken is not None and playback is self._current:
+                self._later(playback, self._fail, playback, playback.broken)
+
+        self._spawn(load())
+
+    def _stop_stream(self, slot: _Slot) -> asyncio.Task[_Slot]:
+        """Stop `slot`'s stream on a worker thread; the task gives the player to use next.
+
+        libvlc's stop() waits for the input to end, and a stream's input can be stuck on
+        its source: 5 s measured for an RTSP source that took the connection and never
+        answered (VLC cannot interrupt ffmpeg's RTSP client). On the loop that would
+        freeze the agent. A player that has not stopped within STREAM_STOP_WAIT_S is
+        replaced by a new one, so the next item is not held up, and released once its
+        stop returns.
+        """
+        if slot.stopping is not None:
+            return slot.stopping
+        slot.token = -1  # its last events are of no playback
+        slot.playback = None
+
+        async def stop() -> _Slot:
+            try:
+                await call_with_timeout(slot.player.stop, STREAM_STOP_WAIT_S, "stop a stream")
+            except TimeoutError:
+                if self._state == RendererState.CLOSED or slot not in self._slots:
+                    return slot
+                log.warning(
+                    "the VLC player has not stopped its stream after %.0f s (its source does "
+                    "not answer); the next item gets a new player",
+                    STREAM_STOP_WAIT_S,
+                )
+                fresh = self._new_slot(slot.name)
+                self._slots[self._slots.index(slot)] = fresh
+                if self._front is slot:
+                    self._front = fresh
+                self._spawn(self._retire([slot], None, timeout_s=4 * self._stop_timeout_s))
+                return fresh
+            else:
+                slot.stream = False
+                return slot
+            finally:
+                slot.stopping = None
+
+        slot.stopping = self._spawn(stop())
+        return slot.stopping
+
     def _open(
         self, message: ScreenMessage | None, item: PlayableItem | None, source: Path | str
     ) -> None:
         playback = self._begin(item=item, message=message, has_media=True)
         still = message is not None or (item is not None and item.media_type == "image")
-        self._load(self._free_slot(), source, playback, still=still)
+        slot = self._free_slot()
+        # A stream in the player is stopped first, for up to STREAM_STOP_WAIT_S.
+        stop_wait_s = STREAM_STOP_WAIT_S if slot.stream or slot.stopping is not None else 0.0
+        self._load(slot, source, playback, still=still)
         no_picture = f"no picture after {self._start_timeout_s:.0f} s"
         if item is not None and item.url is not None:
             no_picture = (
@@ -657,7 +734,9 @@ class VlcRenderer:
                 f"{self._start_timeout_s:.0f} s (the source sends nothing, or nothing VLC "
                 "can show)"
             )
-        self._later(playback, self._fail, playback, no_picture, delay=self._start_timeout_s)
+        self._later(
+            playback, self._fail, playback, no_picture, delay=self._start_timeout_s + stop_wait_s
+        )
         if playback.broken is not None:
             self._later(playback, self._fail, playback, playback.broken)
 
@@ -771,7 +850,10 @@ class VlcRenderer:
         if old is not None and old.playback is not self._next:
             old.token = -1
             old.playback = None
-            old.player.stop()
+            if old.stream:
+                self._stop_stream(old)
+            else:
+                old.player.stop()
         if self._wanted_next is not None:
             self._schedule_prepare()
 
@@ -810,7 +892,7 @@ class VlcRenderer:
             if (
                 playback.shown_at is None
                 and _is_stream(playback.item)
-                and self._displayed_pictures(playback.slot) == 0
+                and not self._stream_picture_out(playback.slot)
             ):
                 return  # a stream's Vout comes before its first picture; time moving follows
             self._on_picture(playback)
@@ -926,7 +1008,11 @@ class VlcRenderer:
         assert self._loop is not None and playback.item is not None
         url = playback.item.url
         if playback.shown_at is None:
-            if self._displayed_pictures(playback.slot) == 0:
+            if not (
+                self._stream_picture_out(playback.slot)
+                if url is not None
+                else self._displayed_pictures(playback.slot) > 0
+            ):
                 elapsed_ms = (self._loop.time() - playback.opened_at) * 1000
                 self._fail(
                     playback,
@@ -1017,10 +1103,8 @@ class VlcRenderer:
         if playback is not self._current or playback.finished:
             return
         slot = playback.slot
-        assert self._loop is not None and isinstance(slot, _Slot)
-        task = self._loop.create_task(self._watch_once(playback, slot))
-        self._tasks.add(task)  # a reference, so the task is not collected mid-way
-        task.add_done_callback(self._tasks.discard)
+        assert isinstance(slot, _Slot)
+        self._spawn(self._watch_once(playback, slot))
 
     async def _watch_once(self, playback: Playback, slot: _Slot) -> None:
         assert self._loop is not None
@@ -1077,28 +1161,35 @@ class VlcRenderer:
         self._front = self._slots[-1]
         self._send(Recovered(reason, item))
         self._fail(playback, reason)
-
-        async def release_old() -> None:
-            try:
-                await call_with_timeout(
-                    lambda: self._release(old_slots, old_instance if wedged else None),
-                    self._stop_timeout_s,
-                    "release",
-                )
-            except TimeoutError:
-                log.error("the old VLC player did not stop; it is left behind")
-                return
-            if self._screen is not None:
-                for slot in old_slots:
-                    if slot.window is not None:
-                        self._screen.destroy_window(slot.window)
-
+        release_old = self._retire(
+            old_slots, old_instance if wedged else None, timeout_s=self._stop_timeout_s
+        )
         if not wedged:
-            await release_old()
+            await release_old
         else:
-            task = self._loop.create_task(release_old())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(release_old)
+
+    async def _retire(
+        self, slots: list[_Slot], instance: vlc.Instance | None, *, timeout_s: float
+    ) -> None:
+        """Release players taken out of use (and their windows), off the loop."""
+        try:
+            await call_with_timeout(lambda: self._release(slots, instance), timeout_s, "release")
+        except TimeoutError:
+            log.error("the old VLC player did not stop; it is left behind")
+            return
+        if self._screen is not None:
+            for slot in slots:
+                if slot.window is not None:
+                    self._screen.destroy_window(slot.window)
+
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `work` as a task on the loop, referenced until done (never collected mid-way)."""
+        assert self._loop is not None
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- getters (safe from the loop thread) -----------------------------------------
 
@@ -1124,6 +1215,19 @@ class VlcRenderer:
     def _decoded_pictures(self, slot: object) -> int:
         stats = self._stats(slot)
         return int(stats.decoded_video) if stats is not None else 0
+
+    def _stream_picture_out(self, slot: object) -> bool:
+        """Whether a stream has shown a picture: one displayed, or one decoded with its
+        clock running. libvlc's displayed count alone missed it (0 while a stream played
+        to 960 ms on the dummy output, 1 run in 25), and its `Vout` event comes early."""
+        if not isinstance(slot, _Slot):
+            return False
+        stats = self._stats(slot)
+        if stats is None:
+            return False
+        if stats.displayed_pictures > 0:
+            return True
+        return stats.decoded_video > 0 and slot.player.get_time() > 0
 
 
 def _same(a: PlayableItem, b: PlayableItem) -> bool:

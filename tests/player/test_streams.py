@@ -4,11 +4,13 @@ an MPEG-TS stream, or an HLS playlist, that a small HTTP server of the test serv
 
 The server plays the part of a live source: it sends a stream and keeps the connection
 open (as a live source does between its pictures), stops sending midway and holds the
-connection, closes it early, or is not there at all (a closed port).
+connection, closes it early, or is not there at all (a closed port); a bare listening
+socket plays an RTSP camera that takes the connection and never answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import socket
 import subprocess
@@ -24,6 +26,7 @@ import pytest
 
 from player import Ended, Failed, RendererState, Started, VideoOutput, VlcRenderer
 from player.items import PlayableItem, url_for_log
+from player.vlc import STREAM_STOP_WAIT_S
 from sync.models import stream_sha256
 from tests.player.conftest import GUARD_S, Media, image, run, running_player
 from tests.player.test_vlc_renderer import Events, is_final
@@ -258,7 +261,7 @@ def test_a_stream_that_stops_sending_fails_and_the_next_item_plays(
                 url = source.url("stall.ts", userinfo="viewer:s3cret@")
                 renderer.play(stream("stall", url, 60_000))
                 await events.wait_for(lambda: len(events.seen) == 1, "the stream's start")
-                assert events.kinds() == ["Started"]
+                assert events.kinds() == ["Started"], events.seen
                 await events.wait_for(lambda: len(events.seen) == 2, "the stall")
                 failed_at = time.monotonic()
                 failed = events.seen[1]
@@ -321,6 +324,47 @@ def test_a_stream_that_shows_no_picture_fails_at_the_start_timeout(
     run(scenario())
 
 
+def test_a_source_that_never_answers_fails_and_never_holds_up_the_loop(
+    media: Media, dummy_output: VideoOutput, tmp_path: Path
+) -> None:
+    """An RTSP source that takes the connection and never answers: libvlc's stop() of it
+    blocks for seconds here (VLC cannot interrupt ffmpeg's RTSP client), so the renderer
+    stops it off the loop, and the next item gets a new player if the stop takes long."""
+
+    async def scenario() -> None:
+        gaps: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.01)
+                gaps.append(time.monotonic() - before)
+
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            url = f"rtsp://door:s3cret@127.0.0.1:{silent.getsockname()[1]}/stream"
+            ticker = asyncio.create_task(tick())
+            settings = {"start_timeout_s": 1.0}
+            async with open_renderer(dummy_output, tmp_path, **settings) as (renderer, events):
+                renderer.play(stream("door", url, 30_000))
+                await events.wait_for(lambda: len(events.seen) == 1, "the start timeout")
+                failed = events.seen[0]
+                assert isinstance(failed, Failed)
+                assert "showed no picture within 1 s" in failed.reason
+                assert "s3cret" not in failed.reason
+                asked = time.monotonic()
+                renderer.play(image("red", media.red, 200))
+                assert time.monotonic() - asked < 0.1  # play() never waits for libvlc's stop
+                await events.wait_for(lambda: len(events.seen) == 3, "the next item")
+                assert events.kinds() == ["Failed", "Started", "Ended"]
+                assert time.monotonic() - asked < STREAM_STOP_WAIT_S + 2.0
+            ticker.cancel()
+            assert max(gaps) < 0.5, f"the loop was held up for {max(gaps):.1f} s"
+
+    run(scenario())
+
+
 def test_a_stream_the_source_ends_before_its_duration_fails(
     transport_stream: bytes, dummy_output: VideoOutput, tmp_path: Path
 ) -> None:
@@ -329,7 +373,7 @@ def test_a_stream_the_source_ends_before_its_duration_fails(
             async with open_renderer(dummy_output, tmp_path) as (renderer, events):
                 renderer.play(stream("short", source.url("short.ts"), 30_000))
                 await events.wait_for(lambda: any(map(is_final, events.seen)), "its end")
-                assert events.kinds() == ["Started", "Failed"]
+                assert events.kinds() == ["Started", "Failed"], events.seen
                 failed = events.seen[1]
                 assert isinstance(failed, Failed)
                 assert "ended after" in failed.reason and "of its 30 s" in failed.reason
