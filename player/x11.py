@@ -17,7 +17,7 @@ and a raise shows what the player behind has already drawn.
 
 It also turns off the X server's screen saver and DPMS power saving while it is open
 (`xset s off -dpms` done by the renderer itself, so no `xset` or `xdg-screensaver`
-program is needed), and hides the mouse pointer over its windows.
+program is needed), and hides the mouse pointer over the whole screen while it is open.
 
 Call everything from one thread (the asyncio loop's); libvlc uses its own connection.
 """
@@ -115,6 +115,8 @@ def _declare(x11: ctypes.CDLL) -> None:
     ]
     x11.XFreePixmap.argtypes = [p, ul]
     x11.XFreeCursor.argtypes = [p, ul]
+    x11.XDefineCursor.argtypes = [p, ul, ul]
+    x11.XUndefineCursor.argtypes = [p, ul]
 
 
 _COMPOSITE_REDIRECT_AUTOMATIC = 0
@@ -160,6 +162,13 @@ class X11Screen:
         )
         self._windows: list[int] = []
         self._cursor = self._blank_cursor()
+        # libvlc shows the pointer on a player's window when the pointer moves or enters it
+        # (a window mapped under it is enough) by setting that window's cursor to None,
+        # which means the parent's: the root window's X. It hides it again after a second,
+        # but never while its player is paused on a held picture, so an X stayed in the
+        # middle of the screen (seen under Xvfb). A blank cursor on the root window too
+        # leaves nothing to show.
+        x11.XDefineCursor(display, self._root, self._cursor)
         self._keep_awake()
         self._composite = _load_composite()
         if self._composite is not None:
@@ -256,6 +265,7 @@ class X11Screen:
             return
         for window in list(self._windows):
             self.destroy_window(window)
+        self._x11.XUndefineCursor(self._display, self._root)
         self._x11.XFreeCursor(self._display, self._cursor)
         self._x11.XCloseDisplay(self._display)
         self._display = None

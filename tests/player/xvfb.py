@@ -7,6 +7,8 @@ package (`xwd`, ImageMagick) involved.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 import os
 import shutil
@@ -64,6 +66,57 @@ class Framebuffer:
         self._map.close()
 
 
+def _xlib() -> ctypes.CDLL:
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    p, ul, i, ui = ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_uint
+    x11.XOpenDisplay.restype = p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XDefaultRootWindow.restype = ul
+    x11.XDefaultRootWindow.argtypes = [p]
+    x11.XWarpPointer.argtypes = [p, ul, ul, i, i, ui, ui, i, i]
+    x11.XQueryTree.argtypes = [
+        p, ul, ctypes.POINTER(ul), ctypes.POINTER(ul), ctypes.POINTER(ctypes.POINTER(ul)),
+        ctypes.POINTER(ui),
+    ]  # fmt: skip
+    x11.XUndefineCursor.argtypes = [p, ul]
+    x11.XFree.argtypes = [p]
+    x11.XSync.argtypes = [p, i]
+    x11.XCloseDisplay.argtypes = [p]
+    return x11
+
+
+def move_pointer(
+    display: str, path: list[tuple[int, int]], *, show_over_windows: bool = False
+) -> None:
+    """Move the server's mouse pointer along `path`, as a mouse would (XWarpPointer from a
+    connection of its own: the windows under it get enter and motion events).
+
+    `show_over_windows`: first do what libvlc does when it shows the pointer over a
+    player's window: set the cursor of every top-level window to None (the parent's)."""
+    x11 = _xlib()
+    connection = x11.XOpenDisplay(display.encode())
+    if not connection:
+        raise RuntimeError(f"cannot open the X display {display}")
+    try:
+        root = x11.XDefaultRootWindow(connection)
+        if show_over_windows:
+            parent, root_out = ctypes.c_ulong(), ctypes.c_ulong()
+            children = ctypes.POINTER(ctypes.c_ulong)()
+            count = ctypes.c_uint()
+            x11.XQueryTree(connection, root, ctypes.byref(root_out), ctypes.byref(parent),
+                           ctypes.byref(children), ctypes.byref(count))  # fmt: skip
+            for index in range(count.value):
+                x11.XUndefineCursor(connection, children[index])
+            if children:
+                x11.XFree(children)
+        for x, y in path:
+            x11.XWarpPointer(connection, 0, root, 0, 0, 0, 0, x, y)
+            x11.XSync(connection, 0)
+            time.sleep(0.02)
+    finally:
+        x11.XCloseDisplay(connection)
+
+
 @dataclass
 class Xvfb:
     display: str
@@ -118,4 +171,4 @@ def running_xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Xvfb]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["SCREEN", "Framebuffer", "Xvfb", "running_xvfb", "xvfb_available"]
+__all__ = ["SCREEN", "Framebuffer", "Xvfb", "move_pointer", "running_xvfb", "xvfb_available"]
