@@ -7,7 +7,8 @@ the server's own `detail` when it answered, or what to check when it did not.
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -58,6 +59,10 @@ from sync.models import (
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# An upload the cloud could not check yet (429 "busy checking other uploads", with
+# Retry-After) is sent again this many times in all, waiting at most this long each time.
+UPLOAD_TRIES = 3
+UPLOAD_WAIT_MAX_S = 30.0
 
 _DEVICE_LIST = TypeAdapter(list[DeviceListing])
 _ASSET_LIST = TypeAdapter(list[AssetSummary])
@@ -82,6 +87,15 @@ def error_message(response: httpx.Response) -> str:
         where = ".".join(str(part) for part in first.get("loc", []) if part != "body")
         return f"the cloud refused the request: {where}: {first.get('msg')}"
     return f"the cloud answered {response.status_code} {response.reason_phrase}"
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    """The seconds a 429's Retry-After asks for, if they are a number worth waiting."""
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= UPLOAD_WAIT_MAX_S else None
 
 
 class AdminClient:
@@ -119,8 +133,12 @@ class AdminClient:
                 "is that URL a signage-cloud?"
             ) from exc
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """The answer to a request, which must be a success; AdminClientError otherwise."""
+    def _send(
+        self, method: str, path: str, *, busy_ok: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """The answer to a request, which must be a success; AdminClientError otherwise.
+
+        `busy_ok`: a 429 is returned rather than raised (the caller may try again)."""
         try:
             response = self._client.request(method, path, **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -133,7 +151,7 @@ class AdminClient:
             ) from exc
         except httpx.HTTPError as exc:
             raise AdminClientError(f"talking to the cloud at {self.url} failed: {exc}") from exc
-        if response.is_error:
+        if response.is_error and not (busy_ok and response.status_code == 429):
             raise AdminClientError(error_message(response))
         return response
 
@@ -151,22 +169,48 @@ class AdminClient:
         )
         return self._parse(ApprovedDevice, data)
 
-    def add_asset(self, path: Path, *, name: str | None = None) -> AssetCreated:
-        """Upload a file; its Content-Type is guessed from its name (or `name`)."""
+    def add_asset(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        on_wait: Callable[[str, float], None] = lambda _reason, _seconds: None,
+    ) -> AssetCreated:
+        """Upload a file; its Content-Type is guessed from its name (or `name`).
+
+        When the cloud cannot check the upload yet (429 with Retry-After), the upload is
+        sent again after the wait it asks for, up to UPLOAD_TRIES in all; `on_wait` hears
+        of each wait (the reason and the seconds)."""
         name = name or path.name
         content_type = mimetypes.guess_type(name)[0] or mimetypes.guess_type(path.name)[0]
+        for attempt in range(1, UPLOAD_TRIES + 1):
+            try:
+                file = path.open("rb")
+            except OSError as exc:
+                raise AdminClientError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            with file:
+                response = self._send(
+                    "POST",
+                    "/assets",
+                    busy_ok=attempt < UPLOAD_TRIES,
+                    params={"name": name},
+                    content=file,
+                    headers={"Content-Type": content_type or "application/octet-stream"},
+                )
+            if response.status_code != 429:
+                break
+            wait_s = _retry_after_s(response)
+            if wait_s is None:
+                raise AdminClientError(error_message(response))
+            on_wait(error_message(response), wait_s)
+            time.sleep(wait_s)
         try:
-            file = path.open("rb")
-        except OSError as exc:
-            raise AdminClientError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        with file:
-            data = self._request(
-                "POST",
-                "/assets",
-                params={"name": name},
-                content=file,
-                headers={"Content-Type": content_type or "application/octet-stream"},
-            )
+            data = response.json()
+        except ValueError as exc:
+            raise AdminClientError(
+                f"the cloud at {self.url} answered something that is not JSON: "
+                "is that URL a signage-cloud?"
+            ) from exc
         return self._parse(AssetCreated, data)
 
     def add_stream(self, url: str, *, name: str) -> AssetCreated:

@@ -771,9 +771,13 @@ def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
     check_usage(parser, args)
 
 
+def _say_waiting(reason: str, seconds: float) -> None:
+    print(f"signage-cloud: {reason} (sending it again in {seconds:g} s)", file=sys.stderr)
+
+
 def _asset_command(client: AdminClient, args: argparse.Namespace) -> None:
     if args.asset_command == "add":
-        print(client.add_asset(args.file, name=args.name).id)
+        print(client.add_asset(args.file, name=args.name, on_wait=_say_waiting).id)
     elif args.asset_command == "add-stream":
         print(client.add_stream(args.stream_url, name=args.name).id)
     elif args.asset_command == "list":

@@ -15,8 +15,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
+from cloud.admin_client import UPLOAD_TRIES, AdminClient
+from cloud.errors import AdminClientError
 from cloud.probe import ProbeBusy, Prober, Refused
 from tests.support.cloud import ROOT, RunningCloud, clean_environ, running_cloud
 from tests.support.media import (
@@ -334,3 +337,54 @@ def test_without_ffprobe_videos_are_accepted_unread_and_pictures_still_decoded(
     )
     assert picture is not None
     assert (picture.format, picture.width, picture.height) == ("PNG", 64, 48)
+
+
+class BusyFirst(httpx.BaseTransport):
+    """The real cloud behind a transport that first answers `busy` uploads with the cloud's
+    own 429 (a fault the real cloud gives only under load)."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.uploads = 0
+        self._real = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/assets"):
+            self.uploads += 1
+            if self.uploads <= self.busy:
+                request.read()
+                return httpx.Response(
+                    429,
+                    headers={"Retry-After": "0.2"},
+                    json={"detail": "a.png: the cloud is busy checking other uploads; try again"},
+                )
+        return self._real.handle_request(request)
+
+    def close(self) -> None:
+        self._real.close()
+
+
+@pytest.mark.parametrize("busy", [1, UPLOAD_TRIES - 1])
+def test_an_upload_the_cloud_is_too_busy_to_check_is_sent_again(
+    shared_cloud: RunningCloud, tmp_path: Path, busy: int
+) -> None:
+    picture = make_picture(tmp_path / "a.png", "PNG")
+    waits: list[tuple[str, float]] = []
+    transport = BusyFirst(busy)
+    with AdminClient(shared_cloud.url, shared_cloud.admin_key, transport=transport) as client:
+        created = client.add_asset(picture, on_wait=lambda *wait: waits.append(wait))
+        assert created.id in {asset.id for asset in client.list_assets()}
+    assert transport.uploads == busy + 1
+    assert [seconds for _, seconds in waits] == [0.2] * busy
+    assert "busy checking other uploads" in waits[0][0]
+
+
+def test_an_upload_still_refused_as_busy_after_its_tries_says_so(
+    shared_cloud: RunningCloud, tmp_path: Path
+) -> None:
+    picture = make_picture(tmp_path / "a.png", "PNG")
+    transport = BusyFirst(UPLOAD_TRIES)
+    client = AdminClient(shared_cloud.url, shared_cloud.admin_key, transport=transport)
+    with client, pytest.raises(AdminClientError, match="busy checking other uploads"):
+        client.add_asset(picture)
+    assert transport.uploads == UPLOAD_TRIES
