@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 # CLOUD_URL=https://... sets cloud_url in the package's agent.toml.
 ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 CLOUD_URL ?=
+# Test processes: most tests wait on timers, sockets and child processes, so a few more than
+# the cores finish sooner; TEST_WORKERS=0 runs them in this process (tests/conftest.py).
+TEST_WORKERS ?= 4
 
 .PHONY: demo test lint bootstrap bench clean deb lock
 
@@ -18,7 +21,7 @@ demo: bootstrap
 test: bootstrap
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .
