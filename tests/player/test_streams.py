@@ -16,20 +16,20 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from player import Ended, Failed, RendererState, Started, VideoOutput, VlcRenderer
+from player import Ended, Failed, RendererState, Started, VideoOutput
 from player.items import PlayableItem, url_for_log
 from player.vlc import STREAM_STOP_WAIT_S
 from sync.models import stream_sha256
 from tests.player.conftest import GUARD_S, Media, image, run, running_player
-from tests.player.test_vlc_renderer import Events, is_final
+from tests.player.test_vlc_renderer import is_final, open_renderer
 from tests.support.media import ffmpeg_available
 
 STREAM_SECONDS = 4  # of the test stream; each server path sends a part of it
@@ -193,19 +193,6 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@asynccontextmanager
-async def open_renderer(
-    output: VideoOutput, tmp_path: Path, **settings: Any
-) -> AsyncIterator[tuple[VlcRenderer, Events]]:
-    renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "messages", **settings)
-    events = Events()
-    await renderer.start(events)
-    try:
-        yield renderer, events
-    finally:
-        await renderer.close()
 
 
 def test_a_stream_starts_with_its_first_picture_and_is_cut_at_its_duration(

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image, ImageStat
@@ -54,9 +55,10 @@ class Events:
 
 @asynccontextmanager
 async def open_renderer(
-    output: VideoOutput, tmp_path: Path
+    output: VideoOutput, tmp_path: Path, **settings: Any
 ) -> AsyncIterator[tuple[VlcRenderer, Events]]:
-    renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "messages")
+    """A started renderer (`settings`: VlcRenderer's keyword arguments) and its events."""
+    renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "messages", **settings)
     events = Events()
     await renderer.start(events)
     try:
