@@ -57,6 +57,9 @@ VOUTS: dict[str, tuple[str, ...]] = {
     "default": (),
     "gl": ("--gl=any", "--gles2=any"),  # OpenGL (Mesa's software renderer here)
     "x11": ("--gl=none", "--gles2=none"),  # XVideo if offered, else X11 shared memory
+    # the renderer's choice with software decoding only: libavcodec tries no VA-API or
+    # VDPAU first (each try reopens the video output)
+    "default-sw": ("--avcodec-hw=none",),
 }
 
 SAMPLER = r"""
