@@ -13,15 +13,11 @@ sets of playlists. Assets it holds anyway are not sent again.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from cloud.admin_models import DeviceSettings
-from cloud.changelog import ChangeLog
 from cloud.errors import NotFound
 from cloud.playlists import no_playlist
-from cloud.store import Database, Row, new_id, utc_now_iso
-from cloud.views import Fanout, Views, epoch_text
+from cloud.store import Row, new_id, utc_now_iso
+from cloud.views import Fanout, ViewWriter, epoch_text
 from sync.models import ChangeKind, DeviceRecord, DeviceSummary
 
 
@@ -39,20 +35,7 @@ def no_device(device_id: str) -> NotFound:
     return NotFound(f"no device {device_id} in this tenant: `signage-cloud devices` lists them")
 
 
-class Devices:
-    def __init__(
-        self,
-        db: Database,
-        changelog: ChangeLog,
-        views: Views,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._changelog = changelog
-        self._views = views
-        self._clock = clock
-
+class Devices(ViewWriter):
     def record(self, *, tenant_id: str, device_id: str) -> DeviceRecord:
         """The device's record, as the device itself receives it."""
         view = self._views.one(tenant_id, device_id, now=epoch_text(self._clock()))

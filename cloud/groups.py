@@ -19,16 +19,14 @@ Every write records, in its transaction, what changed for the devices it concern
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from cloud.admin_models import MAX_GROUPS, GroupSummary
-from cloud.changelog import ChangeLog
 from cloud.devices import no_device
 from cloud.errors import NotFound, Unprocessable
 from cloud.playlists import no_playlist
-from cloud.store import Database, Row, new_id, utc_now_iso
-from cloud.views import Fanout, Views, epoch_text, ids_json
+from cloud.store import Row, new_id, utc_now_iso
+from cloud.views import Fanout, ViewWriter, epoch_text, ids_json
 from sync.models import MAX_GROUPS_PER_DEVICE, ChangeKind
 
 log = logging.getLogger(__name__)
@@ -60,20 +58,7 @@ def _shown(ids: Sequence[str]) -> str:
     return ", ".join(ids[:3]) + more
 
 
-class Groups:
-    def __init__(
-        self,
-        db: Database,
-        changelog: ChangeLog,
-        views: Views,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._changelog = changelog
-        self._views = views
-        self._clock = clock
-
+class Groups(ViewWriter):
     def _fanout(self, tenant_id: str, device_ids: set[str]) -> Fanout:
         return Fanout(
             self._views, self._changelog, tenant_id, device_ids, now=epoch_text(self._clock())

@@ -11,21 +11,18 @@ the playlist and assets that came into or left their view (`cloud.views.Fanout`)
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
 from cloud.admin_models import InterruptSummary, NewInterrupt
-from cloud.changelog import ChangeLog
 from cloud.devices import no_device
 from cloud.errors import NotFound, Unprocessable
 from cloud.expiry import purge_expired
 from cloud.groups import no_group
 from cloud.playlists import no_playlist
-from cloud.store import Database, Row, new_id
-from cloud.views import Fanout, Views, epoch_text, instant_text, interrupt_data
+from cloud.store import Row, new_id
+from cloud.views import Fanout, ViewWriter, epoch_text, instant_text, interrupt_data
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +38,7 @@ def _first_problem(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-class Interrupts:
-    def __init__(
-        self,
-        db: Database,
-        changelog: ChangeLog,
-        views: Views,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._changelog = changelog
-        self._views = views
-        self._clock = clock
-
+class Interrupts(ViewWriter):
     def _reached(self, tenant_id: str, device_id: str | None, group_id: str | None) -> list[str]:
         devices = self._views.target(tenant_id, device_id=device_id, group_id=group_id)
         if devices is None:

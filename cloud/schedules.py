@@ -12,18 +12,15 @@ A tenant has at most `MAX_SCHEDULE_ENTRIES`: a device's view holds at most that 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cloud.admin_models import MAX_SCHEDULE_ENTRIES, NewScheduleEntry, ScheduleEntrySummary
-from cloud.changelog import ChangeLog
 from cloud.devices import no_device
 from cloud.errors import NotFound, Unprocessable
 from cloud.groups import no_group
 from cloud.playlists import no_playlist
-from cloud.store import Database, Row, new_id
-from cloud.views import Fanout, Views, entry_data, epoch_text, instant_text
+from cloud.store import Row, new_id
+from cloud.views import Fanout, ViewWriter, entry_data, epoch_text, instant_text
 from sync.models import WEEKDAYS
 
 log = logging.getLogger(__name__)
@@ -39,20 +36,7 @@ def entry_summary(row: Row) -> ScheduleEntrySummary:
     return ScheduleEntrySummary.model_validate({**entry_data(row), "device_id": row["device_id"]})
 
 
-class Schedules:
-    def __init__(
-        self,
-        db: Database,
-        changelog: ChangeLog,
-        views: Views,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._changelog = changelog
-        self._views = views
-        self._clock = clock
-
+class Schedules(ViewWriter):
     def _row(self, tenant_id: str, entry_id: str) -> Row:
         row = self._db.one(
             "SELECT * FROM schedule_entries WHERE tenant_id = ? AND id = ?", (tenant_id, entry_id)

@@ -31,8 +31,9 @@ Instants (interrupts, `created_at` of entries) are stored as ISO text in UTC wit
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -576,11 +577,32 @@ class Fanout:
         return rows
 
 
+class ViewWriter:
+    """What the services share whose writes change what devices see (devices, groups,
+    schedule entries, interrupts): the database, the change log, the views, and the clock
+    their writes are dated by. A write takes a `Fanout` of the devices it concerns before,
+    and records it after."""
+
+    def __init__(
+        self,
+        db: Database,
+        changelog: ChangeLog,
+        views: Views,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._changelog = changelog
+        self._views = views
+        self._clock = clock
+
+
 __all__ = [
     "LISTING_ORDER",
     "Fanout",
     "Key",
     "View",
+    "ViewWriter",
     "Views",
     "asset_data",
     "command_data",
