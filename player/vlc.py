@@ -17,7 +17,11 @@ when the next one replaces it in its player. What the notes measured shapes the 
   displayed no picture is reported as failed.
 - Images are held on screen (`:image-duration=-1`) and timed on the loop: VLC's own
   image duration ends them about 0.15 s early, the loop timer is within 2%. Once its
-  picture is out an image's player is paused, so a still picture costs no decoding.
+  picture is out an image's (or message's) player is paused, so a still picture costs
+  no decoding. In the renderer's own X11 window with one player it is stopped instead:
+  a paused libvlc still redisplays its picture every 80 ms, and the window (background
+  None) keeps the last picture with no video output alive. What needs a live output
+  (the identify band, a turn) opens the picture again; snapshots use the picture file.
 - libvlc cannot hold a video paused on its first picture (`:start-paused` decodes
   nothing; pausing at the `Vout` event loses the first frame and stalls 120 ms on
   resume: measured, see docs/player.md). A prepared video is therefore started behind
@@ -126,6 +130,7 @@ class _Slot:
     playback: Playback | None = None
     shown_path: Path | None = None  # the file its media was opened from (None: a stream)
     paused: bool = False
+    held: bool = False  # stopped on a still picture, which its window keeps on screen
     handlers: list[Any] = field(default_factory=list)
     stream: bool = False  # its media is a stream's: stopping it may block (`_stop_stream`)
     stopping: asyncio.Task[_Slot] | None = None  # its stream being stopped off the loop
@@ -173,6 +178,8 @@ class VlcRenderer:
         # black and lost its first frame (bench/switch_gap.py, docs/player.md); KMS and
         # the framebuffer give the display to one output at a time anyway.
         self._double_buffer = bool(double_buffer)
+        # Stop (not pause) a held still picture's player; decided in start(): X11 only.
+        self._stop_held = False
         self._state = RendererState.NEW
         self._vlc: ModuleType | None = None
         self._instance: vlc.Instance | None = None
@@ -302,6 +309,7 @@ class VlcRenderer:
         if not shown_on:
             self._end_identify()
             return False
+        self._wake_held()  # a stopped still has no output to lay the band on
         log.info("identify: showing %r over the screen for %.0f s", self._identify_text, duration_s)
         return True
 
@@ -337,6 +345,26 @@ class VlcRenderer:
             return
         for slot in self._slots:
             slot.player.video_set_logo_int(self._vlc.VideoLogoOption.logo_enable, 0)
+        front = self._front
+        if self._stop_held and front is not None and front.paused and not front.held:
+            # Held paused for the band: stop it once the picture without it is out.
+            self._rest_later(front)
+
+    def _wake_held(self) -> None:
+        """Open the held still picture on screen again, when its player is stopped."""
+        front, current = self._front, self._current
+        if (
+            front is None
+            or not front.held
+            or front.shown_path is None
+            or current is None
+            or current.shown_at is None
+            or current.slot is not front
+            or self._next is not None
+        ):
+            return
+        log.debug("opening the held picture %s again for a live output", front.shown_path)
+        self._reshow(current, front.shown_path)
 
     def _picture_size(self, slot: _Slot) -> tuple[int, int]:
         """The size of the picture `slot` shows, as laid on the screen (overlays are
@@ -369,6 +397,7 @@ class VlcRenderer:
             from player.x11 import X11Screen
 
             self._screen = X11Screen(os.environ.get("DISPLAY"))
+            self._stop_held = not self._double_buffer
         instance = new_instance(module, self._args)
         self._vlc, self._instance = module, instance
         for name in ("a", "b") if self._double_buffer else ("a",):
@@ -393,7 +422,11 @@ class VlcRenderer:
         if self._screen is not None:
             # Double-buffered, the window behind must keep what its player drew (Composite),
             # or a raise shows black until libvlc's next picture.
-            window = self._screen.new_window(f"signage {name}", keep_contents=self._double_buffer)
+            window = self._screen.new_window(
+                f"signage {name}",
+                keep_contents=self._double_buffer,
+                keep_last_picture=self._stop_held,
+            )
             player.set_xwindow(window)
         elif self._video_output.name == "window":
             # Wayland: libvlc's own window; --fullscreen does not reach a player's windows.
@@ -426,6 +459,9 @@ class VlcRenderer:
         self._set_state(RendererState.CLOSED)
         slots, instance = self._slots, self._instance
         self._slots, self._front, self._instance = [], None, None
+        stopping = [slot.stopping for slot in slots if slot.stopping is not None]
+        if stopping:  # a held picture's player being stopped: not released under it
+            await asyncio.wait(stopping, timeout=2 * STREAM_STOP_WAIT_S)
         try:
             async with asyncio.timeout(2 * self._stop_timeout_s), self._blocking_calls:
                 await call_with_timeout(
@@ -467,7 +503,12 @@ class VlcRenderer:
     def play(self, item: PlayableItem) -> None:
         self._require_open()
         prepared = self._next
-        if prepared is not None and prepared.item is not None and _same(prepared.item, item):
+        if (
+            prepared is not None
+            and prepared.shown_at is None  # not a re-show of the picture on screen
+            and prepared.item is not None
+            and _same(prepared.item, item)
+        ):
             self._next = None
             self._promote(prepared, item)
             return
@@ -546,6 +587,11 @@ class VlcRenderer:
             front = self._front
             if front is None or self._state == RendererState.CLOSED:
                 return False
+            if front.held and front.shown_path is not None:
+                # Stopped on a still picture: no output to ask, the file is what is shown.
+                return await asyncio.to_thread(
+                    _picture_snapshot, front.shown_path, path, self.screen_size
+                )
             try:
                 if await call_with_timeout(
                     lambda: take(front.player), self._stop_timeout_s, "snapshot"
@@ -644,7 +690,7 @@ class VlcRenderer:
         # set_media() stops the old input synchronously; its last events carry the old
         # token, so the token moves on only after it returns.
         slot.player.set_media(media)
-        slot.media, slot.paused = media, False
+        slot.media, slot.paused, slot.held = media, False, False
         slot.shown_path = source if isinstance(source, Path) else None
         slot.stream = isinstance(source, str)
         if old_media is not None:
@@ -743,14 +789,19 @@ class VlcRenderer:
     def _reopen_turned(self, current: Playback) -> None:
         """Show the image on screen again turned; its own timers carry on."""
         assert current.item is not None
+        self._reshow(current, self._item_source(current.item))
+
+    def _reshow(self, current: Playback, source: Path) -> None:
+        """Open the still picture of `current` again from `source` (turned, or for a live
+        output); `current` and its timers carry on."""
         slot = self._free_slot()
         self._tokens += 1
-        turned = Playback(
-            self._tokens, current.item, None, opened_at=current.opened_at, prepared=True
+        again = Playback(
+            self._tokens, current.item, current.message, opened_at=current.opened_at, prepared=True
         )
-        self._load(slot, self._item_source(current.item), turned, still=True)
-        self._next = turned  # shown by _on_picture as soon as its picture is out
-        turned.shown_at = current.shown_at  # marks it as a re-show of the current item
+        self._load(slot, source, again, still=True)
+        self._next = again  # shown by _on_prepared_signal as soon as its picture is out
+        again.shown_at = current.shown_at  # marks it as a re-show of the current item
 
     # --- preparing the next item -------------------------------------------------------
 
@@ -938,19 +989,31 @@ class VlcRenderer:
         self._startup_ms = min(max(0.8 * self._startup_ms + 0.2 * sample, low), high)
 
     def _pause_later(self, playback: Playback) -> None:
-        """Pause a still picture's player once its picture is out: no decoding while held."""
-        assert self._loop is not None
+        """Rest a still picture's player once its picture is out: no decoding while held."""
         slot = playback.slot
-        if not isinstance(slot, _Slot):
-            return
+        if isinstance(slot, _Slot):
+            self._rest_later(slot)
+
+    def _rest_later(self, slot: _Slot) -> None:
+        """In IMAGE_PAUSE_AFTER_S, pause `slot`'s player on its still picture, or stop it
+        (X11 window, one player) unless the identify band is over it: a paused libvlc
+        output still wakes every 80 ms to redisplay; a stopped one leaves the picture in
+        the window (its background is None) with no output alive."""
+        assert self._loop is not None
         token = slot.token
 
-        def pause() -> None:
-            if slot.token == token and not slot.paused and slot in self._slots:
+        def rest() -> None:
+            if slot.token != token or slot.held or slot not in self._slots:
+                return
+            if self._stop_held and self._identify_text is None and slot is self._front:
+                slot.held, slot.paused = True, False
+                # Off the loop, as a stream is: the next load waits for it (`_load`).
+                self._stop_stream(slot)
+            elif not slot.paused:
                 slot.player.set_pause(1)
                 slot.paused = True
 
-        self._loop.call_later(IMAGE_PAUSE_AFTER_S, pause)
+        self._loop.call_later(IMAGE_PAUSE_AFTER_S, rest)
 
     def _on_picture(self, playback: Playback) -> None:
         if playback.shown_at is not None or playback.finished or playback is not self._current:

@@ -114,6 +114,7 @@ def _declare(x11: ctypes.CDLL) -> None:
         ui,
     ]
     x11.XFreePixmap.argtypes = [p, ul]
+    x11.XSetWindowBackgroundPixmap.argtypes = [p, ul, ul]
     x11.XFreeCursor.argtypes = [p, ul]
     x11.XDefineCursor.argtypes = [p, ul, ul]
     x11.XUndefineCursor.argtypes = [p, ul]
@@ -212,11 +213,17 @@ class X11Screen:
             xext.DPMSDisable(self._display)
         self._x11.XFlush(self._display)
 
-    def new_window(self, name: str, *, keep_contents: bool = False) -> int:
+    def new_window(
+        self, name: str, *, keep_contents: bool = False, keep_last_picture: bool = False
+    ) -> int:
         """A black, override-redirect window covering the screen, mapped on top.
 
         `keep_contents`: keep its pixels while it is covered (Composite), where the X
         server can; it costs the server one copy of each new picture to the screen.
+        `keep_last_picture`: once mapped (and painted black), its background becomes None,
+        so X no longer paints over what a player drew when the player's own child window
+        goes (a stopped player's last picture stays; measured under Xvfb with `xcb_x11`,
+        which draws in a child window: black without it).
         """
         x11, display = self._x11, self._display
         window = int(
@@ -246,7 +253,10 @@ class X11Screen:
         if keep_contents and self._composite is not None:
             self._composite.XCompositeRedirectWindow(display, window, _COMPOSITE_REDIRECT_AUTOMATIC)
         x11.XMapRaised(display, window)
-        x11.XSync(display, 0)
+        x11.XSync(display, 0)  # mapped and painted black before the background goes
+        if keep_last_picture:
+            x11.XSetWindowBackgroundPixmap(display, window, 0)  # None
+            x11.XSync(display, 0)
         self._windows.append(window)
         return window
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from PIL import Image, ImageStat
 from player import Failed, Recovered, Started, VideoOutput, VlcRenderer, choose_video_output
 from player.images import fitted_image
 from tests.player.conftest import GUARD_S, Media, image, run, video
+from tests.player.test_switch_on_screen import between, solid_clip, watching
 from tests.player.test_vlc_renderer import Events, open_renderer
-from tests.player.xvfb import move_pointer, running_xvfb, xvfb_available
-from tests.support.media import make_image, make_video
+from tests.player.xvfb import Framebuffer, move_pointer, running_xvfb, xvfb_available
+from tests.support.media import ffmpeg_available, make_image, make_video
 
 
 def near(pixel: tuple[int, ...], colour: tuple[int, ...], tolerance: int = 40) -> bool:
@@ -105,6 +107,106 @@ def test_no_mouse_pointer_shows_over_a_held_picture_when_the_mouse_moves(
         assert run(scenario(xvfb.display, xvfb.framebuffer)) == 0
 
 
+def held_player_stopped(renderer: VlcRenderer) -> bool:
+    """The front player is stopped on its still picture: no libvlc video output alive."""
+    front = renderer._front
+    if front is None or not front.held or front.stopping is not None:
+        return False
+    state = front.player.get_state()
+    return state.value in (0, 5)  # NothingSpecial, Stopped
+
+
+def native_threads() -> int:
+    """Threads of this process that Python did not start: libvlc's (and other C libraries')."""
+    return len(os.listdir("/proc/self/task")) - threading.active_count()
+
+
+@pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
+@pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed to make test media")
+def test_a_held_picture_stays_in_the_window_with_its_player_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    red = make_image(tmp_path / "red.png", "", (200, 0, 0), size=(1920, 1080))
+    blue = solid_clip(tmp_path / "blue.mp4", (0, 0, 200))
+
+    async def scenario(display: str, framebuffer: Framebuffer) -> list[str]:
+        monkeypatch.setenv("DISPLAY", display)
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        async with open_renderer(output, tmp_path) as (renderer, events):
+            idle_threads = native_threads()
+            renderer.play(image("red", red, 60_000))
+            await events.wait_for(lambda: len(events.seen) == 1, "the picture")
+            await until(lambda: held_player_stopped(renderer), "its player stopped")
+            # No libvlc output (or input) thread is left: no wake-ups while it is held.
+            assert native_threads() <= idle_threads
+            loop = asyncio.get_running_loop()
+            until_s = loop.time() + 2.0
+            while loop.time() < until_s:
+                assert near(framebuffer.pixel(960, 540), (200, 0, 0))
+                assert near(framebuffer.pixel(3, 3), (200, 0, 0))
+                await asyncio.sleep(0.05)
+            assert held_player_stopped(renderer)
+
+            shot = tmp_path / "held.png"  # the picture file, there is no output to ask
+            assert await renderer.snapshot(shot)
+            with Image.open(shot) as picture:
+                mean = ImageStat.Stat(picture.convert("RGB")).mean
+            assert near(tuple(round(c) for c in mean), (200, 0, 0), 25), mean
+
+            with watching(framebuffer) as seen:  # the next item draws over the kept picture
+                renderer.play(video("blue", blue))
+                await events.wait_for(lambda: len(events.seen) == 2, "the video")
+                await until(lambda: near(framebuffer.pixel(960, 540), (0, 0, 200)), "it shown")
+            assert events.kinds() == ["Started", "Started"]
+            return seen
+
+    with running_xvfb() as xvfb:
+        seen = run(scenario(xvfb.display, xvfb.framebuffer))
+    assert "black" not in between(seen, "red", "blue"), seen
+
+
+@pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
+def test_a_stopped_held_picture_cycles_and_turns_in_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pattern = Image.new("RGB", (1920, 1080), (220, 0, 0))  # top half red
+    pattern.paste((0, 0, 220), (0, 540, 1920, 1080))  # bottom half blue
+    path = tmp_path / "pattern.png"
+    pattern.save(path)
+
+    async def scenario(display: str, framebuffer: Framebuffer) -> None:
+        monkeypatch.setenv("DISPLAY", display)
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        async with open_renderer(output, tmp_path) as (renderer, events):
+            item = image("pattern", path, 1200)
+            for round_ in range(1, 4):  # a one-item playlist: the same picture again
+                renderer.play(item)
+                ended = 2 * round_
+                await events.wait_for(lambda: len(events.seen) == ended, "its end")  # noqa: B023
+                assert near(framebuffer.pixel(960, 200), (220, 0, 0))
+            assert events.kinds() == ["Started", "Ended"] * 3
+            assert held_player_stopped(renderer)
+
+            renderer.play(image("pattern", path, 60_000))
+            await events.wait_for(lambda: len(events.seen) == 7, "it shown again")
+            await until(lambda: held_player_stopped(renderer), "its player stopped")
+            renderer.set_rotation(90)  # opened again, turned, then stopped again
+            # Clockwise: the top is now on the right, the bottom on the left (607 px wide).
+            await until(
+                lambda: (
+                    near(framebuffer.pixel(1100, 540), (220, 0, 0))
+                    and near(framebuffer.pixel(820, 540), (0, 0, 220))
+                ),
+                "the picture turned",
+            )
+            await until(lambda: held_player_stopped(renderer), "its player stopped again")
+            assert near(framebuffer.pixel(1100, 540), (220, 0, 0))
+            assert events.kinds() == ["Started", "Ended"] * 3 + ["Started"]
+
+    with running_xvfb() as xvfb:
+        run(scenario(xvfb.display, xvfb.framebuffer))
+
+
 def test_a_snapshot_of_a_coloured_item_has_its_colour(
     dummy_output: VideoOutput, tmp_path: Path
 ) -> None:
@@ -149,7 +251,7 @@ def test_rotation_90_turns_the_picture_clockwise(dummy_output: VideoOutput, tmp_
             turned = await shot_of(renderer, "turned")
             assert turned.height > turned.width
             width, height = turned.size
-            # Clockwise: what was on top is now on the right, the bottom on the left.
+            # Clockwise: the top is now on the right, the bottom on the left (607 px wide).
             assert near(turned.getpixel((width * 3 // 4, height // 2)), (220, 0, 0))
             assert near(turned.getpixel((width // 4, height // 2)), (0, 0, 220))
             assert [type(e).__name__ for e in events.seen] == ["Started"]  # still one item
