@@ -5,7 +5,14 @@ it runs headless) for `--seconds`, after a short settling time, and prints the p
 CPU (share of one core), context switches per second (all threads, voluntary and not:
 each is a wake-up) and RSS median and peak. Asserts nothing.
 
-Usage: python bench/still_image.py [--seconds 60]
+`--window` uses the window output on a private Xvfb (tests/player/xvfb.py) instead, and
+`--held paused,stopped` measures each way of holding the picture there, each in a fresh
+process, in the order given: `stopped` is the renderer's default (the player stopped, the
+window keeps the picture), `paused` what it did before (the player paused, its output
+alive). `--trim` gives freed heap back once after settling, as the daemon does 5 s after
+an item starts (agent/memory.py).
+
+Usage: python bench/still_image.py [--seconds 60] [--trim] [--window [--held paused,stopped]]
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent.memory import trim_heap
 from player import PlayableItem, VlcRenderer, choose_video_output
+from tests.player.xvfb import running_xvfb
 from tests.support.media import make_image
 
 
@@ -49,15 +59,20 @@ def rss_mib() -> float:
     return float("nan")
 
 
-async def main(seconds: float) -> None:
+async def main(seconds: float, window: bool, held: str, trim: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="still-") as name:
         folder = Path(name)
         picture = make_image(folder / "still.png", "STILL", "navy", size=(1920, 1080))
-        output = choose_video_output("dummy", environ={}, snd_dir=Path("/nonexistent"))
+        kind = "window" if window else "dummy"
+        output = choose_video_output(kind, environ=os.environ, snd_dir=Path("/nonexistent"))
         renderer = VlcRenderer(video_output=output, messages_dir=folder / "messages")
         await renderer.start(lambda event: None)
+        if held == "paused":
+            renderer._stop_held = False  # what the renderer did before: pause the player
         renderer.play(PlayableItem("still", "still.png", "a" * 64, "image", picture, 3_600_000))
         await asyncio.sleep(3)  # open, show, pause
+        if trim:
+            trim_heap()
         rss: list[float] = []
         cpu0, switches0, began = cpu_seconds(), context_switches(), time.monotonic()
         while time.monotonic() - began < seconds:
@@ -68,12 +83,35 @@ async def main(seconds: float) -> None:
         # The sampling itself (one wake-up a second, a /proc read) is included.
         switches = (context_switches() - switches0) / elapsed
         await renderer.close()
-    print(f"still_image: one 1920x1080 PNG held {elapsed:.0f} s (dummy output)")
+    where = f"window output on Xvfb, player {held}" if window else "dummy output"
+    where += ", heap trimmed once" if trim else ""
+    print(f"still_image: one 1920x1080 PNG held {elapsed:.0f} s ({where})")
     print(f"  CPU {cpu:.2f}% of a core, {switches:.1f} context switches/s (whole process)")
     print(f"  RSS median {statistics.median(rss):.1f} MiB, peak {max(rss):.1f} MiB")
+
+
+def run_window(seconds: float, holds: list[str], trim: bool) -> None:
+    """Each way of holding the picture in a fresh process, on one private Xvfb."""
+    with running_xvfb() as xvfb:
+        environ = {**os.environ, "DISPLAY": xvfb.display}
+        environ.pop("WAYLAND_DISPLAY", None)
+        for held in holds:
+            command = [sys.executable, __file__, "--seconds", str(seconds), "--one", held]
+            command += ["--trim"] if trim else []
+            subprocess.run(command, env=environ, check=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
-    asyncio.run(main(parser.parse_args().seconds))
+    parser.add_argument("--window", action="store_true", help="window output on Xvfb")
+    parser.add_argument("--held", default="stopped", help="with --window: paused,stopped")
+    parser.add_argument("--trim", action="store_true", help="malloc_trim once after settling")
+    parser.add_argument("--one", choices=("paused", "stopped"), help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.one is not None:  # one measurement, in the window run's Xvfb
+        asyncio.run(main(arguments.seconds, True, arguments.one, arguments.trim))
+    elif arguments.window:
+        run_window(arguments.seconds, arguments.held.split(","), arguments.trim)
+    else:
+        asyncio.run(main(arguments.seconds, False, "paused", arguments.trim))
