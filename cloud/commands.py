@@ -52,7 +52,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -70,13 +69,12 @@ from cloud.admin_models import (
     CommandSummary,
     NewCommand,
 )
-from cloud.changelog import ChangeLog
 from cloud.devices import no_device
 from cloud.errors import Conflict, NotFound, Unprocessable, UnsupportedMediaType
 from cloud.groups import no_group
 from cloud.settings import DEFAULT_COMMAND_NOTICE_S
-from cloud.store import Database, Row, new_id
-from cloud.views import Views, epoch_text, ids_json, instant_text
+from cloud.store import Row, new_id
+from cloud.views import ViewWriter, epoch_text, ids_json, instant_text
 from sync.models import (
     FINAL_COMMAND_STATES,
     ChangeKind,
@@ -118,20 +116,7 @@ def _when(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-class Commands:
-    def __init__(
-        self,
-        db: Database,
-        changelog: ChangeLog,
-        views: Views,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._changelog = changelog
-        self._views = views
-        self._clock = clock
-
+class Commands(ViewWriter):
     # --- admin ----------------------------------------------------------------------------
 
     def send(

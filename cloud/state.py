@@ -27,16 +27,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cloud.changelog import ChangeLog
 from cloud.errors import Gone, NotFound
-from cloud.store import Database, Row
-from cloud.views import LISTING_ORDER, View, Views, epoch_text
+from cloud.store import Row
+from cloud.views import LISTING_ORDER, View, ViewWriter, epoch_text
 from sync.models import DEFAULT_MAX_STATE_BYTES, MAX_CURSOR_CHARS, ChangeKind
 
 # The byte budget of one page's changes: half of what the agent reads by default, so the
@@ -135,20 +133,7 @@ class _PageBuilder:
         return True
 
 
-class DeviceState:
-    def __init__(
-        self,
-        db: Database,
-        changelog: ChangeLog,
-        views: Views,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._changelog = changelog
-        self._views = views
-        self._clock = clock
-
+class DeviceState(ViewWriter):
     def page(
         self, *, tenant_id: str, device_id: str, cursor: str | None, limit: int
     ) -> bytes | None:

@@ -578,10 +578,10 @@ class Fanout:
 
 
 class ViewWriter:
-    """What the services share whose writes change what devices see (devices, groups,
-    schedule entries, interrupts): the database, the change log, the views, and the clock
-    their writes are dated by. A write takes a `Fanout` of the devices it concerns before,
-    and records it after."""
+    """What the services share that work on what devices see (devices, groups, schedule
+    entries, interrupts, commands, a device's state pages): the database, the change log,
+    the views, and the clock their reads and writes are dated by. A write takes a `Fanout`
+    of the devices it concerns before, and records it after."""
 
     def __init__(
         self,
