@@ -9,7 +9,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,9 +74,15 @@ def watching(framebuffer: Framebuffer) -> Iterator[list[str]]:
 
 
 async def switch(
-    renderer: VlcRenderer, events: Events, first: PlayableItem, second: PlayableItem
+    renderer: VlcRenderer,
+    events: Events,
+    first: PlayableItem,
+    second: PlayableItem,
+    on_screen: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Show `first`, then `second` when `first` ends, as the engine does."""
+    """Show `first`, then `second` when `first` ends, as the engine does; return once
+    `on_screen()` says the second is on screen (at most 5 s after it started, and at
+    least 0.3 s: on a loaded machine the software GL output reaches the screen late)."""
     renderer.play(first)
     await events.wait_for(lambda: any(isinstance(e, Started) for e in events.seen), "first")
     renderer.prepare(second)  # a hint; only the double-buffered renderer uses it
@@ -85,7 +91,10 @@ async def switch(
     await events.wait_for(
         lambda: sum(isinstance(e, Started) for e in events.seen) == 2, "the second"
     )
-    await asyncio.sleep(0.3)  # the second picture is on screen well before this
+    await asyncio.sleep(0.3)
+    deadline = time.monotonic() + 5.0
+    while not on_screen() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def between(seen: list[str], first: str, second: str) -> list[str]:
@@ -127,7 +136,7 @@ def test_no_black_between_two_items(
         await renderer.start(events)
         try:
             with watching(framebuffer) as seen:
-                await switch(renderer, events, first, second)
+                await switch(renderer, events, first, second, lambda: "blue" in seen)
             return seen
         finally:
             await renderer.close()
