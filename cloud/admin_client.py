@@ -124,7 +124,9 @@ class AdminClient:
         self._client.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._send(method, path, **kwargs)
+        return self._json(self._send(method, path, **kwargs))
+
+    def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
         except ValueError as exc:
@@ -204,14 +206,7 @@ class AdminClient:
                 raise AdminClientError(error_message(response))
             on_wait(error_message(response), wait_s)
             time.sleep(wait_s)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise AdminClientError(
-                f"the cloud at {self.url} answered something that is not JSON: "
-                "is that URL a signage-cloud?"
-            ) from exc
-        return self._parse(AssetCreated, data)
+        return self._parse(AssetCreated, self._json(response))
 
     def add_stream(self, url: str, *, name: str) -> AssetCreated:
         """Add a stream by its URL; the cloud checks the URL (422 saying why) and never

@@ -97,9 +97,10 @@ STARTUP_BOUNDS_MS = (10.0, 250.0)
 # What libvlc buffers of a stream before it shows it: bounded, so a stream starts within
 # about a second and a stall shows within about a second of the source going quiet.
 NETWORK_CACHING_MS = 1000
-# How long the next item waits for a stream's player to stop before it gets a new player
-# (the old one is released once its stop returns): see `VlcRenderer._stop_stream`.
-STREAM_STOP_WAIT_S = 1.0
+# How long the next item waits for a player stopped off the loop (a stream's, or a held
+# still picture's) before it gets a new player (the old one is released once its stop
+# returns): see `VlcRenderer._stop_off_loop`.
+STOP_WAIT_S = 1.0
 # How long an image's picture is given to reach the screen before its player is paused.
 IMAGE_PAUSE_AFTER_S = 0.5
 WATCHDOG_PERIOD_S = 1.0
@@ -132,8 +133,8 @@ class _Slot:
     paused: bool = False
     held: bool = False  # stopped on a still picture, which its window keeps on screen
     handlers: list[Any] = field(default_factory=list)
-    stream: bool = False  # its media is a stream's: stopping it may block (`_stop_stream`)
-    stopping: asyncio.Task[_Slot] | None = None  # its stream being stopped off the loop
+    stream: bool = False  # its media is a stream's: stopping it may block (`_stop_off_loop`)
+    stopping: asyncio.Task[_Slot] | None = None  # its player being stopped off the loop
 
 
 class VlcRenderer:
@@ -461,7 +462,7 @@ class VlcRenderer:
         self._slots, self._front, self._instance = [], None, None
         stopping = [slot.stopping for slot in slots if slot.stopping is not None]
         if stopping:  # a held picture's player being stopped: not released under it
-            await asyncio.wait(stopping, timeout=2 * STREAM_STOP_WAIT_S)
+            await asyncio.wait(stopping, timeout=2 * STOP_WAIT_S)
         try:
             async with asyncio.timeout(2 * self._stop_timeout_s), self._blocking_calls:
                 await call_with_timeout(
@@ -704,8 +705,8 @@ class VlcRenderer:
     def _load_after_stop(
         self, slot: _Slot, source: Path | str, playback: Playback, *, still: bool
     ) -> None:
-        """`_load` once `slot`'s stream has stopped, unless `playback` is over by then."""
-        stopping = self._stop_stream(slot)
+        """`_load` once `slot`'s player has stopped, unless `playback` is over by then."""
+        stopping = self._stop_off_loop(slot)
 
         async def load() -> None:
             ready = await stopping
@@ -723,13 +724,14 @@ class VlcRenderer:
 
         self._spawn(load())
 
-    def _stop_stream(self, slot: _Slot) -> asyncio.Task[_Slot]:
-        """Stop `slot`'s stream on a worker thread; the task gives the player to use next.
+    def _stop_off_loop(self, slot: _Slot) -> asyncio.Task[_Slot]:
+        """Stop `slot`'s player on a worker thread (a stream's, or a held still picture's);
+        the task gives the player to use next.
 
         libvlc's stop() waits for the input to end, and a stream's input can be stuck on
         its source: 5 s measured for an RTSP source that took the connection and never
         answered (VLC cannot interrupt ffmpeg's RTSP client). On the loop that would
-        freeze the agent. A player that has not stopped within STREAM_STOP_WAIT_S is
+        freeze the agent. A player that has not stopped within STOP_WAIT_S is
         replaced by a new one, so the next item is not held up, and released once its
         stop returns.
         """
@@ -740,14 +742,14 @@ class VlcRenderer:
 
         async def stop() -> _Slot:
             try:
-                await call_with_timeout(slot.player.stop, STREAM_STOP_WAIT_S, "stop a stream")
+                await call_with_timeout(slot.player.stop, STOP_WAIT_S, "stop")
             except TimeoutError:
                 if self._state == RendererState.CLOSED or slot not in self._slots:
                     return slot
                 log.warning(
-                    "the VLC player has not stopped its stream after %.0f s (its source does "
-                    "not answer); the next item gets a new player",
-                    STREAM_STOP_WAIT_S,
+                    "the VLC player has not stopped after %.0f s (a stream's source that does "
+                    "not answer, or a stuck output); the next item gets a new player",
+                    STOP_WAIT_S,
                 )
                 fresh = self._new_slot(slot.name)
                 self._slots[self._slots.index(slot)] = fresh
@@ -770,8 +772,8 @@ class VlcRenderer:
         playback = self._begin(item=item, message=message, has_media=True)
         still = message is not None or (item is not None and item.media_type == "image")
         slot = self._free_slot()
-        # A stream in the player is stopped first, for up to STREAM_STOP_WAIT_S.
-        stop_wait_s = STREAM_STOP_WAIT_S if slot.stream or slot.stopping is not None else 0.0
+        # A player with a stream, or stopping off the loop, is waited for up to STOP_WAIT_S.
+        stop_wait_s = STOP_WAIT_S if slot.stream or slot.stopping is not None else 0.0
         self._load(slot, source, playback, still=still)
         no_picture = f"no picture after {self._start_timeout_s:.0f} s"
         if item is not None and item.url is not None:
@@ -902,7 +904,7 @@ class VlcRenderer:
             old.token = -1
             old.playback = None
             if old.stream:
-                self._stop_stream(old)
+                self._stop_off_loop(old)
             else:
                 old.player.stop()
         if self._wanted_next is not None:
@@ -1008,7 +1010,7 @@ class VlcRenderer:
             if self._stop_held and self._identify_text is None and slot is self._front:
                 slot.held, slot.paused = True, False
                 # Off the loop, as a stream is: the next load waits for it (`_load`).
-                self._stop_stream(slot)
+                self._stop_off_loop(slot)
             elif not slot.paused:
                 slot.player.set_pause(1)
                 slot.paused = True

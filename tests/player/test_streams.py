@@ -26,7 +26,7 @@ import pytest
 
 from player import Ended, Failed, RendererState, Started, VideoOutput
 from player.items import PlayableItem, url_for_log
-from player.vlc import STREAM_STOP_WAIT_S
+from player.vlc import STOP_WAIT_S
 from sync.models import stream_sha256
 from tests.player.conftest import GUARD_S, Media, image, run, running_player
 from tests.player.test_vlc_renderer import is_final, open_renderer
@@ -345,7 +345,7 @@ def test_a_source_that_never_answers_fails_and_never_holds_up_the_loop(
                 assert time.monotonic() - asked < 0.1  # play() never waits for libvlc's stop
                 await events.wait_for(lambda: len(events.seen) == 3, "the next item")
                 assert events.kinds() == ["Failed", "Started", "Ended"]
-                assert time.monotonic() - asked < STREAM_STOP_WAIT_S + 2.0
+                assert time.monotonic() - asked < STOP_WAIT_S + 2.0
             ticker.cancel()
             assert max(gaps) < 0.5, f"the loop was held up for {max(gaps):.1f} s"
 
