@@ -53,15 +53,20 @@ def name_of(pixel: tuple[int, int, int]) -> str:
 
 @contextmanager
 def watching(framebuffer: Framebuffer) -> Iterator[list[str]]:
-    """The colours the middle of the screen went through, each change once."""
+    """The colours the middle of the screen went through, each change once, up to and
+    including what it shows when the block ends (one last sample after the stop: under
+    load the sampler may not run between the caller seeing a colour and leaving)."""
     seen: list[str] = []
     stop = threading.Event()
 
     def sample() -> None:
-        while not stop.is_set():
+        while True:
+            last = stop.is_set()
             name = name_of(framebuffer.pixel(*MIDDLE))
             if not seen or seen[-1] != name:
                 seen.append(name)
+            if last:
+                return
             time.sleep(0.0005)
 
     thread = threading.Thread(target=sample, name="framebuffer sampler", daemon=True)
