@@ -30,7 +30,7 @@ from agent.errors import RestartRequested, StoreError
 from agent.heartbeat import Heartbeats, StatusReader
 from agent.instance_lock import InstanceLock
 from agent.log_buffer import find_log_buffer
-from agent.memory import trim_heap_forever
+from agent.memory import bound_heap, trim_heap_forever
 from agent.outbox import Outbox
 from agent.play_log import PlayLog
 from agent.privileged import HelperClient
@@ -142,6 +142,7 @@ async def run_daemon(config: AgentConfig) -> None:
 
 
 async def _run(config: AgentConfig, store: Store) -> None:
+    bound_heap()  # before libvlc allocates its first picture
     key = DeviceKey.load_or_create(config.state_dir)
     # the renderer logs the choice and its reason in one line
     output = choose_video_output(config.video_output, environ=os.environ)

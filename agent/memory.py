@@ -1,13 +1,17 @@
-"""Giving freed heap memory back to the system.
+"""Giving freed memory back to the system.
 
 libvlc allocates a picture pool per item at the item's resolution and frees it on the next
-switch; glibc keeps most of what was freed for reuse, so the agent's resident memory settles
-well above what it uses. Measured here (a 1920x1080 message, a 1280x720 image and a 640x360
-video in a loop): 172 MiB resident, 95 MiB after one `malloc_trim(0)`, which took 4-5 ms.
-On a Pi that shares its RAM with the GPU, that difference matters, so the daemon trims every
-few seconds from a worker thread: in `bench/agent_footprint.py` the agent's median resident
-memory fell from 210 MiB (no trim) to 174 MiB (every 30 s) and 157 MiB (every 5 s). Only
-switches free those pools, so it trims 5 s after an item starts, not while one stays.
+switch. Two things keep what it freed from staying with the agent:
+
+- `bound_heap()`, once at start: every block of 128 KiB or more (a picture) gets its own
+  mapping, unmapped when freed, instead of glibc raising that threshold and carving the next
+  pools from a heap that then keeps them (see its docstring for the figures).
+- `trim_heap_forever()`: smaller blocks freed in the middle of a heap stay with glibc until
+  a `malloc_trim(0)`. Measured before `bound_heap` (a 1920x1080 message, a 1280x720 image
+  and a 640x360 video in a loop): 172 MiB resident, 95 MiB after one trim, which took 4-5 ms;
+  in `bench/agent_footprint.py` the agent's median resident memory fell from 210 MiB (no
+  trim) to 174 MiB (every 30 s) and 157 MiB (every 5 s). Only switches free those pools, so
+  it trims 5 s after an item starts, not while one stays.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
+from collections.abc import Mapping
 from functools import cache
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,51 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
     return trim
+
+
+# glibc's mallopt() parameter and the value it starts with: blocks of this size or more get
+# their own mapping, given back to the system when freed.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 128 * 1024
+# Set by an operator who tunes glibc's threshold himself (see `bound_heap`).
+MMAP_THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
+
+
+@cache
+def _mallopt() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return None
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt
+
+
+def bound_heap(environ: Mapping[str, str] = os.environ) -> bool | None:
+    """Keep large blocks (libvlc's picture buffers, 3 MiB each at 1080p) out of the heap,
+    so that freeing them gives their memory back at once. Call before libvlc starts.
+
+    glibc maps a block of 128 KiB or more on its own, but the first time such a block is
+    freed it raises that threshold to the block's size (up to 32 MiB): from then on every
+    picture buffer is carved from a heap, freed pools stay there between items, and the
+    heap grows as items of other sizes come and go. Fixing the threshold turns the
+    raising off. Measured with libvlc alone (1080p and 720p videos and a 1080p picture in
+    turn, 12 items): peak 292 -> 169 MiB, resident after each item climbing from 130 to
+    232 MiB -> flat at 89-138 MiB (docs/performance.md, "Memory over many switches").
+
+    Returns True if set, False if glibc refused, None where there is nothing to set (not
+    glibc, or the operator set `MALLOC_MMAP_THRESHOLD_`, which glibc has already applied).
+    """
+    if MMAP_THRESHOLD_ENV in environ:
+        return None
+    mallopt = _mallopt()
+    if mallopt is None:
+        return None
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def trim_heap() -> bool | None:
@@ -76,4 +127,11 @@ async def trim_heap_forever(
         log.debug("heap trimmed: resident %.0f -> %.0f MiB", before or 0, resident_mib() or 0)
 
 
-__all__ = ["HEAP_TRIM_INTERVAL_S", "resident_mib", "trim_heap", "trim_heap_forever"]
+__all__ = [
+    "HEAP_TRIM_INTERVAL_S",
+    "MMAP_THRESHOLD_BYTES",
+    "bound_heap",
+    "resident_mib",
+    "trim_heap",
+    "trim_heap_forever",
+]
