@@ -111,8 +111,8 @@ SIGNALS = (
     "MediaPlayerEncounteredError",
 )
 _SIGNAL_OF = {
-    "MediaPlayerVout": Signal.PICTURE,
-    "MediaPlayerTimeChanged": Signal.PICTURE,
+    "MediaPlayerVout": Signal.OUTPUT,
+    "MediaPlayerTimeChanged": Signal.TIME,
     "MediaPlayerEndReached": Signal.END,
     "MediaPlayerEncounteredError": Signal.ERROR,
 }
@@ -179,6 +179,9 @@ class VlcRenderer:
         # black and lost its first frame (bench/switch_gap.py, docs/player.md); KMS and
         # the framebuffer give the display to one output at a time anyway.
         self._double_buffer = bool(double_buffer)
+        # With one player, a video after a still image is opened under the image just
+        # early enough for its first picture to land at the image's end (`prepare`).
+        self._lead_videos = True
         # Stop (not pause) a held still picture's player; decided in start(): X11 only.
         self._stop_held = False
         self._state = RendererState.NEW
@@ -543,9 +546,18 @@ class VlcRenderer:
         A hint only: `play()` of another item discards what was prepared. A stream is
         not opened ahead: it would take the network and play unseen behind the screen;
         it opens when `play()` asks for it.
+
+        With one player only a video after a still image is opened ahead, in the same
+        player, libvlc's start-up time before the image ends: the window keeps the
+        image until the video's first picture, which then lands at the image's end
+        instead of one start-up later. Anything else would cut what is on screen.
         """
         self._require_open()
-        if item is None or not self._double_buffer or item.url is not None:
+        if (
+            item is None
+            or item.url is not None
+            or not (self._double_buffer or (self._lead_videos and item.media_type == "video"))
+        ):
             self._discard_next()
             self._wanted_next = None
             return
@@ -816,7 +828,12 @@ class VlcRenderer:
         item, current = self._wanted_next, self._current
         if item is None or current is None or current.shown_at is None or current.finished:
             return  # tried again once the current item is on screen
-        if self._free_slot().playback is current:
+        if not self._double_buffer:
+            # One player: only a still image, held by the window, can have a video opened
+            # under it; the image's own timer still ends it (`_finish`).
+            if current.item is None or current.item.media_type != "image":
+                return
+        elif self._free_slot().playback is current:
             return
         delay = 0.0
         if item.media_type == "video":
@@ -864,7 +881,11 @@ class VlcRenderer:
         prepared.cancel_timers()
         prepared.finished = True
         slot = prepared.slot
-        if isinstance(slot, _Slot) and slot is not self._front and slot.playback is prepared:
+        # Double-buffered, the front player may show the prepared item already (the
+        # current one ended): left to the next load. With one player a video opened under
+        # a still image is stopped at once, or it would play over the image.
+        in_front = slot is self._front and self._double_buffer
+        if isinstance(slot, _Slot) and not in_front and slot.playback is prepared:
             slot.token = -1
             slot.playback = None
             slot.player.stop()
@@ -936,6 +957,9 @@ class VlcRenderer:
         playback = slot.playback
         if playback is None or playback.token != token or slot.token != token:
             return  # an event of a playback already replaced
+        if signal in (Signal.OUTPUT, Signal.TIME):
+            self._note_output(playback, signal)
+            signal = Signal.PICTURE
         if playback.prepared:
             self._on_prepared_signal(playback, signal)
             return
@@ -960,7 +984,6 @@ class VlcRenderer:
             if playback.picture_out:
                 return
             playback.picture_out = True
-            self._note_startup(playback)
             current = self._current
             if playback.shown_at is not None and current is not None:
                 # The current image again, turned (set_rotation): show it in its place.
@@ -981,12 +1004,31 @@ class VlcRenderer:
             "VLC can decode)"
         )
 
-    def _note_startup(self, playback: Playback) -> None:
-        """Keep a running average of libvlc's play() -> first picture time for videos."""
-        if playback.item is None or playback.item.media_type != "video":
-            return
+    def _note_output(self, playback: Playback, signal: Signal) -> None:
+        """Keep a running average of a video's start-up: play() -> its picture on screen.
+
+        libvlc's `Vout` event says a video output opened, not that a picture is out, and
+        libvlc 3 opens the output once per decoder it tries (VA-API, VDPAU, software:
+        three times here, measured about 20, 45 and 65 ms after play(), the picture on
+        screen at about 90). Its first picture takes about as long again as one of those
+        opens, so a start-up is noted, once the input's time has moved (all opens done),
+        as the last open's time times (opens + 1) / opens.
+        """
         assert self._loop is not None
-        sample = (self._loop.time() - playback.opened_at) * 1000
+        if signal is Signal.OUTPUT:
+            playback.outputs_opened += 1
+            playback.output_opened_at = self._loop.time()
+            return
+        opened, last = playback.outputs_opened, playback.output_opened_at
+        if (
+            playback.startup_noted
+            or last is None
+            or playback.item is None
+            or playback.item.media_type != "video"
+        ):
+            return
+        playback.startup_noted = True
+        sample = (last - playback.opened_at) * 1000 * (opened + 1) / opened
         low, high = STARTUP_BOUNDS_MS
         self._startup_ms = min(max(0.8 * self._startup_ms + 0.2 * sample, low), high)
 
@@ -1023,9 +1065,7 @@ class VlcRenderer:
         assert self._loop is not None
         playback.cancel_timers()  # the start timeout
         if playback.has_media:
-            if not playback.picture_out:
-                playback.picture_out = True
-                self._note_startup(playback)
+            playback.picture_out = True
             self._present(playback)
         playback.shown_at = self._loop.time()
         if self._identify_text is not None and isinstance(playback.slot, _Slot):

@@ -55,7 +55,9 @@ TRANSITIONS: dict[RendererState, set[RendererState]] = {
 class Signal(enum.Enum):
     """What a libvlc event means to us."""
 
-    PICTURE = "picture"  # a video output appeared, or time moved: something is on screen
+    PICTURE = "picture"  # something is on screen (an output opened, or time moved)
+    OUTPUT = "output"  # a video output opened (libvlc reopens it per decoder it tries)
+    TIME = "time"  # the input's time moved
     END = "end"
     ERROR = "error"
 
@@ -84,6 +86,11 @@ class Playback:
     broken: str | None = None  # why it failed while it was only prepared
     frames_seen: int = -1
     frames_still_since: float | None = None
+    # libvlc's video outputs opened for it so far, the last one when (loop clock), and
+    # whether its start-up time has been noted (`VlcRenderer._note_output`).
+    outputs_opened: int = 0
+    output_opened_at: float | None = None
+    startup_noted: bool = False
 
     def cancel_timers(self) -> None:
         for timer in self.timers:
