@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from player import Ended, PlayableItem, Started, VlcRenderer, choose_video_output
+from player import (
+    Ended,
+    PlayableItem,
+    RendererEvent,
+    Started,
+    VlcRenderer,
+    choose_video_output,
+)
 from tests.player.conftest import image, run, video
 from tests.player.test_vlc_renderer import Events
 from tests.player.xvfb import Framebuffer, running_xvfb, xvfb_available
@@ -90,7 +97,7 @@ async def switch(
     least 0.3 s: on a loaded machine the software GL output reaches the screen late)."""
     renderer.play(first)
     await events.wait_for(lambda: any(isinstance(e, Started) for e in events.seen), "first")
-    renderer.prepare(second)  # a hint; only the double-buffered renderer uses it
+    renderer.prepare(second)  # a hint, as the engine gives it
     await events.wait_for(lambda: any(isinstance(e, Ended) for e in events.seen), "its end")
     renderer.play(second)
     await events.wait_for(
@@ -150,3 +157,51 @@ def test_no_black_between_two_items(
         monkeypatch.setenv("DISPLAY", xvfb.display)
         seen = run(scenario(xvfb.framebuffer))
     assert "black" not in between(seen, first_colour, "blue"), seen
+
+
+def test_a_video_opened_under_an_image_and_then_called_off_never_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One player opens a video under a still image before the image ends; when the next
+    item changes meanwhile (`prepare(None)`: the playlist changed), that video is stopped
+    there and then: it never shows. Played afterwards, it does."""
+    picture = image("first", make_image(tmp_path / "first.png", "", RED, (1280, 720)), 50)
+    clip = video("second", solid_clip(tmp_path / "second.mp4", GREEN, seconds=1.0))
+
+    async def scenario(framebuffer: Framebuffer) -> tuple[list[str], list[str]]:
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "m")
+        events = Events()
+        loop = asyncio.get_running_loop()
+
+        def emit(event: RendererEvent) -> None:
+            events(event)
+            if isinstance(event, Started) and event.item is picture:
+                # Called off in the loop turn after the video was opened under the image.
+                loop.call_soon(renderer.prepare, None)
+
+        await renderer.start(emit)
+        try:
+            with watching(framebuffer) as seen:
+                renderer.play(picture)
+                # 50 ms is less than libvlc's start-up: the video opens under the image as
+                # soon as the image is out.
+                renderer.prepare(clip)
+                await events.wait_for(lambda: events.kinds() == ["Started", "Ended"], "its end")
+                await asyncio.sleep(1.5)  # longer than the clip
+                called_off = list(seen)
+                renderer.play(clip)
+                await events.wait_for(lambda: len(events.seen) == 3, "the video")
+                deadline = time.monotonic() + 5.0
+                while "green" not in seen and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+            assert events.kinds() == ["Started", "Ended", "Started"]
+            return called_off, seen
+        finally:
+            await renderer.close()
+
+    with running_xvfb() as xvfb:
+        monkeypatch.setenv("DISPLAY", xvfb.display)
+        called_off, seen = run(scenario(xvfb.framebuffer))
+    assert "green" not in called_off, called_off
+    assert "green" in seen, seen  # the sampler does see the video when it plays

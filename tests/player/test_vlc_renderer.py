@@ -107,6 +107,35 @@ def test_video_with_a_duration_is_cut_there(
     run(scenario())
 
 
+@pytest.mark.parametrize("told", [True, False])
+def test_a_video_told_to_come_after_an_image_is_ready_when_the_image_ends(
+    told: bool, media: Media, dummy_output: VideoOutput, tmp_path: Path
+) -> None:
+    """One player: told what comes next (`prepare`, as the engine does), the renderer
+    opens the video under the image before the image ends, so play() finds its first
+    picture out and the video starts without waiting for libvlc; not told, it waits."""
+
+    async def scenario() -> None:
+        async with open_renderer(dummy_output, tmp_path) as (renderer, events):
+            renderer.play(image("red", media.red, 400))
+            await events.wait_for(lambda: events.kinds() == ["Started"], "the image")
+            clip = video("a", media.video_a)
+            if told:
+                renderer.prepare(clip)
+            await events.wait_for(lambda: events.kinds() == ["Started", "Ended"], "its end")
+            await asyncio.sleep(0.5)  # ample for libvlc to put a picture out, if it opened it
+            renderer.play(clip)
+            for _ in range(3):  # a few loop turns: no libvlc event can arrive in them
+                await asyncio.sleep(0)
+            started_at_once = events.kinds() == ["Started", "Ended", "Started"]
+            assert started_at_once is told, events.seen
+            await events.wait_for(lambda: len(events.seen) == 4, "the video's end")
+            assert events.kinds() == ["Started", "Ended", "Started", "Ended"]
+            assert [event.item.key for event in events.seen] == ["red", "red", "a", "a"]
+
+    run(scenario())
+
+
 @pytest.mark.parametrize(
     ("which", "reason"),
     [
