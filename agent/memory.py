@@ -27,18 +27,23 @@ from functools import cache
 log = logging.getLogger(__name__)
 
 
-@cache
-def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
-    if name is None:
+def _glibc(name: str, argtypes: list[type], restype: type) -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    """glibc's function `name`, or None where the C library is not glibc (musl, macOS)."""
+    library = ctypes.util.find_library("c")
+    if library is None:
         return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        function = getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    function.argtypes = argtypes
+    function.restype = restype
+    return function
+
+
+@cache
+def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    return _glibc("malloc_trim", [ctypes.c_size_t], ctypes.c_int)
 
 
 # glibc's mallopt() parameter and the value it starts with: blocks of this size or more get
@@ -51,16 +56,7 @@ MMAP_THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
 
 @cache
 def _mallopt() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return None
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return mallopt
+    return _glibc("mallopt", [ctypes.c_int, ctypes.c_int], ctypes.c_int)
 
 
 def bound_heap(environ: Mapping[str, str] = os.environ) -> bool | None:

@@ -26,7 +26,10 @@ when the next one replaces it in its player. What the notes measured shapes the 
   nothing; pausing at the `Vout` event loses the first frame and stalls 120 ms on
   resume: measured, see docs/player.md). A prepared video is therefore started behind
   the front window just early enough (libvlc's measured start-up time) for its first
-  picture to land when the current item ends; a prepared image is opened at once.
+  picture to land when the current item ends; a prepared image is opened at once. With
+  one player, a video that follows a still image is opened in the same player that
+  start-up time before the image ends: the window keeps the image until the video's
+  first picture replaces it.
 - A watchdog looks at the decoded-picture count of a playing video once a second; when
   it stops moving for `stall_timeout_s`, or libvlc stops answering, the players are
   recreated and the item reported as failed (`Recovered`, then `Failed`).
