@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     common(shot)
     shot.add_argument("file", type=Path, help="where to write the PNG ('-': standard output)")
 
+    sub.add_parser(
+        "release-screen",
+        help="take the last picture a stopped agent left on the X screen off it (DISPLAY)",
+    )
+
     config = sub.add_parser("config", help="print the effective configuration")
     common(config)
     config.add_argument("--cloud", help="cloud base URL")
@@ -304,6 +309,8 @@ def _outbox_line(outbox: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "release-screen":  # needs the X display only, no configuration
+        return cmd_release_screen()
     try:
         config = _load(args)
     except ConfigError as exc:
@@ -350,6 +357,24 @@ def cmd_screenshot(config: AgentConfig, file: Path) -> int:
         print(f"signage-agent: cannot write {file}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     print(f"saved {len(data)} bytes to {file}", file=sys.stderr)
+    return 0
+
+
+def cmd_release_screen() -> int:
+    """Free the windows (and their pictures) that stopped agents left on the X screen."""
+    from player.errors import RendererError
+    from player.x11 import release_screen
+
+    logging.basicConfig(level="WARNING", stream=sys.stderr, format="signage-agent: %(message)s")
+    try:
+        freed = release_screen(os.environ.get("DISPLAY"))
+    except RendererError as exc:
+        print(f"signage-agent: {exc}", file=sys.stderr)
+        return 1
+    if freed:
+        print(f"took the picture a stopped agent left off the screen ({freed} window(s))")
+    else:
+        print("no picture of a stopped agent is on this screen")
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,8 +18,16 @@ from player.images import fitted_image
 from tests.player.conftest import GUARD_S, Media, image, run, video
 from tests.player.test_switch_on_screen import between, solid_clip, watching
 from tests.player.test_vlc_renderer import Events, open_renderer
-from tests.player.xvfb import Framebuffer, move_pointer, running_xvfb, xvfb_available
+from tests.player.xvfb import (
+    Framebuffer,
+    move_pointer,
+    running_xvfb,
+    top_level_windows,
+    xvfb_available,
+)
 from tests.support.media import ffmpeg_available, make_image, make_video
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def near(pixel: tuple[int, ...], colour: tuple[int, ...], tolerance: int = 40) -> bool:
@@ -160,6 +170,74 @@ def test_a_held_picture_stays_in_the_window_with_its_player_stopped(
                 await until(lambda: near(framebuffer.pixel(960, 540), (0, 0, 200)), "it shown")
             assert events.kinds() == ["Started", "Started"]
             return seen
+
+    with running_xvfb() as xvfb:
+        seen = run(scenario(xvfb.display, xvfb.framebuffer))
+    assert "black" not in between(seen, "red", "blue"), seen
+
+
+@pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
+@pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed to make test media")
+def test_the_last_picture_stays_on_screen_while_the_agent_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renderer's process killed with SIGKILL leaves its picture on the screen, not the
+    bare X server's black, until the next renderer draws over it; that one frees what the
+    killed one left. A cleanly closed renderer leaves its last picture too, and
+    `signage-agent release-screen` takes it off."""
+    red_rgb, blue_rgb = (200, 0, 0), (0, 0, 200)
+    red = make_image(tmp_path / "red.png", "", red_rgb, size=(1920, 1080))
+    blue = solid_clip(tmp_path / "blue.mp4", blue_rgb, seconds=2.0)
+
+    def release_screen() -> str:
+        command = [sys.executable, "-m", "agent", "release-screen"]
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=GUARD_S)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    async def scenario(display: str, framebuffer: Framebuffer) -> list[str]:
+        monkeypatch.setenv("DISPLAY", display)
+        command = [sys.executable, "-m", "tests.player.hold_on_screen", "image", str(red)]
+        first = subprocess.Popen(
+            [*command, str(tmp_path / "first")], cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert first.stdout is not None
+            line = await asyncio.wait_for(asyncio.to_thread(first.stdout.readline), GUARD_S)
+            assert line.strip() == "shown"
+            await until(lambda: near(framebuffer.pixel(960, 540), red_rgb), "the picture")
+            with watching(framebuffer) as seen:
+                first.kill()
+                await asyncio.to_thread(first.wait, GUARD_S)
+                for _ in range(20):  # its process is gone, its picture is not
+                    assert near(framebuffer.pixel(960, 540), red_rgb)
+                    assert near(framebuffer.pixel(3, 3), red_rgb)
+                    await asyncio.sleep(0.05)
+                assert top_level_windows(display) == 1
+
+                output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+                async with open_renderer(output, tmp_path) as (renderer, events):
+                    # Its own window is over the killed one's, which is freed.
+                    assert top_level_windows(display) == 1
+                    assert near(framebuffer.pixel(960, 540), red_rgb)
+                    renderer.play(video("blue", blue))
+                    await events.wait_for(lambda: len(events.seen) == 1, "the video")
+                    await until(lambda: near(framebuffer.pixel(960, 540), blue_rgb), "it shown")
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait()
+            if first.stdout is not None:
+                first.stdout.close()
+        # Closed: its last picture stays until an agent, or an operator, takes it off.
+        await asyncio.sleep(0.3)
+        assert near(framebuffer.pixel(960, 540), blue_rgb)
+        assert top_level_windows(display) == 1
+        assert "took the picture" in await asyncio.to_thread(release_screen)
+        await until(lambda: max(framebuffer.pixel(960, 540)) < 16, "the bare screen")
+        assert top_level_windows(display) == 0
+        assert "no picture" in await asyncio.to_thread(release_screen)
+        return seen
 
     with running_xvfb() as xvfb:
         seen = run(scenario(xvfb.display, xvfb.framebuffer))

@@ -117,6 +117,27 @@ def move_pointer(
         x11.XCloseDisplay(connection)
 
 
+def top_level_windows(display: str) -> int:
+    """How many windows the X server has on its root window (without a window manager:
+    the renderer's own, libvlc's being inside them)."""
+    x11 = _xlib()
+    connection = x11.XOpenDisplay(display.encode())
+    if not connection:
+        raise RuntimeError(f"cannot open the X display {display}")
+    try:
+        parent, root_out = ctypes.c_ulong(), ctypes.c_ulong()
+        children = ctypes.POINTER(ctypes.c_ulong)()
+        count = ctypes.c_uint()
+        root = x11.XDefaultRootWindow(connection)
+        x11.XQueryTree(connection, root, ctypes.byref(root_out), ctypes.byref(parent),
+                       ctypes.byref(children), ctypes.byref(count))  # fmt: skip
+        if children:
+            x11.XFree(children)
+        return count.value
+    finally:
+        x11.XCloseDisplay(connection)
+
+
 @dataclass
 class Xvfb:
     display: str
@@ -171,4 +192,12 @@ def running_xvfb(size: tuple[int, int] = SCREEN) -> Iterator[Xvfb]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["SCREEN", "Framebuffer", "Xvfb", "move_pointer", "running_xvfb", "xvfb_available"]
+__all__ = [
+    "SCREEN",
+    "Framebuffer",
+    "Xvfb",
+    "move_pointer",
+    "running_xvfb",
+    "top_level_windows",
+    "xvfb_available",
+]
