@@ -6,13 +6,15 @@ CPU (share of one core), context switches per second (all threads, voluntary and
 each is a wake-up) and RSS median and peak. Asserts nothing.
 
 `--window` uses the window output on a private Xvfb (tests/player/xvfb.py) instead, and
-`--held paused,stopped` measures each way of holding the picture there, each in a fresh
-process, in the order given: `stopped` is the renderer's default (the player stopped, the
-window keeps the picture), `paused` what it did before (the player paused, its output
+`--held drawn,stopped,paused` measures each way of holding the picture there, each in a
+fresh process, in the order given: `drawn` is the renderer's default (the renderer draws
+the picture into its window, the player never starts: player/stills.py), `stopped` what
+it did before session 8 (libvlc draws it, then the player is stopped and the window keeps
+the picture), `paused` what it did before session 6 (the player paused, its output
 alive). `--trim` gives freed heap back once after settling, as the daemon does 5 s after
 an item starts (agent/memory.py).
 
-Usage: python bench/still_image.py [--seconds 60] [--trim] [--window [--held paused,stopped]]
+Usage: python bench/still_image.py [--seconds 60] [--trim] [--window [--held drawn,stopped]]
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ async def main(seconds: float, window: bool, held: str, trim: bool) -> None:
         kind = "window" if window else "dummy"
         output = choose_video_output(kind, environ=os.environ, snd_dir=Path("/nonexistent"))
         renderer = VlcRenderer(video_output=output, messages_dir=folder / "messages")
+        if held != "drawn":
+            renderer._draws_stills = False  # libvlc draws the picture, as before session 8
         await renderer.start(lambda event: None)
         if held == "paused":
             renderer._stop_held = False  # what the renderer did before: pause the player
@@ -105,9 +109,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--window", action="store_true", help="window output on Xvfb")
-    parser.add_argument("--held", default="stopped", help="with --window: paused,stopped")
+    parser.add_argument("--held", default="drawn", help="with --window: drawn,stopped,paused")
     parser.add_argument("--trim", action="store_true", help="malloc_trim once after settling")
-    parser.add_argument("--one", choices=("paused", "stopped"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=("drawn", "paused", "stopped"), help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.one is not None:  # one measurement, in the window run's Xvfb
         asyncio.run(main(arguments.seconds, True, arguments.one, arguments.trim))

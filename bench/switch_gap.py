@@ -16,8 +16,10 @@ Per switch kind it prints:
 - dropped first frames (a clip's first frame never seen), last frames never seen, and
   switches where black showed in between.
 
-Modes, compared in one run on one machine: `single` (one player, the default: a video
-after an image is opened under the image, its start-up time before the image ends),
+Modes, compared in one run on one machine: `single` (one player, the default: pictures
+are drawn into the window by the renderer, and a video after an image is opened under the
+image, its start-up time before the image ends), `single-vlc-stills` (the same with
+pictures drawn by libvlc, as before session 8),
 `single-late` (one player, every item opened when the previous one ends, as before
 session 7) and `double` (`double_buffer=True`: two players, the next item prepared behind
 the screen). Asserts nothing.
@@ -52,6 +54,7 @@ MODES = {
     "double": "double-buffered (two players, prepared)",
     "single": "one player, a video after an image opened under it",
     "single-late": "one player, each item opened at the previous one's end",
+    "single-vlc-stills": "one player, pictures drawn by libvlc (before session 8)",
 }
 FPS = 25
 FRAMES = 10  # 0.4 s clips
@@ -231,6 +234,8 @@ async def measure(mode: str, vout: str, loops: int, folder: Path, display: str, 
     )
     if mode == "single-late":
         renderer._lead_videos = False  # the bench may look inside: as before the lead
+    if mode == "single-vlc-stills":
+        renderer._draws_stills = False  # as before: libvlc draws the pictures too
     counter = Counter(4 * loops + 3)
     player = Player(renderer=renderer, listener=counter)
     sampler = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing

@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
@@ -94,4 +94,26 @@ def fitted_image(
     return target
 
 
-__all__ = ["ROTATIONS", "fitted_image"]
+def screen_pixels(path: Path, screen: tuple[int, int]) -> bytes:
+    """`path` scaled to fill `screen` with its aspect kept, centred on black (letterboxed),
+    as the screen's BGRX pixels: what libvlc's output would show of it, ready to copy to
+    an X11 window (`X11Screen.upload_picture`). Transparent parts show black.
+
+    Raises OSError (with the reason) when the file cannot be decoded as a picture.
+    """
+    try:
+        with Image.open(path) as picture:
+            if picture.width * picture.height > MAX_PIXELS:
+                raise OSError(f"{picture.width}x{picture.height} is too large to show")
+            picture.draft("RGB", screen)
+            rgba = picture.convert("RGBA")
+    except (UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
+        raise OSError(str(exc) or type(exc).__name__) from exc
+    fitted = ImageOps.contain(rgba, screen, Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", screen)
+    offset = ((screen[0] - fitted.width) // 2, (screen[1] - fitted.height) // 2)
+    canvas.paste(fitted, offset, fitted)  # its own alpha as the mask: transparent is black
+    return canvas.tobytes("raw", "BGRX")
+
+
+__all__ = ["ROTATIONS", "fitted_image", "screen_pixels"]

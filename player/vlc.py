@@ -77,6 +77,7 @@ from player.messages import render_message
 from player.output import NO_GL_ARGS, VideoOutput
 from player.overlay import identify_overlay
 from player.renderer import EmitEvent, Ended, Failed, Recovered, RendererEvent, Started
+from player.stills import StillPictures
 from player.vlc_state import TRANSITIONS, Playback, RendererState, Signal, file_problem
 
 if TYPE_CHECKING:
@@ -187,6 +188,10 @@ class VlcRenderer:
         self._lead_videos = True
         # Stop (not pause) a held still picture's player; decided in start(): X11 only.
         self._stop_held = False
+        # Where the renderer's own X11 window is used with one player, still pictures are
+        # drawn into it by the renderer (player.stills), not by libvlc; start() decides.
+        self._draws_stills = True
+        self._stills: StillPictures | None = None
         self._state = RendererState.NEW
         self._vlc: ModuleType | None = None
         self._instance: vlc.Instance | None = None
@@ -405,6 +410,9 @@ class VlcRenderer:
 
             self._screen = X11Screen(os.environ.get("DISPLAY"))
             self._stop_held = not self._double_buffer
+            if self._draws_stills and self._stop_held and self._screen.draws_pictures:
+                self._stills = StillPictures(self._screen, self._spawn)
+        self._draws_stills = self._stills is not None
         instance = new_instance(module, self._args)
         self._vlc, self._instance = module, instance
         for name in ("a", "b") if self._double_buffer else ("a",):
@@ -482,6 +490,9 @@ class VlcRenderer:
             )
         else:
             self._remove_runtime_dir()
+        if self._stills is not None:
+            self._stills.close()
+            self._stills = None
         if self._screen is not None:
             self._screen.close()
             self._screen = None
@@ -557,6 +568,13 @@ class VlcRenderer:
         """
         self._require_open()
         if (
+            self._stills is not None
+            and item is not None
+            and item.media_type == "image"
+            and item.path is not None
+        ):
+            self._spawn(self._load_still(item))  # loaded now, drawn at once when played
+        if (
             item is None
             or item.url is not None
             or not (self._double_buffer or (self._lead_videos and item.media_type == "video"))
@@ -569,6 +587,14 @@ class VlcRenderer:
         self._discard_next()
         self._wanted_next = item
         self._schedule_prepare()
+
+    async def _load_still(self, item: PlayableItem) -> None:
+        """Fit `item`'s picture to the screen (a worker thread) and upload it."""
+        if file_problem(item.path) is not None if item.path is not None else True:
+            return  # play() reports it
+        source = await asyncio.to_thread(self._item_source, item)
+        if self._stills is not None and isinstance(source, Path):
+            self._stills.load(source)
 
     def show_message(self, message: ScreenMessage) -> None:
         self._require_open()
@@ -784,8 +810,11 @@ class VlcRenderer:
     def _open(
         self, message: ScreenMessage | None, item: PlayableItem | None, source: Path | str
     ) -> None:
-        playback = self._begin(item=item, message=message, has_media=True)
         still = message is not None or (item is not None and item.media_type == "image")
+        if still and self._stills is not None and isinstance(source, Path):
+            self._draw_still(self._begin(item=item, message=message, has_media=False), source)
+            return
+        playback = self._begin(item=item, message=message, has_media=True)
         slot = self._free_slot()
         # A player with a stream, or stopping off the loop, is waited for up to STOP_WAIT_S.
         stop_wait_s = STOP_WAIT_S if slot.stream or slot.stopping is not None else 0.0
@@ -806,7 +835,11 @@ class VlcRenderer:
     def _reopen_turned(self, current: Playback) -> None:
         """Show the image on screen again turned; its own timers carry on."""
         assert current.item is not None
-        self._reshow(current, self._item_source(current.item))
+        source = self._item_source(current.item)
+        if self._stills is not None and isinstance(source, Path):
+            self._redraw_still(current, source)
+            return
+        self._reshow(current, source)
 
     def _reshow(self, current: Playback, source: Path) -> None:
         """Open the still picture of `current` again from `source` (turned, or for a live
@@ -819,6 +852,76 @@ class VlcRenderer:
         self._load(slot, source, again, still=True)
         self._next = again  # shown by _on_prepared_signal as soon as its picture is out
         again.shown_at = current.shown_at  # marks it as a re-show of the current item
+
+    def _draw_still(self, playback: Playback, source: Path) -> None:
+        """Show a still picture by copying it into the window (player.stills): the front
+        player is stopped first (off the loop) if it plays or shows anything, so that it
+        draws nothing over the picture, and stays stopped while the picture shows."""
+        assert self._stills is not None
+        loading = self._stills.load(source)
+        front = self._front
+        assert front is not None
+        stopping = None
+        if not front.held or front.stopping is not None:
+            front.held, front.paused = True, False
+            stopping = self._stop_off_loop(front)
+
+        async def show() -> None:
+            picture = await loading
+            slot = await stopping if stopping is not None else self._front
+            if (
+                playback is not self._current
+                or playback.finished
+                or self._stills is None
+                or slot is None
+                or slot.window is None
+            ):
+                return
+            if isinstance(picture, str):
+                self._fail(playback, picture)
+                return
+            self._stills.draw(slot.window, source, picture)
+            slot.held, slot.paused, slot.shown_path = True, False, source
+            playback.slot = slot
+            self._on_picture(playback)
+            if self._identify_text is not None:
+                self._wake_held()  # the band is libvlc's: it shows the picture again with it
+
+        self._spawn(show())
+        self._later(
+            playback,
+            self._fail,
+            playback,
+            f"no picture after {self._start_timeout_s:.0f} s",
+            delay=self._start_timeout_s + (STOP_WAIT_S if stopping is not None else 0.0),
+        )
+
+    def _redraw_still(self, current: Playback, source: Path) -> None:
+        """Draw the still picture of `current` again from `source` (turned); its timers
+        carry on."""
+        assert self._stills is not None
+        loading = self._stills.load(source)
+
+        async def redraw() -> None:
+            picture = await loading
+            slot = current.slot
+            if (
+                current is not self._current
+                or (current.finished and not current.held_picture)
+                or self._stills is None
+                or not isinstance(slot, _Slot)
+                or slot is not self._front
+                or not slot.held
+                or slot.window is None
+            ):
+                return
+            if isinstance(picture, str):
+                log.warning("cannot show the picture on screen turned: %s", picture)
+                return
+            self._stills.draw(slot.window, source, picture)
+            slot.shown_path = source
+
+        self._spawn(redraw())
 
     # --- preparing the next item -------------------------------------------------------
 
@@ -1013,9 +1116,10 @@ class VlcRenderer:
         libvlc's `Vout` event says a video output opened, not that a picture is out, and
         libvlc 3 opens the output once per decoder it tries (VA-API, VDPAU, software:
         three times here, measured about 20, 45 and 65 ms after play(), the picture on
-        screen at about 90). Its first picture takes about as long again as one of those
-        opens, so a start-up is noted, once the input's time has moved (all opens done),
-        as the last open's time times (opens + 1) / opens.
+        screen at about 90). Its first picture comes about one and a half opens' time
+        after the last open (fitted to measurements under Xvfb, session 8: the last open
+        + 25-34 ms), so a start-up is noted, once the input's time has moved (all opens
+        done), as the last open's time times (opens + 1.5) / opens.
         """
         assert self._loop is not None
         if signal is Signal.OUTPUT:
@@ -1031,7 +1135,7 @@ class VlcRenderer:
         ):
             return
         playback.startup_noted = True
-        sample = (last - playback.opened_at) * 1000 * (opened + 1) / opened
+        sample = (last - playback.opened_at) * 1000 * (opened + 1.5) / opened
         low, high = STARTUP_BOUNDS_MS
         self._startup_ms = min(max(0.8 * self._startup_ms + 0.2 * sample, low), high)
 

@@ -88,6 +88,30 @@ class _XColor(ctypes.Structure):
     ]
 
 
+class _Visual(ctypes.Structure):
+    _fields_ = [
+        ("ext_data", ctypes.c_void_p),
+        ("visualid", ctypes.c_ulong),
+        ("class_", ctypes.c_int),
+        ("red_mask", ctypes.c_ulong),
+        ("green_mask", ctypes.c_ulong),
+        ("blue_mask", ctypes.c_ulong),
+        ("bits_per_rgb", ctypes.c_int),
+        ("map_entries", ctypes.c_int),
+    ]
+
+
+class _XImage(ctypes.Structure):
+    # Only the leading fields are read or written here; Xlib allocates the whole struct.
+    _fields_ = [
+        ("width", ctypes.c_int),
+        ("height", ctypes.c_int),
+        ("xoffset", ctypes.c_int),
+        ("format", ctypes.c_int),
+        ("data", ctypes.c_void_p),
+    ]
+
+
 class _XErrorEvent(ctypes.Structure):
     _fields_ = [
         ("type", ctypes.c_int),
@@ -180,12 +204,26 @@ def _declare(x11: ctypes.CDLL) -> None:
     x11.XFree.argtypes = [p]
     x11.XDisplayString.restype = ctypes.c_char_p
     x11.XDisplayString.argtypes = [p]
+    x11.XDefaultVisual.restype = p
+    x11.XDefaultVisual.argtypes = [p, i]
+    x11.XDefaultDepth.argtypes = [p, i]
+    x11.XImageByteOrder.argtypes = [p]
+    x11.XCreateGC.restype = p
+    x11.XCreateGC.argtypes = [p, ul, ul, p]
+    x11.XFreeGC.argtypes = [p, p]
+    x11.XCreateImage.restype = ctypes.POINTER(_XImage)
+    x11.XCreateImage.argtypes = [p, p, ui, i, i, ctypes.c_char_p, ui, ui, i, i]
+    x11.XPutImage.argtypes = [p, ul, p, ctypes.POINTER(_XImage), i, i, i, i, ui, ui]
+    x11.XCopyArea.argtypes = [p, ul, ul, p, i, i, ui, ui, i, i]
     x11.XSetErrorHandler.restype = p
     x11.XSetErrorHandler.argtypes = [_ErrorHandler]
     x11.XSetErrorHandler(_on_x_error)
 
 
 _COMPOSITE_REDIRECT_AUTOMATIC = 0
+_Z_PIXMAP = 2
+_LSB_FIRST = 0
+_TRUE_COLOR = 4
 
 
 def _load_composite() -> ctypes.CDLL | None:
@@ -228,6 +266,7 @@ class X11Screen:
         )
         self._windows: list[int] = []
         self._kept: set[int] = set()  # windows left on screen when this connection ends
+        self._graphics: int | None = None  # the graphics context pictures are copied with
         self._server = _server_of(x11, display)
         self._mark = int(x11.XInternAtom(display, MARK, 0))
         self._left_behind = _marked_windows(x11, display, self._root, self._mark)
@@ -357,6 +396,66 @@ class X11Screen:
         if freed:
             log.info("the picture an earlier agent left on the screen is now covered and freed")
 
+    @property
+    def draws_pictures(self) -> bool:
+        """True when the screen takes pictures as 32-bit BGRX pixels (24-bit true colour,
+        red in the high byte, little-endian), the layout `upload_picture` sends."""
+        x11, display = self._x11, self._display
+        screen = x11.XDefaultScreen(display)
+        visual = ctypes.cast(x11.XDefaultVisual(display, screen), ctypes.POINTER(_Visual))
+        return bool(visual) and (
+            x11.XDefaultDepth(display, screen) == 24
+            and x11.XImageByteOrder(display) == _LSB_FIRST
+            and visual.contents.class_ == _TRUE_COLOR
+            and (visual.contents.red_mask, visual.contents.green_mask, visual.contents.blue_mask)
+            == (0xFF0000, 0x00FF00, 0x0000FF)
+        )
+
+    def upload_picture(self, pixels: bytes) -> int:
+        """A pixmap on the server holding `pixels` (the screen's size, BGRX), to draw
+        later with `draw_picture` in one request. The server keeps it until
+        `free_picture`."""
+        x11, display = self._x11, self._display
+        width, height = self.size.width, self.size.height
+        if len(pixels) != width * height * 4:
+            raise ValueError(f"{len(pixels)} bytes is not a {width}x{height} BGRX picture")
+        screen = x11.XDefaultScreen(display)
+        pixmap = int(x11.XCreatePixmap(display, self._root, width, height, 24))
+        image = x11.XCreateImage(
+            display, x11.XDefaultVisual(display, screen), 24, _Z_PIXMAP, 0, pixels,
+            width, height, 32, 0,
+        )  # fmt: skip
+        if not image:
+            x11.XFreePixmap(display, pixmap)
+            raise RendererError("Xlib could not describe the picture (out of memory?)")
+        gc = self._gc()
+        try:
+            x11.XPutImage(display, pixmap, gc, image, 0, 0, 0, 0, width, height)
+            x11.XSync(display, 0)
+        finally:
+            image.contents.data = None  # the bytes are Python's: XFree frees the struct only
+            x11.XFree(image)
+        return pixmap
+
+    def draw_picture(self, window: int, pixmap: int) -> None:
+        """Copy an uploaded picture into `window`, on the server: on screen when this
+        returns."""
+        x11, display = self._x11, self._display
+        x11.XCopyArea(
+            display, pixmap, window, self._gc(), 0, 0, self.size.width, self.size.height, 0, 0
+        )
+        x11.XSync(display, 0)
+
+    def free_picture(self, pixmap: int) -> None:
+        if self._display:
+            self._x11.XFreePixmap(self._display, pixmap)
+            self._x11.XFlush(self._display)
+
+    def _gc(self) -> int:
+        if self._graphics is None:
+            self._graphics = int(self._x11.XCreateGC(self._display, self._root, 0, None))
+        return self._graphics
+
     def raise_window(self, window: int) -> None:
         self._x11.XRaiseWindow(self._display, window)
         self._x11.XFlush(self._display)
@@ -381,6 +480,9 @@ class X11Screen:
             else:
                 self.destroy_window(window)
         _LIVE.difference_update((self._server, window) for window in self._windows)
+        if self._graphics is not None:
+            self._x11.XFreeGC(self._display, self._graphics)
+            self._graphics = None
         self._x11.XUndefineCursor(self._display, self._root)
         self._x11.XFreeCursor(self._display, self._cursor)
         self._x11.XCloseDisplay(self._display)

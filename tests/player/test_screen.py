@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from player import Failed, Recovered, Started, VideoOutput, VlcRenderer, choose_video_output
+from player import (
+    Failed,
+    Recovered,
+    RendererEvent,
+    Started,
+    VideoOutput,
+    VlcRenderer,
+    choose_video_output,
+)
 from player.images import fitted_image
 from tests.player.conftest import GUARD_S, Media, image, run, video
 from tests.player.test_switch_on_screen import between, solid_clip, watching
@@ -242,6 +250,65 @@ def test_the_last_picture_stays_on_screen_while_the_agent_restarts(
     with running_xvfb() as xvfb:
         seen = run(scenario(xvfb.display, xvfb.framebuffer))
     assert "black" not in between(seen, "red", "blue"), seen
+
+
+class OnScreenAtStart(Events):
+    """Events, and what the middle of the screen showed at the instant of each `Started`."""
+
+    def __init__(self, framebuffer: Framebuffer) -> None:
+        super().__init__()
+        self.framebuffer = framebuffer
+        self.at_start: list[tuple[int, int, int]] = []
+
+    def __call__(self, event: RendererEvent) -> None:
+        if isinstance(event, Started):
+            self.at_start.append(self.framebuffer.pixel(960, 540))
+        super().__call__(event)
+
+
+@pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
+def test_a_picture_is_on_screen_when_its_start_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In the window the renderer draws pictures itself, so an image's `Started` (what
+    proof of play records) comes once it is on the screen, told what comes next or not. A
+    file that is no picture fails with a reason and leaves the screen as it was."""
+    colours = [(200, 0, 0), (0, 180, 0), (0, 0, 200)]
+    paths = [
+        make_image(tmp_path / f"{index}.png", "", colour, size=(1280, 720))
+        for index, colour in enumerate(colours)
+    ]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not a picture" * 100)
+
+    async def scenario(display: str, framebuffer: Framebuffer) -> None:
+        monkeypatch.setenv("DISPLAY", display)
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "messages")
+        events = OnScreenAtStart(framebuffer)
+        await renderer.start(events)
+        try:
+            for round_, told in enumerate((False, True)):
+                for index, path in enumerate(paths):
+                    if told:  # as the engine does once the previous one is on screen
+                        renderer.prepare(image(f"{index}", path, 60_000))
+                        await asyncio.sleep(0.3)
+                    renderer.play(image(f"{index}", path, 60_000))
+                    count = 3 * round_ + index + 1
+                    await events.wait_for(lambda: len(events.at_start) == count, "its start")  # noqa: B023
+            for shown, colour in zip(events.at_start, colours * 2, strict=True):
+                assert near(shown, colour), (events.at_start, colours)
+            renderer.play(image("broken", broken, 60_000))
+            await events.wait_for(lambda: isinstance(events.seen[-1], Failed), "its failure")
+            failed = events.seen[-1]
+            assert isinstance(failed, Failed) and "broken.png" in failed.reason, failed
+            await asyncio.sleep(0.3)
+            assert near(framebuffer.pixel(960, 540), colours[-1])  # the screen as it was
+        finally:
+            await renderer.close()
+
+    with running_xvfb() as xvfb:
+        run(scenario(xvfb.display, xvfb.framebuffer))
 
 
 @pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
