@@ -61,7 +61,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from player.errors import RendererError
 from player.images import ROTATIONS, fitted_image
@@ -1459,10 +1459,11 @@ def _picture_snapshot(source: Path, target: Path, screen: tuple[int, int]) -> bo
     """`source` letterboxed onto a black picture of the screen's size, saved as PNG."""
     try:
         with Image.open(source) as picture:
-            picture.thumbnail(screen)
+            # Scaled up or down to fill the screen, as it is shown (player.stills, libvlc).
+            fitted = ImageOps.contain(picture.convert("RGB"), screen, Image.Resampling.BICUBIC)
             canvas = Image.new("RGB", screen)
-            offset = ((screen[0] - picture.width) // 2, (screen[1] - picture.height) // 2)
-            canvas.paste(picture.convert("RGB"), offset)
+            offset = ((screen[0] - fitted.width) // 2, (screen[1] - fitted.height) // 2)
+            canvas.paste(fitted, offset)
         target.parent.mkdir(parents=True, exist_ok=True)
         canvas.save(target, format="PNG")
     except OSError as exc:
