@@ -109,11 +109,17 @@ def screen_pixels(path: Path, screen: tuple[int, int]) -> bytes:
             rgba = picture.convert("RGBA")
     except (UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
         raise OSError(str(exc) or type(exc).__name__) from exc
-    fitted = ImageOps.contain(rgba, screen, Image.Resampling.BICUBIC)
+    return letterboxed(rgba, screen).tobytes("raw", "BGRX")
+
+
+def letterboxed(picture: Image.Image, screen: tuple[int, int]) -> Image.Image:
+    """An RGBA `picture` scaled up or down to fill `screen` with its aspect kept, centred
+    on black, as it is shown; transparent parts are black."""
+    fitted = ImageOps.contain(picture, screen, Image.Resampling.BICUBIC)
     canvas = Image.new("RGB", screen)
     offset = ((screen[0] - fitted.width) // 2, (screen[1] - fitted.height) // 2)
     canvas.paste(fitted, offset, fitted)  # its own alpha as the mask: transparent is black
-    return canvas.tobytes("raw", "BGRX")
+    return canvas
 
 
-__all__ = ["ROTATIONS", "fitted_image", "screen_pixels"]
+__all__ = ["ROTATIONS", "fitted_image", "letterboxed", "screen_pixels"]

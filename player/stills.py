@@ -17,7 +17,6 @@ A few pictures are kept on the server (the one on screen and those asked for nex
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,6 @@ from player.images import screen_pixels
 
 if TYPE_CHECKING:
     from player.x11 import X11Screen
-
-log = logging.getLogger(__name__)
 
 KEEP = 3
 

@@ -61,10 +61,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from player.errors import RendererError
-from player.images import ROTATIONS, fitted_image
+from player.images import ROTATIONS, fitted_image, letterboxed
 from player.items import PlayableItem, ScreenMessage, url_for_log
 from player.libvlc import (
     call_with_timeout,
@@ -412,7 +412,6 @@ class VlcRenderer:
             self._stop_held = not self._double_buffer
             if self._draws_stills and self._stop_held and self._screen.draws_pictures:
                 self._stills = StillPictures(self._screen, self._spawn)
-        self._draws_stills = self._stills is not None
         instance = new_instance(module, self._args)
         self._vlc, self._instance = module, instance
         for name in ("a", "b") if self._double_buffer else ("a",):
@@ -590,7 +589,8 @@ class VlcRenderer:
 
     async def _load_still(self, item: PlayableItem) -> None:
         """Fit `item`'s picture to the screen (a worker thread) and upload it."""
-        if file_problem(item.path) is not None if item.path is not None else True:
+        assert item.path is not None  # prepare() asks for files only
+        if file_problem(item.path) is not None:
             return  # play() reports it
         source = await asyncio.to_thread(self._item_source, item)
         if self._stills is not None and isinstance(source, Path):
@@ -1459,11 +1459,7 @@ def _picture_snapshot(source: Path, target: Path, screen: tuple[int, int]) -> bo
     """`source` letterboxed onto a black picture of the screen's size, saved as PNG."""
     try:
         with Image.open(source) as picture:
-            # Scaled up or down to fill the screen, as it is shown (player.stills, libvlc).
-            fitted = ImageOps.contain(picture.convert("RGB"), screen, Image.Resampling.BICUBIC)
-            canvas = Image.new("RGB", screen)
-            offset = ((screen[0] - fitted.width) // 2, (screen[1] - fitted.height) // 2)
-            canvas.paste(fitted, offset)
+            canvas = letterboxed(picture.convert("RGBA"), screen)
         target.parent.mkdir(parents=True, exist_ok=True)
         canvas.save(target, format="PNG")
     except OSError as exc:

@@ -85,6 +85,20 @@ def _xlib() -> ctypes.CDLL:
     return x11
 
 
+def _children(x11: ctypes.CDLL, connection: int, window: int) -> list[int]:
+    """The windows directly inside `window`, bottom first."""
+    parent, root_out = ctypes.c_ulong(), ctypes.c_ulong()
+    children = ctypes.POINTER(ctypes.c_ulong)()
+    count = ctypes.c_uint()
+    x11.XQueryTree(connection, window, ctypes.byref(root_out), ctypes.byref(parent),
+                   ctypes.byref(children), ctypes.byref(count))  # fmt: skip
+    try:
+        return [int(children[index]) for index in range(count.value)]
+    finally:
+        if children:
+            x11.XFree(children)
+
+
 def move_pointer(
     display: str, path: list[tuple[int, int]], *, show_over_windows: bool = False
 ) -> None:
@@ -100,15 +114,8 @@ def move_pointer(
     try:
         root = x11.XDefaultRootWindow(connection)
         if show_over_windows:
-            parent, root_out = ctypes.c_ulong(), ctypes.c_ulong()
-            children = ctypes.POINTER(ctypes.c_ulong)()
-            count = ctypes.c_uint()
-            x11.XQueryTree(connection, root, ctypes.byref(root_out), ctypes.byref(parent),
-                           ctypes.byref(children), ctypes.byref(count))  # fmt: skip
-            for index in range(count.value):
-                x11.XUndefineCursor(connection, children[index])
-            if children:
-                x11.XFree(children)
+            for window in _children(x11, connection, root):
+                x11.XUndefineCursor(connection, window)
         for x, y in path:
             x11.XWarpPointer(connection, 0, root, 0, 0, 0, 0, x, y)
             x11.XSync(connection, 0)
@@ -125,15 +132,7 @@ def top_level_windows(display: str) -> int:
     if not connection:
         raise RuntimeError(f"cannot open the X display {display}")
     try:
-        parent, root_out = ctypes.c_ulong(), ctypes.c_ulong()
-        children = ctypes.POINTER(ctypes.c_ulong)()
-        count = ctypes.c_uint()
-        root = x11.XDefaultRootWindow(connection)
-        x11.XQueryTree(connection, root, ctypes.byref(root_out), ctypes.byref(parent),
-                       ctypes.byref(children), ctypes.byref(count))  # fmt: skip
-        if children:
-            x11.XFree(children)
-        return count.value
+        return len(_children(x11, connection, x11.XDefaultRootWindow(connection)))
     finally:
         x11.XCloseDisplay(connection)
 
