@@ -71,6 +71,8 @@ VOUTS: dict[str, tuple[str, ...]] = {
     # the renderer's choice with software decoding only: libavcodec tries no VA-API or
     # VDPAU first (each try reopens the video output)
     "default-sw": ("--avcodec-hw=none",),
+    # the renderer's choice, libvlc told to show late pictures rather than drop them
+    "default-nodrop": ("--no-drop-late-frames", "--no-skip-frames"),
 }
 
 SAMPLER = r"""

@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import shutil
 import time
@@ -105,6 +106,18 @@ NETWORK_CACHING_MS = 1000
 # still picture's) before it gets a new player (the old one is released once its stop
 # returns): see `VlcRenderer._stop_off_loop`.
 STOP_WAIT_S = 1.0
+# libvlc reports a video's end about 14 ms after its last frame reached the screen
+# (Xvfb, session 8): a picture that follows is drawn a frame interval less this after
+# the end, so that the last frame shows for its time. Frame intervals are taken up to
+# FRAME_HOLD_MAX_S (a file may claim any rate).
+END_AFTER_LAST_FRAME_S = 0.014
+FRAME_HOLD_MAX_S = 1.0
+# libvlc 3 ends a video's input when its last pictures are handed to the output, not
+# shown: a video at a low frame rate ended up to two frames before its length, its last
+# frame never shown (a 6 s clip at 1 fps ended after 4.0 s; a 1.5 s clip at 2 fps 50 ms
+# after its first picture, in the window). One that ends earlier than this, and more
+# than a frame interval, before its length keeps what it shows until its length is up.
+EARLY_END_S = 0.1
 # How long an image's picture is given to reach the screen before its player is paused.
 IMAGE_PAUSE_AFTER_S = 0.5
 WATCHDOG_PERIOD_S = 1.0
@@ -812,7 +825,10 @@ class VlcRenderer:
     ) -> None:
         still = message is not None or (item is not None and item.media_type == "image")
         if still and self._stills is not None and isinstance(source, Path):
-            self._draw_still(self._begin(item=item, message=message, has_media=False), source)
+            hold_until = self._last_frame_until()
+            self._draw_still(
+                self._begin(item=item, message=message, has_media=False), source, hold_until
+            )
             return
         playback = self._begin(item=item, message=message, has_media=True)
         slot = self._free_slot()
@@ -853,10 +869,21 @@ class VlcRenderer:
         self._next = again  # shown by _on_prepared_signal as soon as its picture is out
         again.shown_at = current.shown_at  # marks it as a re-show of the current item
 
-    def _draw_still(self, playback: Playback, source: Path) -> None:
+    def _last_frame_until(self) -> float | None:
+        """When the last frame of the video that just played to its end has been on
+        screen for its frame interval (loop clock), or None (not a video that ended)."""
+        current = self._current
+        if current is None or current.ended_at is None or not current.frame_s:
+            return None
+        hold_s = min(current.frame_s, FRAME_HOLD_MAX_S) - END_AFTER_LAST_FRAME_S
+        return current.ended_at + max(0.0, hold_s)
+
+    def _draw_still(self, playback: Playback, source: Path, hold_until: float | None) -> None:
         """Show a still picture by copying it into the window (player.stills): the front
         player is stopped first (off the loop) if it plays or shows anything, so that it
-        draws nothing over the picture, and stays stopped while the picture shows."""
+        draws nothing over the picture, and stays stopped while the picture shows. After
+        a video that played to its end the picture waits until `hold_until`: the window
+        keeps the video's last frame, which is shown for its frame interval."""
         assert self._stills is not None
         loading = self._stills.load(source)
         front = self._front
@@ -869,6 +896,9 @@ class VlcRenderer:
         async def show() -> None:
             picture = await loading
             slot = await stopping if stopping is not None else self._front
+            assert self._loop is not None
+            if hold_until is not None and hold_until > self._loop.time():
+                await asyncio.sleep(hold_until - self._loop.time())
             if (
                 playback is not self._current
                 or playback.finished
@@ -1186,7 +1216,8 @@ class VlcRenderer:
         self._set_state(RendererState.PLAYING)
         length_ms = None
         if item.media_type == "video":
-            length_ms = self._length_ms(playback.slot)
+            length_ms = playback.length_ms = self._length_ms(playback.slot)
+            playback.frame_s = self._frame_s(playback.slot)
         if _moving(item):
             self._start_watchdog(playback)
         elif playback.has_media:
@@ -1218,6 +1249,8 @@ class VlcRenderer:
             self._set_state(RendererState.IDLE)
             return
         assert self._loop is not None and playback.item is not None
+        playback.ended_at = self._loop.time()
+        early_s = self._ended_early_s(playback)
         url = playback.item.url
         if playback.shown_at is None:
             if not (
@@ -1247,7 +1280,30 @@ class VlcRenderer:
                 f"{planned_s:.0f} s: the source stopped sending it",
             )
             return
+        if early_s > 0:
+            # What is on screen stays for the rest of the video's length (not frozen: the
+            # video is over), then the next item comes as it would have.
+            self._cancel_watchdog()
+            self._later(playback, self._finish, playback, False, delay=early_s)
+            return
         self._finish(playback, held=False)
+
+    def _ended_early_s(self, playback: Playback) -> float:
+        """How long before its length a video file on screen ended, when by more than
+        EARLY_END_S and a frame interval (libvlc 3 at low frame rates); else 0."""
+        assert self._loop is not None
+        item = playback.item
+        if (
+            item is None
+            or item.media_type != "video"
+            or item.url is not None
+            or playback.shown_at is None
+            or playback.length_ms is None
+        ):
+            return 0.0
+        planned_ms = min(playback.length_ms, item.planned_ms or playback.length_ms)
+        early_s = playback.shown_at + planned_ms / 1000 - self._loop.time()
+        return early_s if early_s > max(EARLY_END_S, playback.frame_s or 0.0) else 0.0
 
     def _finish(self, playback: Playback, held: bool = True) -> None:
         if playback.finished or playback.item is None or playback.shown_at is None:
@@ -1410,6 +1466,13 @@ class VlcRenderer:
             return None
         length = slot.player.get_length()
         return length if length and length > 0 else None
+
+    def _frame_s(self, slot: object) -> float | None:
+        """A video's frame interval from its frame rate, None when libvlc has none."""
+        if not isinstance(slot, _Slot):
+            return None
+        fps = slot.player.get_fps()
+        return 1 / fps if fps and math.isfinite(fps) and fps > 0 else None
 
     def _stats(self, slot: object) -> vlc.MediaStats | None:
         assert self._vlc is not None

@@ -91,6 +91,11 @@ class Playback:
     outputs_opened: int = 0
     output_opened_at: float | None = None
     startup_noted: bool = False
+    # A video's frame interval (s), once on screen, and when libvlc said it reached its
+    # end (loop clock): its last frame is held that long before a picture replaces it.
+    frame_s: float | None = None
+    ended_at: float | None = None
+    length_ms: int | None = None  # a video's length as libvlc gave it once on screen
 
     def cancel_timers(self) -> None:
         for timer in self.timers:

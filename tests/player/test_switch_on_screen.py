@@ -59,10 +59,13 @@ def name_of(pixel: tuple[int, int, int]) -> str:
 
 
 @contextmanager
-def watching(framebuffer: Framebuffer) -> Iterator[list[str]]:
+def watching(
+    framebuffer: Framebuffer, changed_at: list[float] | None = None
+) -> Iterator[list[str]]:
     """The colours the middle of the screen went through, each change once, up to and
     including what it shows when the block ends (one last sample after the stop: under
-    load the sampler may not run between the caller seeing a colour and leaving)."""
+    load the sampler may not run between the caller seeing a colour and leaving). When
+    given, `changed_at` gets the monotonic time each colour was first seen."""
     seen: list[str] = []
     stop = threading.Event()
 
@@ -72,6 +75,8 @@ def watching(framebuffer: Framebuffer) -> Iterator[list[str]]:
             name = name_of(framebuffer.pixel(*MIDDLE))
             if not seen or seen[-1] != name:
                 seen.append(name)
+                if changed_at is not None:
+                    changed_at.append(time.monotonic())
             if last:
                 return
             time.sleep(0.0005)
@@ -205,3 +210,50 @@ def test_a_video_opened_under_an_image_and_then_called_off_never_shows(
         called_off, seen = run(scenario(xvfb.framebuffer))
     assert "green" not in called_off, called_off
     assert "green" in seen, seen  # the sampler does see the video when it plays
+
+
+def two_colour_clip(path: Path, fps: int, first: int, last: int) -> Path:
+    """An H.264 clip at `fps`: `first` green frames, then `last` blue ones."""
+    command = [
+        "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"color=c=0x00b400:s=320x240:r={fps}:d={first / fps}",
+        "-f", "lavfi", "-i", f"color=c=0x0000c8:s=320x240:r={fps}:d={last / fps}",
+        "-filter_complex", "[0][1]concat=n=2:v=1", "-r", str(fps),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+    ]  # fmt: skip
+    subprocess.run(command, check=True)
+    return path
+
+
+def test_a_video_at_a_low_frame_rate_plays_for_its_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """libvlc 3 ends a video's input once its last pictures are handed to the output: at
+    2 fps a 3 s clip ended within about a second of its start. The renderer keeps it on
+    screen for its length (the next picture comes then, and `Ended` says so). Measured
+    from the screen: the video's colours stay at least 2.6 s before the next picture (the
+    sampler may notice the video late on a loaded machine, never early)."""
+    clip = video("clip", two_colour_clip(tmp_path / "clip.mp4", fps=2, first=5, last=1))
+    picture = image("next", make_image(tmp_path / "next.png", "", RED, (1280, 720)), 2000)
+
+    async def scenario(framebuffer: Framebuffer) -> tuple[list[str], list[float], Events]:
+        output = choose_video_output("window", environ=os.environ, snd_dir=Path("/none"))
+        renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "m")
+        events = Events()
+        await renderer.start(events)
+        changed_at: list[float] = []
+        try:
+            with watching(framebuffer, changed_at) as seen:
+                await switch(renderer, events, clip, picture, lambda: "red" in seen)
+            return seen, changed_at, events
+        finally:
+            await renderer.close()
+
+    with running_xvfb() as xvfb:
+        monkeypatch.setenv("DISPLAY", xvfb.display)
+        seen, changed_at, events = run(scenario(xvfb.framebuffer))
+    assert "black" not in between(seen, "green", "red"), seen
+    shown_s = changed_at[seen.index("red")] - changed_at[seen.index("green")]
+    assert shown_s >= 2.6, f"the 3 s video was on screen {shown_s:.2f} s ({seen})"
+    ended = next(event for event in events.seen if isinstance(event, Ended))
+    assert ended.played_ms >= 2600, ended
