@@ -72,6 +72,7 @@ VOUTS: dict[str, tuple[str, ...]] = {
     # VDPAU first (each try reopens the video output)
     "default-sw": ("--avcodec-hw=none",),
     # the renderer's choice, libvlc told to show late pictures rather than drop them
+    # (session 9: no difference measured; not adopted)
     "default-nodrop": ("--no-drop-late-frames", "--no-skip-frames"),
 }
 
