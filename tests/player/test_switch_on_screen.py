@@ -231,8 +231,9 @@ def test_a_video_at_a_low_frame_rate_plays_for_its_length(
     """libvlc 3 ends a video's input once its last pictures are handed to the output: at
     2 fps a 3 s clip ended within about a second of its start. The renderer keeps it on
     screen for its length (the next picture comes then, and `Ended` says so). Measured
-    from the screen: the video's colours stay at least 2.6 s before the next picture (the
-    sampler may notice the video late on a loaded machine, never early)."""
+    from the renderer's `Started` to the next picture on screen: the video stays at least
+    2.8 s (2.05 s before). Not from the video's first colour on screen: on a loaded
+    machine the software GL output showed it up to 0.75 s after `Started`."""
     clip = video("clip", two_colour_clip(tmp_path / "clip.mp4", fps=2, first=5, last=1))
     picture = image("next", make_image(tmp_path / "next.png", "", RED, (1280, 720)), 2000)
 
@@ -253,7 +254,8 @@ def test_a_video_at_a_low_frame_rate_plays_for_its_length(
         monkeypatch.setenv("DISPLAY", xvfb.display)
         seen, changed_at, events = run(scenario(xvfb.framebuffer))
     assert "black" not in between(seen, "green", "red"), seen
-    shown_s = changed_at[seen.index("red")] - changed_at[seen.index("green")]
-    assert shown_s >= 2.6, f"the 3 s video was on screen {shown_s:.2f} s ({seen})"
+    started_at = events.at[events.kinds().index("Started")]
+    shown_s = changed_at[seen.index("red")] - started_at
+    assert shown_s >= 2.8, f"the 3 s video was on screen {shown_s:.2f} s ({seen})"
     ended = next(event for event in events.seen if isinstance(event, Ended))
-    assert ended.played_ms >= 2600, ended
+    assert ended.played_ms >= 2800, ended

@@ -34,10 +34,12 @@ class Events:
 
     def __init__(self) -> None:
         self.seen: list[RendererEvent] = []
+        self.at: list[float] = []  # when each was emitted (time.monotonic())
         self._changed = asyncio.Event()
 
     def __call__(self, event: RendererEvent) -> None:
         self.seen.append(event)
+        self.at.append(time.monotonic())
         self._changed.set()
 
     def kinds(self) -> list[str]:
