@@ -385,7 +385,10 @@ def show_device(device_id: str, caller: Viewer, services: ServicesDep) -> Device
     "/devices/{device_id}/settings",
     response_model=DeviceRecord,
     responses=NO_DEVICE,
-    summary="Set a device's time zone or what a switch does to the item on screen",
+    summary=(
+        "Set a device's time zone, what a switch does to the item on screen, how its screen "
+        "is turned, or its volume"
+    ),
 )
 def set_device_settings(
     device_id: str, body: DeviceSettings, caller: Editor, services: ServicesDep

@@ -10,7 +10,7 @@ import mimetypes
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -292,9 +292,31 @@ class AdminClient:
         return self._parse(DeviceDetail, self._request("GET", f"/devices/{_part(device_id)}"))
 
     def set_device_settings(
-        self, device_id: str, *, timezone: str | None = None, on_switch: str | None = None
+        self,
+        device_id: str,
+        *,
+        timezone: str | None = None,
+        on_switch: str | None = None,
+        rotation: int | Literal["screen"] | None = None,
+        volume: int | Literal["screen"] | None = None,
     ) -> DeviceRecord:
-        body = _body(DeviceSettings, "device's", timezone=timezone, on_switch=on_switch)
+        """Change what is given; a rotation or volume of "screen" goes back to the screen's
+        own configuration."""
+        given = {
+            "timezone": timezone,
+            "on_switch": on_switch,
+            "rotation": rotation,
+            "volume": volume,
+        }
+        fields = {key: value for key, value in given.items() if value is not None}
+        for key in ("rotation", "volume"):
+            if fields.get(key) == SCREEN_SETTING:
+                fields[key] = None
+        try:
+            checked = DeviceSettings(**fields)
+        except ValidationError as exc:
+            raise AdminClientError(f"the device's {_first_problem(exc)}") from exc
+        body = checked.model_dump(mode="json", exclude_unset=True)
         data = self._request("PATCH", f"/devices/{_part(device_id)}/settings", json=body)
         return self._parse(DeviceRecord, data)
 
@@ -511,6 +533,10 @@ def _target(device_id: str | None, group_id: str | None) -> str:
     return f"/groups/{_part(str(group_id))}"
 
 
+# A rotation or volume setting that leaves it to the screen's own configuration.
+SCREEN_SETTING = "screen"
+
+
 def _body(model: type[BaseModel], what: str, **fields: Any) -> Any:
     """`fields` checked by `model` before they are sent, as JSON (unset fields left out)."""
     try:
@@ -527,4 +553,4 @@ def _first_problem(exc: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
-__all__ = ["DEFAULT_URL", "AdminClient", "error_message"]
+__all__ = ["DEFAULT_URL", "SCREEN_SETTING", "AdminClient", "error_message"]

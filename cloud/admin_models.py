@@ -39,9 +39,11 @@ from sync.models import (
     Name,
     OnSwitch,
     PlayOutcome,
+    Rotation,
     ScheduleEntry,
     StreamUrl,
     TimeZoneName,
+    Volume,
     Weekday,
     WireModel,
 )
@@ -212,15 +214,24 @@ class GroupMembers(WireModel):
 
 
 class DeviceSettings(WireModel):
-    """Body of `PATCH /devices/{id}/settings`: what is given changes, the rest stays."""
+    """Body of `PATCH /devices/{id}/settings`: what is given changes, the rest stays.
+
+    `rotation` (0, 90, 180, 270 degrees clockwise) and `volume` (0 to 100) given as null
+    go back to the screen's own configuration."""
 
     timezone: KnownTimeZone | None = None
     on_switch: OnSwitch | None = None
+    rotation: Rotation | None = None
+    volume: Volume | None = None
 
     @model_validator(mode="after")
     def _something(self) -> DeviceSettings:
-        if self.timezone is None and self.on_switch is None:
-            raise ValueError("give timezone, on_switch or both")
+        if (
+            self.timezone is None
+            and self.on_switch is None
+            and not {"rotation", "volume"} & self.model_fields_set
+        ):
+            raise ValueError("give timezone, on_switch, rotation or volume")
         return self
 
 
@@ -256,6 +267,8 @@ class DeviceDetail(WireModel):
     group_ids: list[str]
     timezone: str
     on_switch: OnSwitch
+    rotation: int | None = None  # None: the screen's own configuration
+    volume: int | None = None  # None: the screen's own configuration
     created_at: str
     last_seen_at: str | None
     now: Playing

@@ -70,7 +70,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from cloud.admin_client import DEFAULT_URL, AdminClient
+from cloud.admin_client import DEFAULT_URL, SCREEN_SETTING, AdminClient
 from cloud.admin_models import (
     AssetSummary,
     DeviceDetail,
@@ -95,6 +95,7 @@ from cloud.remote_cli import (
 from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, default_data_dir
 from sync.models import (
     MAX_DURATION_MS,
+    MAX_VOLUME,
     WEEKDAYS,
     KeySummary,
     PlaylistDetail,
@@ -326,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--playlist", help="the playlist's id")
     target.add_argument("--none", action="store_true", help="play nothing")
     device_set = device_commands.add_parser(
-        "set", parents=[remote], help="set a device's time zone or how a switch cuts in"
+        "set",
+        parents=[remote],
+        help="set a device's time zone, how a switch cuts in, how its screen is turned, its volume",
     )
     device_set.add_argument("device_id", help="the device's id (see `signage-cloud devices`)")
     device_set.add_argument(
@@ -336,6 +339,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-switch",
         choices=ON_SWITCH,
         help="when the schedule switches: cut the item on screen, or let a video finish",
+    )
+    device_set.add_argument(
+        "--rotation",
+        choices=[*ROTATIONS, SCREEN_SETTING],
+        help="turn the screen clockwise by so many degrees, without a restart "
+        "(screen: as the device's own configuration says)",
+    )
+    device_set.add_argument(
+        "--volume",
+        type=_volume,
+        metavar="0-100|screen",
+        help="its audio volume in percent (screen: as the device's own configuration says)",
     )
     device_show = device_commands.add_parser(
         "show", parents=[remote], help="what a device plays now and next, and why"
@@ -385,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 ON_SWITCH = ["cut", "finish"]
+ROTATIONS = ["0", "90", "180", "270"]
 DEVICE_HELP = "the device's id (see `signage-cloud devices`)"
 GROUP_HELP = "the group's id (see `signage-cloud group list`)"
 
@@ -624,12 +640,31 @@ def _playing(playing: Playing) -> str:
     return line
 
 
+def _volume(text: str) -> int | str:
+    """--volume: a whole number from 0 to 100, or "screen"."""
+    if text == SCREEN_SETTING:
+        return text
+    if not text.isdigit() or not 0 <= int(text) <= MAX_VOLUME:
+        raise argparse.ArgumentTypeError(
+            f"the volume is a whole number from 0 to {MAX_VOLUME}, or {SCREEN_SETTING}"
+        )
+    return int(text)
+
+
+def screen_settings(rotation: int | None, volume: int | None) -> str:
+    """How a device's screen is turned and its volume, as an admin set them."""
+    turned = "the screen's own" if rotation is None else f"{rotation} degrees"
+    loud = "the screen's own" if volume is None else f"{volume}%"
+    return f"turned: {turned}; volume: {loud}"
+
+
 def format_device(device: DeviceDetail) -> str:
     """A device's settings, online state and latest status, what it should play now and next
     (by the schedule), and why."""
     lines = [
         f"{device.id} {device.name}",
-        f"time zone: {device.timezone}; on a switch: {device.on_switch}",
+        f"time zone: {device.timezone}; on a switch: {device.on_switch}; "
+        f"{screen_settings(device.rotation, device.volume)}",
         f"default playlist: {device.playlist_id or 'none'}",
         f"groups: {', '.join(device.group_ids) or 'none'}",
         f"{'online' if device.online else 'offline'}; last seen: {device.last_seen_at or 'never'}",
@@ -762,8 +797,10 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 def _check_usage(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """What argparse cannot say alone: exit 2 with a usage line."""
     setting = args.command == "device" and args.device_command == "set"
-    if setting and args.timezone is None and args.on_switch is None:
-        parser.error("device set: give --tz, --on-switch or both")
+    if setting and not any(
+        value is not None for value in (args.timezone, args.on_switch, args.rotation, args.volume)
+    ):
+        parser.error("device set: give --tz, --on-switch, --rotation or --volume")
     interrupting = args.command == "interrupt" and args.interrupt_command is None
     no_target = args.command == "interrupt" and args.device is None and args.group is None
     if interrupting and (no_target or args.playlist is None):
@@ -851,11 +888,17 @@ def _device_command(client: AdminClient, args: argparse.Namespace) -> None:
         print(f"device {summary.id} ({summary.name}) now plays {plays}")
     elif args.device_command == "set":
         record = client.set_device_settings(
-            args.device_id, timezone=args.timezone, on_switch=args.on_switch
+            args.device_id,
+            timezone=args.timezone,
+            on_switch=args.on_switch,
+            rotation=args.rotation
+            if args.rotation in (None, SCREEN_SETTING)
+            else int(args.rotation),
+            volume=args.volume,
         )
         print(
             f"device {record.id} ({record.name}): time zone {record.timezone}, "
-            f"on a switch: {record.on_switch}"
+            f"on a switch: {record.on_switch}; {screen_settings(record.rotation, record.volume)}"
         )
     elif args.device_command == "show":
         detail = client.show_device(args.device_id)

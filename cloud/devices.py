@@ -132,16 +132,21 @@ class Devices(ViewWriter):
     def set_settings(
         self, *, tenant_id: str, device_id: str, settings: DeviceSettings
     ) -> DeviceRecord:
-        """Change the device's time zone or switching; it gets its record anew."""
+        """Change the device's time zone, switching, rotation or volume; it gets its record
+        anew. A rotation or volume given as None goes back to the screen's own."""
+        given = settings.model_fields_set
         with self._db.write():
             row = self.active(tenant_id=tenant_id, device_id=device_id)
             if row is None:
                 raise no_device(device_id)
             self._db.execute(
-                "UPDATE devices SET timezone = ?, on_switch = ? WHERE tenant_id = ? AND id = ?",
+                "UPDATE devices SET timezone = ?, on_switch = ?, rotation = ?, volume = ?"
+                " WHERE tenant_id = ? AND id = ?",
                 (
                     settings.timezone or row["timezone"],
                     settings.on_switch or row["on_switch"],
+                    settings.rotation if "rotation" in given else row["rotation"],
+                    settings.volume if "volume" in given else row["volume"],
                     tenant_id,
                     device_id,
                 ),

@@ -112,6 +112,8 @@ def device_detail(
         group_ids=list(device.group_ids),
         timezone=device.timezone,
         on_switch=device.on_switch,
+        rotation=device.rotation,
+        volume=device.volume,
         created_at=row["created_at"],
         last_seen_at=row["last_seen_at"],
         now=playing(decision, now),

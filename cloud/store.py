@@ -501,6 +501,18 @@ def _streams(db: Database) -> None:
     _run_script(db, _ASSETS_V8)
 
 
+# A device's screen settings: how it is turned and its volume; NULL leaves each to the
+# screen's own configuration.
+_SCREEN_SETTINGS_V9 = """
+ALTER TABLE devices ADD COLUMN rotation INTEGER CHECK (rotation IN (0, 90, 180, 270));
+ALTER TABLE devices ADD COLUMN volume INTEGER CHECK (volume BETWEEN 0 AND 100)
+"""
+
+
+def _screen_settings(db: Database) -> None:
+    _run_script(db, _SCREEN_SETTINGS_V9)
+
+
 # Append only: a migration that shipped is never edited, a new one is added after it.
 MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0001_initial_schema", _schema_v1),
@@ -511,6 +523,7 @@ MIGRATIONS: list[tuple[str, Callable[[Database], None]]] = [
     ("0006_reports_and_commands", _reports_and_commands),
     ("0007_command_lifecycle", _command_lifecycle),
     ("0008_streams", _streams),
+    ("0009_screen_settings", _screen_settings),
 ]
 
 

@@ -351,7 +351,8 @@ class Views:
 
     def device_data(self, tenant_id: str, view: View) -> dict[str, Any] | None:
         row = self._db.one(
-            "SELECT id, name, tenant_id, playlist_id, timezone, on_switch FROM devices"
+            "SELECT id, name, tenant_id, playlist_id, timezone, on_switch, rotation, volume"
+            " FROM devices"
             " WHERE tenant_id = ? AND id = ? AND revoked_at IS NULL",
             (tenant_id, view.device_id),
         )
@@ -365,6 +366,8 @@ class Views:
             "group_ids": list(view.group_ids),
             "timezone": row["timezone"],
             "on_switch": row["on_switch"],
+            "rotation": row["rotation"],
+            "volume": row["volume"],
         }
 
     def groups_data(self, tenant_id: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:

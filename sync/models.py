@@ -85,6 +85,18 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 # What a schedule-caused switch does to the item on screen: "cut" it at the boundary, or let
 # a video "finish" first (an image is always cut). docs/scheduling.md.
 OnSwitch = Literal["cut", "finish"]
+# How the screen is turned (degrees clockwise) and its audio volume (percent), as an admin
+# sets them for a device; None in a device's record: the screen's own configuration.
+Rotation = Annotated[Literal[0, 90, 180, 270], BeforeValidator(lambda value: _whole(value))]
+MAX_VOLUME = 100
+Volume = Annotated[int, Field(ge=0, le=MAX_VOLUME, strict=True)]
+
+
+def _whole(value: Any) -> Any:
+    """A JSON whole number as it is; true, false, 90.0 or "90" are refused."""
+    if type(value) is not int:
+        raise ValueError(f"expected a whole number, not {value!r:.20}")
+    return value
 
 
 class ErrorCode(StrEnum):
@@ -329,6 +341,9 @@ class DeviceRecord(WireModel):
     group_ids: list[Id] = Field(default_factory=list, max_length=MAX_GROUPS_PER_DEVICE)
     timezone: TimeZoneName = "UTC"  # the screen's time zone: schedules without one use it
     on_switch: OnSwitch = "cut"
+    # None: what the screen's configuration says (agent.config: rotation, volume)
+    rotation: Rotation | None = None
+    volume: Volume | None = None
 
     @model_validator(mode="after")
     def _groups_are_unique(self) -> DeviceRecord:
@@ -807,6 +822,7 @@ __all__ = [
     "MAX_TOKEN_CHARS",
     "MAX_URI_CHARS",
     "MAX_VERSION",
+    "MAX_VOLUME",
     "MAX_YEAR",
     "MIN_YEAR",
     "REFRESH_TOKEN_GRANT",
@@ -865,6 +881,7 @@ __all__ = [
     "Rename",
     "ReportEvent",
     "Role",
+    "Rotation",
     "ScheduleEntry",
     "ScheduleStatus",
     "Sha256",
@@ -872,6 +889,7 @@ __all__ = [
     "StreamUrl",
     "TimeZoneName",
     "TokenResponse",
+    "Volume",
     "Weekday",
     "stream_sha256",
 ]

@@ -83,14 +83,22 @@ def test_groups_from_the_shell(shell: Shell) -> None:
 def test_device_settings_and_show_from_the_shell(shell: Shell) -> None:
     me = shell.devices[0]
     said = shell.run("device", "set", me, "--tz", "Europe/Berlin", "--on-switch", "finish")
-    assert said == f"device {me} (Screen 0): time zone Europe/Berlin, on a switch: finish"
+    assert said == (
+        f"device {me} (Screen 0): time zone Europe/Berlin, on a switch: finish; "
+        "turned: the screen's own; volume: the screen's own"
+    )
     assert "on a switch: cut" in shell.run("device", "set", me, "--on-switch", "cut")
+    said = shell.run("device", "set", me, "--rotation", "90", "--volume", "35")
+    assert said.endswith("on a switch: cut; turned: 90 degrees; volume: 35%")
+    said = shell.run("device", "set", me, "--volume", "screen")
+    assert said.endswith("turned: 90 degrees; volume: the screen's own")
 
     shown = shell.run("device", "show", me)
     assert shown.splitlines()[:2] == [
         f"{me} Screen 0",
-        "time zone: Europe/Berlin; on a switch: cut",
+        "time zone: Europe/Berlin; on a switch: cut; turned: 90 degrees; volume: the screen's own",
     ]
+    assert json.loads(shell.run("device", "show", me, "--json"))["rotation"] == 90
     assert "now: nothing (nothing:" in shown
     assert "next: nothing changes" in shown
 
@@ -228,8 +236,11 @@ def test_refusals_are_one_line(shell: Shell) -> None:
 
 
 USAGE_MISTAKES = [
-    (["device", "set", "DEV"], "give --tz, --on-switch or both"),
+    (["device", "set", "DEV"], "give --tz, --on-switch, --rotation or --volume"),
     (["device", "set", "DEV", "--on-switch", "fade"], "invalid choice"),
+    (["device", "set", "DEV", "--rotation", "45"], "invalid choice"),
+    (["device", "set", "DEV", "--volume", "101"], "a whole number from 0 to 100, or screen"),
+    (["device", "set", "DEV", "--volume", "-5"], "a whole number from 0 to 100, or screen"),
     (["schedule", "add", "--playlist", "PL"], "one of the arguments --device --group"),
     (["schedule", "add", "--device", "DEV", "--group", "G", "--playlist", "PL"],
      "not allowed with argument"),

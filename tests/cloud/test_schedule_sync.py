@@ -255,12 +255,15 @@ def test_an_interrupt_comes_is_replaced_and_cleared_as_tombstones(site: Site) ->
 def test_settings_entries_and_windows_reach_the_device(site: Site) -> None:
     admin, a, me = site.admin, site.assets, site.screen.device_id
     device = Device(site.screen)
-    settings = {"timezone": "Europe/Berlin", "on_switch": "finish"}
+    settings = {"timezone": "Europe/Berlin", "on_switch": "finish", "rotation": 180, "volume": 20}
     record = answer(admin.patch(f"{ADMIN}/devices/{me}/settings", json=settings))
     assert (record["timezone"], record["on_switch"]) == ("Europe/Berlin", "finish")
     assert device.sync() == {("device", me, False)}
-    assert device.held["device", me].data["timezone"] == "Europe/Berlin"
-    assert device.held["device", me].data["on_switch"] == "finish"
+    held = device.held["device", me].data
+    assert {key: held[key] for key in settings} == settings
+    answer(admin.patch(f"{ADMIN}/devices/{me}/settings", json={"rotation": None}))
+    assert device.sync() == {("device", me, False)}
+    assert device.held["device", me].data["rotation"] is None  # the screen's own again
 
     items = [
         {"asset_id": a[0], "valid_from": "2026-12-01", "valid_until": "2026-12-24"},

@@ -122,14 +122,26 @@ def test_device_settings_are_set_one_or_both_and_checked(tenant: Tenant) -> None
     url = f"{ADMIN}/devices/{me}/settings"
     record = answer(admin.patch(url, json={"timezone": "Asia/Kolkata"}))
     assert (record["timezone"], record["on_switch"], record["id"]) == ("Asia/Kolkata", "cut", me)
+    assert (record["rotation"], record["volume"]) == (None, None)  # the screen's own
     record = answer(admin.patch(url, json={"on_switch": "finish"}))
     assert (record["timezone"], record["on_switch"]) == ("Asia/Kolkata", "finish")
+    record = answer(admin.patch(url, json={"rotation": 270, "volume": 0}))
+    assert (record["rotation"], record["volume"], record["on_switch"]) == (270, 0, "finish")
+    record = answer(admin.patch(url, json={"volume": None}))  # back to the screen's own
+    assert (record["rotation"], record["volume"]) == (270, None)
     for bad, field in [
         ({"timezone": "Mars/Olympus_Mons"}, "not a time zone this cloud knows"),
         ({"timezone": "../../etc/passwd"}, "timezone"),
         ({"timezone": "localtime"}, "not a time zone this cloud knows"),
         ({"on_switch": "fade"}, "on_switch"),
-        ({}, "give timezone, on_switch or both"),
+        ({"rotation": 45}, "rotation"),
+        ({"rotation": "90"}, "rotation"),
+        ({"rotation": True}, "rotation"),
+        ({"volume": 101}, "volume"),
+        ({"volume": -1}, "volume"),
+        ({"volume": 50.5}, "volume"),
+        ({}, "give timezone, on_switch, rotation or volume"),
+        ({"timezone": None}, "give timezone, on_switch, rotation or volume"),
     ]:
         assert field in assert_refused(admin.patch(url, json=bad), 422)
     assert_refused(
@@ -137,6 +149,7 @@ def test_device_settings_are_set_one_or_both_and_checked(tenant: Tenant) -> None
     )
     shown = answer(admin.get(f"{ADMIN}/devices/{me}"))
     assert (shown["timezone"], shown["on_switch"]) == ("Asia/Kolkata", "finish")
+    assert (shown["rotation"], shown["volume"]) == (270, None)
 
 
 def test_schedule_entries_round_trip_and_list_by_device_or_group(tenant: Tenant) -> None:
