@@ -78,8 +78,8 @@ class AgentConfig(BaseModel):
     cache_min_free_percent: float = Field(default=10.0, ge=0, le=90)
     cache_max_bytes: int = Field(default=0, ge=0, le=1 << 50)
     cache_grace_s: float = Field(default=86_400.0, ge=0, le=365 * 86_400)
-    # How the screen is mounted, and how loud videos play (device settings from the cloud
-    # will override these once the delta stream carries them).
+    # How the screen is mounted, and how loud videos play, until the device's settings in
+    # the cloud say otherwise (agent.screen_settings).
     rotation: int = 0
     volume: int = Field(default=100, ge=0, le=200)
     # A heartbeat (what plays, cache, disk, clock, temperature...) goes to the cloud this

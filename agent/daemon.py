@@ -37,6 +37,7 @@ from agent.privileged import HelperClient
 from agent.report_uploader import ReportUploader
 from agent.schedule_runner import ScheduleRunner
 from agent.screen import Screen
+from agent.screen_settings import ScreenSettings
 from agent.store import Meta, Store
 from agent.sync_loop import SyncLoop
 from agent.systemd import notify, report_forever
@@ -146,11 +147,13 @@ async def _run(config: AgentConfig, store: Store) -> None:
     key = DeviceKey.load_or_create(config.state_dir)
     # the renderer logs the choice and its reason in one line
     output = choose_video_output(config.video_output, environ=os.environ)
+    screen_settings = ScreenSettings(store, rotation=config.rotation, volume=config.volume)
+    rotation, volume = screen_settings.at_start()
     renderer = VlcRenderer(
         video_output=output,
         messages_dir=config.state_dir / "messages",
-        rotation=config.rotation,
-        volume=_saved_volume(store, config.volume),
+        rotation=rotation,
+        volume=volume,
     )
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         client = DeviceClient(
@@ -182,6 +185,11 @@ async def _run(config: AgentConfig, store: Store) -> None:
         def playlist_changed(_: str | None) -> None:
             sync.want_blobs()
             heartbeats.poke()
+
+        def page_applied() -> None:
+            commands.wake()
+            if screen_settings.apply(renderer):
+                heartbeats.poke()  # the admin sees the screen turned or its volume at once
 
         def connection_changed(state: ConnectionState) -> None:
             heartbeats.poke()
@@ -224,7 +232,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
             screen=screen,
             downloader=downloader,
             schedule=schedule,
-            on_page=lambda: commands.wake(),
+            on_page=page_applied,
             on_connection=connection_changed,
         )
         restart = asyncio.Event()
@@ -255,7 +263,7 @@ async def _run(config: AgentConfig, store: Store) -> None:
                 connection=lambda: sync.connection.state,
                 downloads=downloader.progress,
                 synced_at=lambda: sync.synced_at,
-                display=lambda: f"{output.name} {'x'.join(map(str, renderer.screen_size))}",
+                display=lambda: describe_display(output.name, renderer),
                 clock_offset_s=lambda: client.clock_offset_s,
             ),
             interval_s=config.heartbeat_interval_s,
@@ -295,12 +303,11 @@ async def _run(config: AgentConfig, store: Store) -> None:
             schedule.stop()
 
 
-def _saved_volume(store: Store, configured: int) -> int:
-    """The volume a `set-volume` command left, else the configured one."""
-    try:
-        return max(0, min(100, int(store.get(Meta.VOLUME) or configured)))
-    except ValueError:
-        return configured
+def describe_display(output: str, renderer: VlcRenderer) -> str:
+    """The heartbeat's `display`: the output, its size, how it is turned and the volume."""
+    size = "x".join(map(str, renderer.screen_size))
+    turned = f", turned {renderer.rotation} degrees" if renderer.rotation else ""
+    return f"{output} {size}{turned}, volume {renderer.volume}%"
 
 
 async def _once_showing(player: Player, work: Coroutine[Any, Any, None]) -> None:

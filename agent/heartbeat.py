@@ -224,13 +224,14 @@ class StatusReader:
 
     def signature(self) -> tuple[object, ...]:
         """What counts as a significant change: the playlist in force, the schedule's reason
-        and source, and whether the cloud answers."""
+        and source, whether the cloud answers, and the display (turned, its volume)."""
         decision = self._decision()
         return (
             decision.playlist_id if decision else None,
             decision.reason.value if decision else None,
             decision.source_id if decision else None,
             self._connection().online,
+            self._display(),
         )
 
     async def read(self) -> DeviceStatus:

@@ -81,7 +81,10 @@ class Meta(StrEnum):
     SCREEN_MESSAGE = "screen_message"  # JSON: title, headline, lines, shown when nothing plays
     SCHEDULE = "schedule"  # JSON: see agent.schedule_runner.ScheduleRunner: what plays and why
     OPEN_PLAY = "open_play"  # JSON: the item on screen, until its play event goes to the outbox
-    VOLUME = "volume"  # the audio volume the last `set-volume` command asked for (agent.commands)
+    # the audio volume in effect: what the last `set-volume` command (agent.commands) or
+    # change of the device's volume setting (agent.screen_settings) asked for
+    VOLUME = "volume"
+    VOLUME_SETTING = "volume_setting"  # the device's volume setting last applied, or "none"
 
 
 _TOKEN_KEYS = (Meta.ACCESS_TOKEN, Meta.REFRESH_TOKEN, Meta.DEVICE_ID, Meta.TENANT_ID)
@@ -559,6 +562,19 @@ class Store:
             [first_playlist_id],
         ).fetchall()
         return {row[0]: row[1] for row in rows}
+
+    def device_record(self) -> DeviceRecord | None:
+        """The device's own record as last synced; None before it came (or unreadable)."""
+        row = self.db.execute(
+            "SELECT data FROM objects WHERE kind = 'device' AND deleted = 0 AND data IS NOT NULL"
+            " LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return DeviceRecord.model_validate_json(row[0])
+        except ValueError:
+            return None
 
     def schedule_state(self) -> ScheduleState | None:
         """What `player.schedule.evaluate` reads, from what is held; None before the device's

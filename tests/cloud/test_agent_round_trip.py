@@ -71,3 +71,51 @@ def test_the_agent_answers_commands_and_reports_what_it_plays(
         found = wait_until(lambda: len(plays()) >= 2 and plays(), 30, "two plays reported")
         assert {p["name"] for p in found} == {"red.png"}
         assert {p["asset_id"] for p in found} == {asset}
+
+
+def test_an_admin_turns_the_screen_and_sets_its_volume_without_a_restart(
+    cloud: RunningCloud, admin_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`device set --rotation/--volume` reaches the running agent through the delta stream:
+    its next heartbeat (sent at once: the display changed) says how it is turned and how
+    loud; a restart keeps it; `screen` gives the agent's own configuration back."""
+
+    def run(*args: str) -> str:
+        return ok(signage_cloud(*args, env=admin_env))
+
+    data = make_image(tmp_path / "red.png", "red.png", "#d1242f").read_bytes()
+    asset = upload(cloud, "red.png", data, "image/png")
+    playlist = create_playlist(cloud, [{"asset_id": asset, "duration_s": 2}], name="Red")
+    state = tmp_path / "agent"
+    # Heartbeats every 10 minutes: what shows within the wait came from the settings' poke.
+    rarely = {"SIGNAGE_AGENT_HEARTBEAT_INTERVAL": "600", "SIGNAGE_AGENT_VOLUME": "70"}
+
+    def display(since: str = "") -> str | None:
+        """The display the latest heartbeat reports, if it was received after `since`."""
+        status = json.loads(run("device", "show", device, "--json"))["status"]
+        if not status or status["received_at"] <= since:
+            return None
+        return status["status"]["display"]
+
+    with running_agent(state, cloud.url, extra_env=rarely) as agent:
+        code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
+        device = approve(cloud, code, "Turned")
+        assign(cloud, device, playlist)
+        wait_until(lambda: agent.started_names(), 60, "the first item on screen")
+        assert wait_until(display, 30, "a first heartbeat").endswith(", volume 70%")
+
+        said = run("device", "set", device, "--rotation", "90", "--volume", "25")
+        assert said.endswith("turned: 90 degrees; volume: 25%")
+        wait_until(lambda: (display() or "").endswith("turned 90 degrees, volume 25%"), 20,
+                   "the heartbeat of the turned screen")  # fmt: skip
+        assert agent.stop() == 0
+        stopped = json.loads(run("device", "show", device, "--json"))["status"]["received_at"]
+
+    with running_agent(state, cloud.url, extra_env=rarely) as agent:
+        again = wait_until(lambda: display(stopped), 30, "a heartbeat after the restart")
+        assert again.endswith("turned 90 degrees, volume 25%"), again
+        run("device", "set", device, "--rotation", "screen", "--volume", "screen")
+        shown = wait_until(lambda: "turned" not in (display() or "turned") and display(), 20,
+                           "the heartbeat of the screen's own settings")  # fmt: skip
+        assert shown.endswith(", volume 70%"), shown
+        assert "Traceback" not in agent.log()

@@ -40,6 +40,8 @@ def test_the_cursor_says_when_nothing_changed_and_the_delta_brings_an_assignment
         "group_ids": [],
         "timezone": "UTC",
         "on_switch": "cut",
+        "rotation": None,  # the screen's own
+        "volume": None,
     }
 
     unchanged = screen.get_state(cursor)
