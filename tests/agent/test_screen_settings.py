@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from agent.screen_settings import NO_SETTING, ScreenSettings, decide
 from agent.store import Meta, Store
 from player import VlcRenderer, choose_video_output
 from sync.models import DeviceRecord
+from tests.player.xvfb import running_xvfb, xvfb_available
+from tests.support.agent import running_agent, wait_until
+from tests.support.cloud import RunningCloud
+from tests.support.device import approve, assign, create_playlist, upload
 from tests.support.pages import page, upsert
 
 ME = DeviceRecord(id="dev-1", name="Lobby", tenant_id="t-1")
@@ -115,8 +120,10 @@ def test_the_renderer_is_turned_and_set_as_each_page_says_and_a_restart_keeps_it
                          starts_listing=False)  # fmt: skip
 
     async def scenario() -> list[tuple[int, int]]:
-        settings = ScreenSettings(store, rotation=CONFIGURED_ROTATION, volume=CONFIGURED_VOLUME)
-        rotation, volume = settings.at_start()
+        screen_settings = ScreenSettings(
+            store, rotation=CONFIGURED_ROTATION, volume=CONFIGURED_VOLUME
+        )
+        rotation, volume = screen_settings.at_start()
         renderer = VlcRenderer(
             video_output=output, messages_dir=tmp_path / "m", rotation=rotation, volume=volume
         )
@@ -125,7 +132,7 @@ def test_the_renderer_is_turned_and_set_as_each_page_says_and_a_restart_keeps_it
         try:
             for rec in (record(90, 30), record(90, 30), record(None, 30), record(270, None)):
                 sync(rec)
-                settings.apply(renderer)
+                screen_settings.apply(renderer)
                 seen.append((renderer.rotation, renderer.volume))
                 if rec == record(90, 30) and len(seen) == 2:
                     renderer.set_volume(55)  # a set-volume command, as agent.commands does
@@ -149,3 +156,51 @@ def test_the_renderer_is_turned_and_set_as_each_page_says_and_a_restart_keeps_it
     assert ScreenSettings(store, rotation=0, volume=CONFIGURED_VOLUME).at_start() == (270, 10)
     store.set_many({Meta.VOLUME: "42"})  # a command after that setting
     assert ScreenSettings(store, rotation=0, volume=CONFIGURED_VOLUME).at_start() == (270, 42)
+
+
+def two_halves(path: Path) -> Path:
+    """A 1920x1080 picture: the left half red, the right half blue."""
+    picture = Image.new("RGB", (1920, 1080), (220, 0, 0))
+    picture.paste((0, 0, 220), (960, 0, 1920, 1080))
+    picture.save(path)
+    return path
+
+
+def colour(pixel: tuple[int, int, int]) -> str:
+    red, _, blue = pixel
+    return "red" if red > 150 > blue else "blue" if blue > 150 > red else "other"
+
+
+@pytest.mark.skipif(not xvfb_available(), reason="Xvfb is needed (apt-get install xvfb)")
+def test_the_screen_turns_when_the_admin_sets_a_rotation(
+    cloud: RunningCloud, tmp_path: Path
+) -> None:
+    """The real agent in the window output of a bare X screen (1920x1080, no window
+    manager): a picture red on the left, blue on the right. Turned 90 degrees clockwise
+    by `PATCH /devices/{id}/settings`, the red half comes to the top, with no restart."""
+    asset = upload(cloud, "halves.png", two_halves(tmp_path / "halves.png").read_bytes(),
+                   "image/png")  # fmt: skip
+    playlist = create_playlist(cloud, [{"asset_id": asset, "duration_s": 60}], name="Halves")
+    with running_xvfb() as xvfb:
+        env = {"SIGNAGE_AGENT_VIDEO_OUTPUT": "window", "DISPLAY": xvfb.display}
+        with running_agent(tmp_path / "agent", cloud.url, extra_env=env) as agent:
+            code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
+            device = approve(cloud, code, "Turned")
+            assign(cloud, device, playlist)
+            wait_until(lambda: agent.started_names(), 60, "the picture on screen")
+
+            def screen() -> tuple[str, str, str, str]:
+                left, right = xvfb.framebuffer.pixel(480, 540), xvfb.framebuffer.pixel(1440, 540)
+                top, bottom = xvfb.framebuffer.pixel(960, 135), xvfb.framebuffer.pixel(960, 945)
+                return colour(left), colour(right), colour(top), colour(bottom)
+
+            wait_until(lambda: screen()[:2] == ("red", "blue"), 10, "the picture as it is")
+            with cloud.admin() as admin:
+                answer = admin.patch(f"/api/v3/admin/devices/{device}/settings",
+                                     json={"rotation": 90})  # fmt: skip
+                assert answer.status_code == 200, answer.text
+            # Turned 90 degrees clockwise, the picture is letterboxed in the middle: its
+            # left (red) half is now the top, its right (blue) half the bottom.
+            wait_until(lambda: screen()[2:] == ("red", "blue"), 10, "the picture turned")
+            assert len(agent.started_names()) == 1  # the same play: no restart, no new start
+            assert "Traceback" not in agent.log()
