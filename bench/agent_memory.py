@@ -13,8 +13,9 @@ By default two agents run side by side, so they compare in one run on one machin
 - `glibc-raised`: the same agent started with MALLOC_MMAP_THRESHOLD_ at glibc's maximum
   (32 MiB), which `bound_heap` leaves alone: picture pools then come from the heap, as they
   did once glibc had raised its threshold to the size of the first freed picture.
+`window` (not by default): the agent as it is in the window output of a private Xvfb.
 
-    .venv/bin/python bench/agent_memory.py [--switches 1000] [--modes bounded,glibc-raised]
+    .venv/bin/python bench/agent_memory.py [--switches 1000] [--modes bounded,glibc-raised,window]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.player.xvfb import running_xvfb  # noqa: E402
 from tests.support.agent import RunningAgent, running_agent, wait_until  # noqa: E402
 from tests.support.cloud import running_cloud  # noqa: E402
 from tests.support.device import approve, assign_playlist, upload  # noqa: E402
@@ -40,6 +42,9 @@ from tests.support.proc import rss_mib  # noqa: E402
 MODES: dict[str, dict[str, str]] = {
     "bounded": {},
     "glibc-raised": {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024)},
+    # the agent as it is, in the window output of its own Xvfb (1920x1080, no window
+    # manager): pictures drawn by the renderer, videos by libvlc's gl output
+    "window": {"SIGNAGE_AGENT_VIDEO_OUTPUT": "window"},
 }
 SAMPLE_S = 0.25
 WINDOW = 20  # switches per window compared for growth
@@ -102,10 +107,11 @@ def main() -> int:
             ended: dict[str, float] = {}
             with ExitStack() as stack:
                 for mode in modes:
+                    env = dict(MODES[mode])
+                    if mode == "window":
+                        env["DISPLAY"] = stack.enter_context(running_xvfb()).display
                     agent = stack.enter_context(
-                        running_agent(
-                            base / mode, cloud.url, sync_interval=1.0, extra_env=MODES[mode]
-                        )
+                        running_agent(base / mode, cloud.url, sync_interval=1.0, extra_env=env)
                     )
                     stack.callback(agent.stop)  # SIGTERM first; the context kills if need be
                     runs.append(Run(mode=mode, agent=agent))
