@@ -83,6 +83,13 @@ def report(run: Run, elapsed_s: float) -> None:
             f"  switches {FIRST}-{FIRST + WINDOW - 1}: median {start:.1f} MiB; last {WINDOW}: "
             f"median {end:.1f} MiB; growth {end - start:+.1f} MiB"
         )
+    step = max(WINDOW, reached // 10)
+    series = [
+        f"{first}: {median:.0f}"
+        for first in range(0, reached, step)
+        if (median := window_median(run.samples, first, first + step - 1)) is not None
+    ]
+    print(f"  median MiB from switch: {', '.join(series)}")
 
 
 def main() -> int:
