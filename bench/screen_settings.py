@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.store import Meta, Store  # noqa: E402
+from bench.propagation import summary  # noqa: E402
 from tests.support.agent import running_agent, wait_until  # noqa: E402
 from tests.support.cloud import running_cloud  # noqa: E402
 from tests.support.device import approve, assign, create_playlist, upload  # noqa: E402
@@ -71,15 +71,6 @@ def measure(base: Path, changes: int, long_poll_s: int) -> list[float]:
                 latencies.append(time.monotonic() - set_at)
             agent.stop()
     return latencies
-
-
-def summary(latencies: list[float]) -> str:
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (
-        f"median {statistics.median(ordered) * 1000:7.0f} ms, p95 {p95 * 1000:7.0f} ms, "
-        f"max {ordered[-1] * 1000:7.0f} ms over {len(ordered)} changes"
-    )
 
 
 def main() -> int:

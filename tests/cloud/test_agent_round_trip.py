@@ -17,15 +17,20 @@ from tests.support.media import make_image
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+def red_loop(cloud: RunningCloud, tmp_path: Path) -> tuple[str, str]:
+    """A red picture uploaded, and a playlist "Red loop" of it (2 s): their ids."""
+    data = make_image(tmp_path / "red.png", "red.png", "#d1242f").read_bytes()
+    asset = upload(cloud, "red.png", data, "image/png")
+    return asset, create_playlist(cloud, [{"asset_id": asset, "duration_s": 2}], name="Red loop")
+
+
 def test_the_agent_answers_commands_and_reports_what_it_plays(
     cloud: RunningCloud, admin_env: dict[str, str], tmp_path: Path
 ) -> None:
     def run(*args: str) -> str:
         return ok(signage_cloud(*args, env=admin_env))
 
-    data = make_image(tmp_path / "red.png", "red.png", "#d1242f").read_bytes()
-    asset = upload(cloud, "red.png", data, "image/png")
-    playlist = create_playlist(cloud, [{"asset_id": asset, "duration_s": 2}], name="Red loop")
+    asset, playlist = red_loop(cloud, tmp_path)
     state = tmp_path / "agent"
     with running_agent(state, cloud.url) as agent:
         code = wait_until(lambda: agent.status()["enrollment_code"], 30, "an enrollment code")
@@ -83,9 +88,7 @@ def test_an_admin_turns_the_screen_and_sets_its_volume_without_a_restart(
     def run(*args: str) -> str:
         return ok(signage_cloud(*args, env=admin_env))
 
-    data = make_image(tmp_path / "red.png", "red.png", "#d1242f").read_bytes()
-    asset = upload(cloud, "red.png", data, "image/png")
-    playlist = create_playlist(cloud, [{"asset_id": asset, "duration_s": 2}], name="Red")
+    _, playlist = red_loop(cloud, tmp_path)
     state = tmp_path / "agent"
     # Heartbeats every 10 minutes: what shows within the wait came from the settings' poke.
     rarely = {"SIGNAGE_AGENT_HEARTBEAT_INTERVAL": "600", "SIGNAGE_AGENT_VOLUME": "70"}
