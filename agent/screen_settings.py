@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from agent.errors import StoreError
 from agent.store import Meta, Store
 from sync.models import DeviceRecord
 
@@ -85,10 +86,9 @@ class ScreenSettings:
         the agent was not running its renderer is applied here)."""
         decision = self._decide()
         self._remember(decision)
-        volume = self._volume if decision.volume is None else decision.volume
-        if decision.volume is None and not decision.forget_volume:
-            volume = _stored_volume(self._store, self._volume)
-        return decision.rotation, volume
+        if decision.volume is not None:
+            return decision.rotation, decision.volume
+        return decision.rotation, _stored_volume(self._store, self._volume)
 
     def apply(self, renderer: Adjustable) -> bool:
         """After a page: turn the screen and set the volume if the record changed them;
@@ -127,8 +127,12 @@ class ScreenSettings:
             values[Meta.VOLUME] = None
         elif decision.volume is not None:
             values[Meta.VOLUME] = str(decision.volume)
-        if any(self._store.get(key) != value for key, value in values.items()):
+        if all(self._store.get(key) == value for key, value in values.items()):
+            return
+        try:
             self._store.set_many(values)
+        except StoreError as exc:  # applied, not kept: a restart may apply it again
+            log.warning("cannot keep the device's volume setting in the store: %s", exc)
 
 
 def _stored_volume(store: Store, configured: int) -> int:

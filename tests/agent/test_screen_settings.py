@@ -204,3 +204,21 @@ def test_the_screen_turns_when_the_admin_sets_a_rotation(
             wait_until(lambda: screen()[2:] == ("red", "blue"), 10, "the picture turned")
             assert len(agent.started_names()) == 1  # the same play: no restart, no new start
             assert "Traceback" not in agent.log()
+
+
+def test_a_store_that_cannot_write_still_turns_the_screen(store: Store, tmp_path: Path) -> None:
+    """On a full disk (here: a read-only store, where every write fails) the settings are
+    applied to the renderer all the same and nothing is raised into the sync loop."""
+    store.apply_page(page("c1", upsert(record(270, 15), 1)), starts_listing=False)
+    read_only = Store.open_read_only(tmp_path / "state")
+    assert read_only is not None
+    output = choose_video_output("dummy", environ={}, snd_dir=Path("/nonexistent"))
+    renderer = VlcRenderer(video_output=output, messages_dir=tmp_path / "m")
+    try:
+        screen_settings = ScreenSettings(read_only, rotation=0, volume=CONFIGURED_VOLUME)
+        assert screen_settings.at_start() == (270, 15)
+        assert screen_settings.apply(renderer) is True
+        assert (renderer.rotation, renderer.volume) == (270, 15)
+        assert read_only.get(Meta.VOLUME_SETTING) is None  # not kept: a restart applies it again
+    finally:
+        read_only.close()
