@@ -11,6 +11,7 @@ An access token is a JWT (RFC 9068 shape) bound to the device key by `cnf.jkt`
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,9 @@ class AccessTokens:
 
     def issue(self, *, device_id: str, tenant_id: str, jkt: str, now: float) -> str:
         issued_at = int(now)
+        # JWT times are whole seconds: the expiry is rounded up, so that a token lives at
+        # least its ttl (rounded down with a 1 s ttl, one expired within milliseconds).
+        expires_at = math.ceil(now) + self.ttl_s
         claims: dict[str, Any] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
@@ -88,7 +92,7 @@ class AccessTokens:
             "tid": tenant_id,
             "cnf": {"jkt": jkt},
             "iat": issued_at,
-            "exp": issued_at + self.ttl_s,
+            "exp": expires_at,
             "jti": uuid.uuid4().hex,
         }
         headers = {"typ": "at+jwt", "kid": self._key.kid}
