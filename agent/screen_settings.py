@@ -47,7 +47,12 @@ class Decision:
     rotation: int  # the rotation to show with
     volume: int | None  # a volume to set now; None: leave the one in effect
     volume_setting: str  # what to remember as the setting last applied
-    forget_volume: bool = False  # the configuration's volume again: drop the one in effect
+
+    @property
+    def forget_volume(self) -> bool:
+        """The configuration's volume again (the setting was taken away): the volume in
+        effect is dropped from the store."""
+        return self.volume is not None and self.volume_setting == NO_SETTING
 
 
 def decide(
@@ -68,7 +73,7 @@ def decide(
     if setting == (applied_setting or NO_SETTING):
         return Decision(rotation, None, setting)
     if record.volume is None:
-        return Decision(rotation, configured_volume, setting, forget_volume=True)
+        return Decision(rotation, configured_volume, setting)
     return Decision(rotation, record.volume, setting)
 
 

@@ -26,6 +26,7 @@ from sync.models import (
     MAX_LOG_LINES,
     MAX_PLAYLIST_ITEMS,
     MAX_PRIORITY,
+    MAX_VOLUME,
     ClockTime,
     CommandKind,
     CommandState,
@@ -362,7 +363,6 @@ DEFAULT_COMMAND_EXPIRY_S = 3600
 MIN_COMMAND_EXPIRY_S = 10
 MAX_COMMAND_EXPIRY_S = 30 * 86_400
 DEFAULT_LOG_LINES = 200
-MAX_VOLUME = 100
 COMMAND_KINDS = tuple(kind.value for kind in CommandKind)
 ATTACHMENT_KINDS = frozenset({CommandKind.SCREENSHOT.value, CommandKind.LOGS.value})
 

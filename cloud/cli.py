@@ -96,6 +96,7 @@ from cloud.settings import DEFAULT_HOST, DEFAULT_PORT, MAX_PORT, Settings, defau
 from sync.models import (
     MAX_DURATION_MS,
     MAX_VOLUME,
+    ROTATIONS,
     WEEKDAYS,
     KeySummary,
     PlaylistDetail,
@@ -342,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     device_set.add_argument(
         "--rotation",
+        type=_rotation,
         choices=[*ROTATIONS, SCREEN_SETTING],
         help="turn the screen clockwise by so many degrees, without a restart "
         "(screen: as the device's own configuration says)",
@@ -400,7 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 ON_SWITCH = ["cut", "finish"]
-ROTATIONS = ["0", "90", "180", "270"]
 DEVICE_HELP = "the device's id (see `signage-cloud devices`)"
 GROUP_HELP = "the group's id (see `signage-cloud group list`)"
 
@@ -638,6 +639,11 @@ def _playing(playing: Playing) -> str:
     for warning in playing.warnings:
         line += f"\n  warning: {warning}"
     return line
+
+
+def _rotation(text: str) -> int | str:
+    """--rotation: degrees (checked against the choices), or "screen"."""
+    return text if text == SCREEN_SETTING or not text.isdigit() else int(text)
 
 
 def _volume(text: str) -> int | str:
@@ -891,9 +897,7 @@ def _device_command(client: AdminClient, args: argparse.Namespace) -> None:
             args.device_id,
             timezone=args.timezone,
             on_switch=args.on_switch,
-            rotation=args.rotation
-            if args.rotation in (None, SCREEN_SETTING)
-            else int(args.rotation),
+            rotation=args.rotation,
             volume=args.volume,
         )
         print(

@@ -85,18 +85,21 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 # What a schedule-caused switch does to the item on screen: "cut" it at the boundary, or let
 # a video "finish" first (an image is always cut). docs/scheduling.md.
 OnSwitch = Literal["cut", "finish"]
+
+
 # How the screen is turned (degrees clockwise) and its audio volume (percent), as an admin
 # sets them for a device; None in a device's record: the screen's own configuration.
-Rotation = Annotated[Literal[0, 90, 180, 270], BeforeValidator(lambda value: _whole(value))]
-MAX_VOLUME = 100
-Volume = Annotated[int, Field(ge=0, le=MAX_VOLUME, strict=True)]
-
-
 def _whole(value: Any) -> Any:
     """A JSON whole number as it is; true, false, 90.0 or "90" are refused."""
     if type(value) is not int:
         raise ValueError(f"expected a whole number, not {value!r:.20}")
     return value
+
+
+ROTATIONS = (0, 90, 180, 270)
+Rotation = Annotated[Literal[0, 90, 180, 270], BeforeValidator(_whole)]
+MAX_VOLUME = 100
+Volume = Annotated[int, Field(ge=0, le=MAX_VOLUME, strict=True)]
 
 
 class ErrorCode(StrEnum):
@@ -826,6 +829,7 @@ __all__ = [
     "MAX_YEAR",
     "MIN_YEAR",
     "REFRESH_TOKEN_GRANT",
+    "ROTATIONS",
     "SERVER_TIME_HEADER",
     "SHA256_PATTERN",
     "STREAM_SCHEMES",

@@ -67,7 +67,6 @@ def test_the_volume_is_what_the_last_admin_action_asked(actions: list[Action]) -
     applied: str | None = None  # Meta.VOLUME_SETTING
     volume = CONFIGURED_VOLUME  # what plays
     expected = CONFIGURED_VOLUME
-    changed_setting = False
     for kind, value in actions:
         if kind == "command":
             assert value is not None
